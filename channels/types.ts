@@ -1,0 +1,86 @@
+/**
+ * The contract every messenger implements (one folder per channel: channels/vk, channels/whatsapp).
+ * The pipeline (dedupe, contact, task, comment) is written once in workflows/ and activities/;
+ * a channel only verifies and parses webhooks, calls its API, and classifies its errors.
+ */
+import type { ChannelKind, MediaRef, StoredFile } from '../workflows/shared/types.js';
+import type { Channel } from '../db/schema.js';
+
+/** A channel's permanent refusal; activities turn it into a non-retryable ApplicationFailure. */
+export class ChannelPermanentError extends Error {
+  constructor(
+    readonly channelCode: number | string,
+    readonly channelMessage: string,
+    /** What it means for taskwire: window closed, person denied messages, or anything else. */
+    readonly meaning: 'reply_window_closed' | 'messages_denied' | 'refused' = 'refused',
+  ) {
+    super(`channel refused (${channelCode}): ${channelMessage}`);
+    this.name = 'ChannelPermanentError';
+  }
+}
+
+/** A transient failure (rate limit, 5xx, network): retried with backoff by Temporal. */
+export class ChannelTransientError extends Error {
+  constructor(
+    readonly channelCode: number | string | undefined,
+    message: string,
+    /** Suggested wait before the next attempt, when the channel says (rate limits). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'ChannelTransientError';
+  }
+}
+
+export interface Profile {
+  name: string;
+  phone?: string;
+  /** Extra profile data kept on the identity (screen name, photo url...). */
+  extra?: Record<string, unknown>;
+}
+
+export interface DownloadedFile {
+  bytes: Uint8Array;
+  filename: string;
+  mimeType: string;
+}
+
+/** One outbound message as the channel should send it. */
+export interface OutboundMessage {
+  peerId: string;
+  text: string;
+  /** Files with their bytes loaded by the caller from the file store. */
+  files: Array<StoredFile & { bytes: Uint8Array }>;
+  /** Stable idempotency value of this delivery (deliveries.id): VK random_id, WhatsApp biz_opaque_callback_data. */
+  idempotencyKey: string;
+  /** Channel message id to quote. */
+  replyToExternalId?: string;
+  template?: { name: string; language: string; parameters?: string[] };
+}
+
+export interface SendResult {
+  /** The channel's id of the sent message (VK message id, wamid). */
+  externalId: string;
+  /** Anything the channel needs later to edit it (VK conversation_message_id). */
+  extra?: Record<string, unknown>;
+}
+
+export interface EditRequest {
+  peerId: string;
+  externalId: string;
+  extra?: Record<string, unknown> | null;
+  text: string;
+}
+
+/** Everything the worker-side pipeline needs from a channel. */
+export interface ChannelAdapter {
+  kind: ChannelKind;
+  /** Longest text one message may carry; longer texts are split into several deliveries. */
+  maxTextLength: number;
+  /** Can a sent message be edited through the API? (rule 13) */
+  canEdit: boolean;
+  fetchProfile(channel: Channel, peerId: string): Promise<Profile>;
+  download(channel: Channel, media: MediaRef): Promise<DownloadedFile>;
+  send(channel: Channel, message: OutboundMessage): Promise<SendResult>;
+  edit(channel: Channel, request: EditRequest): Promise<void>;
+}

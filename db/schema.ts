@@ -1,0 +1,239 @@
+/**
+ * The typed `Database` of taskwire. bigint ids come back from `pg` as strings, which is also how
+ * the API exposes ids. JSON columns are typed with what the code stores in them.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Id = Generated<string>;
+type Ref = string | number | bigint;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T> = ColumnType<T, T | string, T | string>;
+type JsonDefault<T> = ColumnType<T, T | string | undefined, T | string>;
+type RefColumn = ColumnType<string, Ref, Ref>;
+type NullableRef = ColumnType<string | null, Ref | null | undefined, Ref | null>;
+
+export type Role = 'owner' | 'admin' | 'agent';
+export type ChannelKindColumn = 'vk' | 'whatsapp';
+export type TaskKind = 'conversation' | 'publication' | 'lead';
+export type TaskStatus = 'open' | 'completed';
+export type CommentDirection = 'inbound' | 'outbound' | 'internal';
+export type AuthorType = 'contact' | 'employee' | 'channel';
+export type DeliveryStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+export interface TemplateCreator {
+  type: 'employee' | 'channelOwner';
+  employeeId?: string;
+}
+export interface CustomFieldDef {
+  name: string;
+  type: 'text' | 'number' | 'date' | 'phone' | 'email';
+}
+export interface ChannelSettings {
+  taskTemplateId: string | null;
+  extraAssigneeIds: string[];
+  createNewTaskIfNoActive: boolean;
+  outgoingTasksOnlyOnReply: boolean;
+  attachPublicationFiles: boolean;
+  historyMessages: 1 | 5 | 10 | 20 | 50;
+  receive: {
+    messages: boolean;
+    wallComments: boolean;
+    photoComments: boolean;
+    videoComments: boolean;
+    boardComments: boolean;
+    leadForms: boolean;
+  };
+}
+/** Per-kind secrets. Never returned by the API, never logged. */
+export type ChannelCredentials =
+  | { kind: 'vk'; accessToken: string; confirmationCode: string; secret: string }
+  | { kind: 'whatsapp'; accessToken: string; appSecret: string; verifyToken: string; wabaId: string };
+
+export interface StoredFileJson {
+  sha256: string;
+  filename: string;
+  mimeType: string;
+  size: number;
+}
+
+export interface EmployeesTable {
+  id: Id;
+  name: string;
+  email: string | null;
+  role: Role;
+  token_hash: string;
+  created_at: CreatedAt;
+}
+
+export interface TaskTemplatesTable {
+  id: Id;
+  name: string;
+  creator: Json<TemplateCreator>;
+  assignee_ids: JsonDefault<string[]>;
+  custom_fields: JsonDefault<CustomFieldDef[]>;
+  created_by: NullableRef;
+  created_at: CreatedAt;
+}
+
+export interface ChannelsTable {
+  id: Id;
+  kind: ChannelKindColumn;
+  name: string;
+  active: ColumnType<boolean, boolean | undefined, boolean>;
+  external_id: string;
+  credentials: Json<ChannelCredentials>;
+  settings: Json<ChannelSettings>;
+  created_by: NullableRef;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface ContactsTable {
+  id: Id;
+  name: string;
+  phone: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface ContactIdentitiesTable {
+  id: Id;
+  contact_id: RefColumn;
+  channel_kind: ChannelKindColumn;
+  external_id: string;
+  profile: JsonDefault<Record<string, unknown>>;
+  created_at: CreatedAt;
+}
+
+export interface ConversationsTable {
+  id: Id;
+  channel_id: RefColumn;
+  peer_id: string;
+  contact_id: RefColumn;
+  workflow_id: string;
+  last_inbound_at: NullableTimestamp;
+  messages_allowed: boolean | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface TasksTable {
+  id: Id;
+  kind: TaskKind;
+  title: string;
+  description: string | null;
+  status: TaskStatus;
+  channel_id: RefColumn;
+  contact_id: NullableRef;
+  conversation_id: NullableRef;
+  workflow_id: string;
+  template_id: NullableRef;
+  creator_type: 'contact' | 'employee';
+  creator_id: string;
+  assignee_ids: JsonDefault<string[]>;
+  custom_fields: JsonDefault<Record<string, unknown>>;
+  publication: Json<{ type: 'wall' | 'photo' | 'video' | 'topic'; url: string } & Record<string, unknown>> | null;
+  external_key: string | null;
+  created_at: CreatedAt;
+  completed_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface CommentsTable {
+  id: Id;
+  task_id: RefColumn;
+  direction: CommentDirection;
+  author_type: AuthorType;
+  author_id: string;
+  text: string;
+  notify_contact: ColumnType<boolean, boolean | undefined, boolean>;
+  delivery_status: DeliveryStatus | null;
+  delivery_error: Json<{ code: string | number; message: string }> | null;
+  external_id: string | null;
+  external_url: string | null;
+  history: ColumnType<boolean, boolean | undefined, boolean>;
+  broadcast: ColumnType<boolean, boolean | undefined, boolean>;
+  source_key: string;
+  reply_to_comment_id: NullableRef;
+  extra: Json<Record<string, unknown>> | null;
+  deleted_at: NullableTimestamp;
+  created_at: CreatedAt;
+  edited_at: NullableTimestamp;
+}
+
+export interface AttachmentsTable {
+  id: Id;
+  comment_id: RefColumn;
+  filename: string;
+  mime_type: string;
+  size: ColumnType<string, number | string, number | string>;
+  sha256: string;
+  created_at: CreatedAt;
+}
+
+export interface MessageLogTable {
+  id: Id;
+  contact_id: RefColumn;
+  channel_id: RefColumn;
+  direction: 'inbound' | 'outbound';
+  comment_id: NullableRef;
+  text: string;
+  files: JsonDefault<StoredFileJson[]>;
+  source_key: string;
+  occurred_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+}
+
+export interface DeliveriesTable {
+  id: Id;
+  comment_id: RefColumn;
+  part: number;
+  channel_id: RefColumn;
+  external_id: string | null;
+  status: DeliveryStatus;
+  error: Json<{ code: string | number; message: string }> | null;
+  extra: Json<Record<string, unknown>> | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface QuickRepliesTable {
+  id: Id;
+  title: string;
+  text: string;
+  created_by: NullableRef;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  employees: EmployeesTable;
+  task_templates: TaskTemplatesTable;
+  channels: ChannelsTable;
+  contacts: ContactsTable;
+  contact_identities: ContactIdentitiesTable;
+  conversations: ConversationsTable;
+  tasks: TasksTable;
+  comments: CommentsTable;
+  attachments: AttachmentsTable;
+  message_log: MessageLogTable;
+  deliveries: DeliveriesTable;
+  quick_replies: QuickRepliesTable;
+}
+
+export type Employee = Selectable<EmployeesTable>;
+export type NewEmployee = Insertable<EmployeesTable>;
+export type TaskTemplate = Selectable<TaskTemplatesTable>;
+export type Channel = Selectable<ChannelsTable>;
+export type ChannelUpdate = Updateable<ChannelsTable>;
+export type Contact = Selectable<ContactsTable>;
+export type Conversation = Selectable<ConversationsTable>;
+export type Task = Selectable<TasksTable>;
+export type NewTask = Insertable<TasksTable>;
+export type Comment = Selectable<CommentsTable>;
+export type NewComment = Insertable<CommentsTable>;
+export type Attachment = Selectable<AttachmentsTable>;
+export type Delivery = Selectable<DeliveriesTable>;
+export type QuickReply = Selectable<QuickRepliesTable>;

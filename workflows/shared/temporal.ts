@@ -1,0 +1,42 @@
+/** Task queues, workflow ids and search attributes: the names both sides of Temporal use. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { ChannelKind } from './types.js';
+
+/** Workflows and database activities. Overridden by TEMPORAL_TASK_QUEUE. */
+export const DEFAULT_TASK_QUEUE = 'taskwire';
+/** Outbound calls of one channel kind run on their own queue, rate-limited by the server. */
+export function channelTaskQueue(base: string, kind: ChannelKind): string {
+  return `${base}-${kind}`;
+}
+
+/** `vk-218000001`, `wa-106540352242922`: the channel's readable key in workflow ids. */
+export function channelKey(kind: ChannelKind, externalId: string): string {
+  return `${kind === 'whatsapp' ? 'wa' : kind}-${externalId}`;
+}
+export function conversationWorkflowId(kind: ChannelKind, channelExternalId: string, peerId: string): string {
+  return `conversation/${channelKey(kind, channelExternalId)}/${peerId}`;
+}
+
+export const SA = {
+  /** 'vk' | 'whatsapp' */
+  channel: defineSearchAttributeKey('TwChannel', SearchAttributeType.KEYWORD),
+  /** taskwire channel id */
+  channelId: defineSearchAttributeKey('TwChannelId', SearchAttributeType.KEYWORD),
+  contactId: defineSearchAttributeKey('TwContactId', SearchAttributeType.KEYWORD),
+  taskId: defineSearchAttributeKey('TwTaskId', SearchAttributeType.KEYWORD),
+  /** 'active' (work pending) | 'waiting' (open, nothing to do) | 'holding' (broadcasts held) */
+  state: defineSearchAttributeKey('TwState', SearchAttributeType.KEYWORD),
+  heldBroadcasts: defineSearchAttributeKey('TwHeldBroadcasts', SearchAttributeType.INT),
+  lastMessageAt: defineSearchAttributeKey('TwLastMessageAt', SearchAttributeType.DATETIME),
+} as const;
+
+/** For registration at worker start and `--search-attribute` flags of the dev server. */
+export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 'Datetime' }> = [
+  { name: 'TwChannel', type: 'Keyword' },
+  { name: 'TwChannelId', type: 'Keyword' },
+  { name: 'TwContactId', type: 'Keyword' },
+  { name: 'TwTaskId', type: 'Keyword' },
+  { name: 'TwState', type: 'Keyword' },
+  { name: 'TwHeldBroadcasts', type: 'Int' },
+  { name: 'TwLastMessageAt', type: 'Datetime' },
+];

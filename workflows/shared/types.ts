@@ -1,0 +1,182 @@
+/**
+ * What the webhook side, the workflows and the activities agree on. Pure TypeScript: imported by
+ * workflow code (bundled for the sandbox), so nothing here may do I/O or import Node modules.
+ * Carried in Temporal payloads: keep everything plain JSON (strings, numbers, arrays, objects).
+ */
+
+export type ChannelKind = 'vk' | 'whatsapp';
+
+/** A file a channel offers for download (inbound media). Resolved by the channel adapter. */
+export interface MediaRef {
+  /** taskwire's own media kind; the adapter maps channel kinds onto it. */
+  kind: 'image' | 'document' | 'voice' | 'audio' | 'video' | 'sticker' | 'other';
+  /** Direct URL (VK CDN links; WhatsApp webhook `url` when present). */
+  url?: string;
+  /** Channel media id (WhatsApp two-step download). */
+  mediaId?: string;
+  filename?: string;
+  mimeType?: string;
+  /** When a file can't be downloaded (e.g. VK video has no file URL): a link shown instead. */
+  linkOnly?: boolean;
+}
+
+/** A file in taskwire's content-addressed store (`runtime/file-store.ts`). Small: ids, not bytes. */
+export interface StoredFile {
+  sha256: string;
+  filename: string;
+  mimeType: string;
+  size: number;
+}
+
+interface EventBase {
+  /**
+   * De-duplication keys of this event. The workflow drops an event if any key was seen before
+   * (VK retries deliver the same `event_id`; the same message may come in two events).
+   * Example: ['vk-event:7c0c…', 'vk-msg:2231'].
+   */
+  keys: string[];
+  /** When the channel says it happened (ISO). */
+  occurredAt: string;
+}
+
+/** A customer's message (VK message_new, WhatsApp inbound message). */
+export interface InboundMessageEvent extends EventBase {
+  type: 'inbound';
+  /** Channel message id (VK message id, WhatsApp wamid). */
+  externalId: string;
+  text: string;
+  media: MediaRef[];
+  /** Profile data the payload itself carries (WhatsApp profile name / phone). */
+  profile?: { name?: string; phone?: string };
+  /** Channel id of the message this one quotes / replies to. */
+  replyToExternalId?: string;
+  /** Link to the message in the channel's own UI, when one exists. */
+  externalUrl?: string;
+}
+
+/** The customer edited a message they sent earlier (VK message_edit). */
+export interface InboundEditEvent extends EventBase {
+  type: 'inbound_edit';
+  externalId: string;
+  text: string;
+  media: MediaRef[];
+  editedAt: string;
+}
+
+/**
+ * An outgoing message taskwire observed but did not send on an agent's behalf: VK message_reply,
+ * WhatsApp smb_message_echoes. One path for all of them (the broadcast issue classifies here).
+ */
+export interface ObservedOutgoingEvent extends EventBase {
+  type: 'observed_outgoing';
+  externalId: string;
+  /** Channel-level idempotency value the sender used (VK random_id), to recognise our own sends. */
+  sendKey?: string;
+  text: string;
+  media: MediaRef[];
+  /** Who sent it in the channel UI (VK admin_author_id), for display. */
+  senderRef?: string;
+}
+
+/** The person allowed or forbade messages from the company (VK message_allow / message_deny). */
+export interface PermissionEvent extends EventBase {
+  type: 'permission';
+  allowed: boolean;
+}
+
+export type ConversationEvent =
+  | InboundMessageEvent
+  | InboundEditEvent
+  | ObservedOutgoingEvent
+  | PermissionEvent;
+
+/** Durations and limits a conversation runs with; read from config once and passed as input. */
+export interface ConversationTiming {
+  /** Reply window after the person's last message (rule 14), seconds. */
+  replyWindowSeconds: number;
+  /** How long a conversation with nothing to do stays open before its run completes, seconds. */
+  idleSeconds: number;
+  /** Continue-as-new after this many history events even if the server does not suggest it. */
+  continueAsNewAfterEvents: number;
+}
+
+/** What the API knows from the database when it (maybe) starts a run; ignored if a run is open. */
+export interface ConversationSeed {
+  contactId?: string;
+  lastInboundAt?: string;
+  messagesAllowed?: boolean;
+}
+
+export interface ConversationInput {
+  channelId: string;
+  channelKind: ChannelKind;
+  /** The person's id in the channel (VK user id, WhatsApp wa_id). */
+  peerId: string;
+  timing: ConversationTiming;
+  seed?: ConversationSeed;
+  /** State carried over continue-as-new. */
+  carried?: CarriedConversationState;
+}
+
+export interface CarriedConversationState {
+  contactId?: string;
+  displayName?: string;
+  taskId?: string;
+  lastInboundAt?: string;
+  messagesAllowed?: boolean;
+  pending: ConversationEvent[];
+  /** Recently seen event keys, oldest first, bounded. */
+  seenKeys: string[];
+  /** Recently completed request ids (update ids) with their results, bounded. */
+  recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult }>;
+}
+
+/** Agent posts a comment on a task (internal, or notifying the contact). */
+export interface PostCommentRequest {
+  requestId: string;
+  taskId: string;
+  authorEmployeeId: string;
+  text: string;
+  notifyContact: boolean;
+  files: StoredFile[];
+  /** WhatsApp template message (outside the 24-hour window). */
+  template?: { name: string; language: string; parameters?: string[] };
+  replyToCommentId?: string;
+}
+
+export interface EditCommentRequest {
+  requestId: string;
+  commentId: string;
+  editorEmployeeId: string;
+  text: string;
+}
+
+export interface SetTaskStatusRequest {
+  requestId: string;
+  taskId: string;
+  status: 'open' | 'completed';
+  employeeId: string;
+}
+
+export interface CommentResult {
+  commentId: string;
+}
+export interface TaskResult {
+  taskId: string;
+}
+
+/** What the `state` query returns (for ops and tests). */
+export interface ConversationView {
+  channelId: string;
+  channelKind: ChannelKind;
+  peerId: string;
+  contactId?: string;
+  displayName?: string;
+  taskId?: string;
+  lastInboundAt?: string;
+  replyWindowClosesAt?: string;
+  messagesAllowed?: boolean;
+  pendingEvents: number;
+  processedEvents: number;
+  sendsInFlight: number;
+}
