@@ -1,0 +1,14 @@
+import type { Client } from '@temporalio/client';
+import type { Db } from '../db/index.js';
+import type { Config } from '../runtime/config.js';
+import type { FileStore } from '../runtime/file-store.js';
+import type { Logger } from '../runtime/logger.js';
+
+/** Everything the HTTP app needs; built by api/main.ts or scripts/start.ts, or by a test. */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  files: FileStore;
+  logger: Logger;
+}
