@@ -61,7 +61,7 @@ export interface OutboundMessage {
 export interface SendResult {
   /** The channel's id of the sent message (VK message id, wamid). */
   externalId: string;
-  /** Anything the channel needs later to edit it (VK conversation_message_id). */
+  /** Anything the channel needs later to edit it (VK: the attachment string, kept on edit). */
   extra?: Record<string, unknown>;
 }
 
@@ -77,6 +77,8 @@ export interface ChannelAdapter {
   kind: ChannelKind;
   /** Longest text one message may carry; longer texts are split into several deliveries. */
   maxTextLength: number;
+  /** How many files one message may carry (VK: 10 attachments; WhatsApp: one media per message). */
+  filesPerMessage: number;
   /** Can a sent message be edited through the API? (rule 13) */
   canEdit: boolean;
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;

@@ -1,0 +1,267 @@
+import {
+  copyHistory,
+  findConversation,
+  getChannelOrThrow,
+  insertAttachments,
+  latestConversationTask,
+  loadTemplate,
+  logMessage,
+  resolveAssignees,
+  settingsOf,
+  type Tx,
+} from '../db/queries/conversations.js';
+import type { Channel, StoredFileJson, Task } from '../db/schema.js';
+import type { ConversationEvent } from '../workflows/shared/types.js';
+import type { ActivityDeps } from './deps.js';
+import type { DownloadedMedia } from './media.js';
+
+export interface RecordEventsInput {
+  channelId: string;
+  peerId: string;
+  contactId: string;
+  workflowId: string;
+  events: Array<{ event: ConversationEvent; files: DownloadedMedia[] }>;
+}
+
+export interface RecordEventsResult {
+  taskId: string | null;
+  lastInboundAt: string | null;
+  messagesAllowed: boolean | null;
+  createdTaskIds: string[];
+  reopenedTaskIds: string[];
+  recorded: number;
+  duplicates: number;
+}
+
+/** The comment idempotency key of a channel message: the same message is one comment, ever. */
+export function messageSourceKey(channelId: string, peerId: string, externalId: string): string {
+  return `msg:${channelId}:${peerId}:${externalId}`;
+}
+
+export function inboundActivities({ db }: ActivityDeps) {
+  /**
+   * Records a batch of a conversation's events in order, in one transaction: contact's task
+   * found, reopened or created (rules 4–8), comments and attachments written, message log kept.
+   * Idempotent: every comment has a unique source key derived from the channel's message id.
+   */
+  async function recordEvents(input: RecordEventsInput): Promise<RecordEventsResult> {
+    return db.transaction().execute(async (tx) => {
+      const channel = await getChannelOrThrow(tx, input.channelId);
+      const conversation = await findConversation(tx, input.channelId, input.peerId);
+      if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
+      const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
+      const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+      const result: RecordEventsResult = {
+        taskId: null,
+        lastInboundAt: conversation.last_inbound_at?.toISOString() ?? null,
+        messagesAllowed: conversation.messages_allowed,
+        createdTaskIds: [],
+        reopenedTaskIds: [],
+        recorded: 0,
+        duplicates: 0,
+      };
+
+      for (const { event, files } of input.events) {
+        switch (event.type) {
+          case 'inbound': {
+            const r = await recordMessage(ctx, result, {
+              externalId: event.externalId,
+              direction: 'inbound',
+              text: withLinks(event.text, files),
+              files: storedFiles(files),
+              occurredAt: event.occurredAt,
+              externalUrl: event.externalUrl,
+            });
+            if (r && (!result.lastInboundAt || event.occurredAt > result.lastInboundAt)) result.lastInboundAt = event.occurredAt;
+            break;
+          }
+          case 'inbound_edit': {
+            const key = messageSourceKey(channel.id, input.peerId, event.externalId);
+            const existing = await tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', key).executeTakeFirst();
+            if (existing) {
+              if (!existing.edited_at || existing.edited_at.toISOString() < event.editedAt) {
+                const text = withLinks(event.text, files);
+                await tx.updateTable('comments').set({ text, edited_at: event.editedAt }).where('id', '=', existing.id).execute();
+                await tx.updateTable('message_log').set({ text }).where('source_key', '=', key).execute();
+              }
+              result.recorded++;
+            } else {
+              // The edit arrived before (or instead of) the original: it carries the whole message.
+              await recordMessage(ctx, result, {
+                externalId: event.externalId,
+                direction: 'inbound',
+                text: withLinks(event.text, files),
+                files: storedFiles(files),
+                occurredAt: event.occurredAt,
+                editedAt: event.editedAt,
+              });
+            }
+            break;
+          }
+          case 'observed_outgoing': {
+            if (await isOwnSend(tx, channel.id, event.sendKey, event.externalId)) {
+              result.duplicates++;
+              break;
+            }
+            await recordMessage(ctx, result, {
+              externalId: event.externalId,
+              direction: 'outbound',
+              text: withLinks(event.text, files),
+              files: storedFiles(files),
+              occurredAt: event.occurredAt,
+              extra: event.senderRef ? { senderRef: event.senderRef } : undefined,
+            });
+            break;
+          }
+          case 'permission': {
+            result.messagesAllowed = event.allowed;
+            result.recorded++;
+            break;
+          }
+        }
+      }
+
+      await tx
+        .updateTable('conversations')
+        .set({
+          last_inbound_at: result.lastInboundAt,
+          messages_allowed: result.messagesAllowed,
+          updated_at: new Date(),
+        })
+        .where('id', '=', conversation.id)
+        .execute();
+      if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
+      return result;
+    });
+  }
+
+  return { recordEvents };
+}
+
+interface Ctx {
+  tx: Tx;
+  channel: Channel;
+  peerId: string;
+  conversationId: string;
+  contactId: string;
+  contactName: string;
+  workflowId: string;
+}
+
+interface MessageToRecord {
+  externalId: string;
+  direction: 'inbound' | 'outbound';
+  text: string;
+  files: StoredFileJson[];
+  occurredAt: string;
+  editedAt?: string;
+  externalUrl?: string;
+  extra?: Record<string, unknown>;
+}
+
+/** Returns false when the message was already recorded (a redelivery after the run's memory). */
+async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToRecord): Promise<boolean> {
+  const { tx } = ctx;
+  const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
+  const dup = await tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst();
+  if (dup) {
+    result.duplicates++;
+    return false;
+  }
+  const task = await taskForNewMessage(ctx, result);
+  const comment = await tx
+    .insertInto('comments')
+    .values({
+      task_id: task.id,
+      direction: m.direction,
+      author_type: m.direction === 'inbound' ? 'contact' : 'channel',
+      author_id: m.direction === 'inbound' ? ctx.contactId : ctx.channel.id,
+      text: m.text,
+      external_id: m.externalId,
+      external_url: m.externalUrl ?? null,
+      source_key: sourceKey,
+      created_at: m.occurredAt,
+      edited_at: m.editedAt ?? null,
+      extra: m.extra ? JSON.stringify(m.extra) : null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await insertAttachments(tx, comment.id, m.files);
+  await logMessage(tx, {
+    contactId: ctx.contactId,
+    channelId: ctx.channel.id,
+    direction: m.direction,
+    commentId: comment.id,
+    text: m.text,
+    files: m.files,
+    sourceKey,
+    occurredAt: m.occurredAt,
+  });
+  result.taskId = task.id;
+  result.recorded++;
+  return true;
+}
+
+/** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option. */
+async function taskForNewMessage(ctx: Ctx, result: RecordEventsResult): Promise<Task> {
+  const { tx, channel } = ctx;
+  const latest = await latestConversationTask(tx, ctx.conversationId);
+  if (latest?.status === 'open') return latest;
+  const settings = settingsOf(channel);
+  if (latest && !settings.createNewTaskIfNoActive) {
+    const reopened = await tx
+      .updateTable('tasks')
+      .set({ status: 'open', completed_at: null, updated_at: new Date() })
+      .where('id', '=', latest.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    result.reopenedTaskIds.push(reopened.id);
+    return reopened;
+  }
+  const template = await loadTemplate(tx, channel);
+  const assignees = await resolveAssignees(tx, channel, (template?.assignee_ids ?? []).map(String));
+  const task = await tx
+    .insertInto('tasks')
+    .values({
+      kind: 'conversation',
+      title: `${ctx.contactName} — ${channel.name}`,
+      status: 'open',
+      channel_id: channel.id,
+      contact_id: ctx.contactId,
+      conversation_id: ctx.conversationId,
+      workflow_id: ctx.workflowId,
+      template_id: template?.id ?? null,
+      creator_type: 'contact',
+      creator_id: ctx.contactId,
+      assignee_ids: JSON.stringify(assignees),
+      custom_fields: JSON.stringify(Object.fromEntries((template?.custom_fields ?? []).map((f) => [f.name, null]))),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await copyHistory(tx, task.id, ctx.contactId, settings.historyMessages);
+  result.createdTaskIds.push(task.id);
+  return task;
+}
+
+/** Our own agent sends come back as observed outgoing events (VK message_reply): recognise them. */
+async function isOwnSend(tx: Tx, channelId: string, sendKey: string | undefined, externalId: string): Promise<boolean> {
+  let q = tx.selectFrom('deliveries').select('id').where('channel_id', '=', channelId);
+  q = sendKey && /^\d+$/.test(sendKey)
+    ? q.where((eb) => eb.or([eb('id', '=', sendKey), eb('external_id', '=', externalId)]))
+    : q.where('external_id', '=', externalId);
+  return (await q.executeTakeFirst()) !== undefined;
+}
+
+function storedFiles(files: DownloadedMedia[]): StoredFileJson[] {
+  return files.flatMap((f) => (f.file ? [f.file] : []));
+}
+
+/** Media that can't be a file (VK video) or could not be fetched is kept as a readable line. */
+function withLinks(text: string, files: DownloadedMedia[]): string {
+  const lines = files.flatMap((f) => {
+    if (f.file) return [];
+    if (f.error) return [`[${f.kind}: could not be downloaded${f.link ? ` — ${f.link}` : ''}]`];
+    return f.link ? [`[${f.kind}] ${f.link}`] : [];
+  });
+  return [text, ...lines].filter((s) => s).join('\n');
+}

@@ -1,0 +1,25 @@
+/**
+ * All activities, built from their dependencies (`createActivities({db, files, adapters, logger})`)
+ * so tests pass real or fake ones without module mocking. Grouped by concern; each does one
+ * transaction and is idempotent by an external id.
+ */
+import { contactActivities } from './contacts.js';
+import type { ActivityDeps } from './deps.js';
+import { inboundActivities } from './inbound.js';
+import { mediaActivities } from './media.js';
+import { outboundActivities } from './outbound.js';
+import { taskActivities } from './tasks.js';
+
+export type { ActivityDeps } from './deps.js';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...contactActivities(deps),
+    ...mediaActivities(deps),
+    ...inboundActivities(deps),
+    ...outboundActivities(deps),
+    ...taskActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

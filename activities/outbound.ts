@@ -1,0 +1,249 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ChannelAdapter } from '../channels/types.js';
+import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
+import type { StoredFileJson } from '../db/schema.js';
+import { FailureType } from '../workflows/shared/errors.js';
+import type { StoredFile } from '../workflows/shared/types.js';
+import type { ActivityDeps } from './deps.js';
+import { notFound, notSupported, toActivityFailure } from './failures.js';
+
+export interface CreateAgentCommentInput {
+  requestId: string;
+  workflowId: string;
+  channelId: string;
+  taskId: string;
+  authorEmployeeId: string;
+  text: string;
+  notifyContact: boolean;
+  files: StoredFile[];
+  template?: { name: string; language: string; parameters?: string[] };
+  replyToCommentId?: string;
+}
+
+/** What one delivery (one channel message) carries; kept on the delivery row. */
+interface DeliveryContent {
+  text: string;
+  files: StoredFileJson[];
+  template?: CreateAgentCommentInput['template'];
+  replyToExternalId?: string;
+}
+
+/**
+ * Splits a reply into channel messages: texts longer than the channel allows are cut at a line
+ * or word boundary; files ride along up to the channel's per-message count.
+ */
+export function planDeliveries(adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage'>, text: string, files: StoredFileJson[]): DeliveryContent[] {
+  const chunks: string[] = [];
+  let rest = text;
+  while (rest.length > adapter.maxTextLength) {
+    let cut = rest.lastIndexOf('\n', adapter.maxTextLength);
+    if (cut < adapter.maxTextLength / 2) cut = rest.lastIndexOf(' ', adapter.maxTextLength);
+    if (cut < adapter.maxTextLength / 2) cut = adapter.maxTextLength;
+    chunks.push(rest.slice(0, cut));
+    rest = rest.slice(cut).replace(/^[\n ]/, '');
+  }
+  if (rest || chunks.length === 0) chunks.push(rest);
+  const parts: DeliveryContent[] = chunks.map((t) => ({ text: t, files: [] }));
+  const perMessage = Math.max(1, adapter.filesPerMessage);
+  for (let i = 0; i < files.length; i += perMessage) {
+    const group = files.slice(i, i + perMessage);
+    const target = parts[i / perMessage];
+    if (target) target.files = group;
+    else parts.push({ text: '', files: group });
+  }
+  return parts;
+}
+
+export function outboundActivities({ db, files, adapters }: ActivityDeps) {
+  /**
+   * Writes an agent's comment (and, when it notifies the contact, one pending delivery per
+   * channel message) in one transaction. Idempotent by the request id.
+   */
+  async function createAgentComment(input: CreateAgentCommentInput): Promise<{ commentId: string; pendingDeliveryIds: string[] }> {
+    const sourceKey = `req:${input.requestId}`;
+    return db.transaction().execute(async (tx) => {
+      const existing = await tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst();
+      if (existing) {
+        const pending = await tx.selectFrom('deliveries').select('id').where('comment_id', '=', existing.id).where('status', '=', 'pending').orderBy('part').execute();
+        return { commentId: existing.id, pendingDeliveryIds: pending.map((d) => d.id) };
+      }
+      const task = await tx.selectFrom('tasks').select(['id', 'workflow_id']).where('id', '=', input.taskId).executeTakeFirst();
+      if (!task || task.workflow_id !== input.workflowId) throw notFound('task');
+      let replyToExternalId: string | undefined;
+      if (input.replyToCommentId) {
+        const target = await tx.selectFrom('comments').select(['external_id', 'task_id']).where('id', '=', input.replyToCommentId).executeTakeFirst();
+        if (!target || target.task_id !== task.id) {
+          throw ApplicationFailure.nonRetryable('replyToCommentId is not a comment of this task', FailureType.InvalidRequest, { field: 'replyToCommentId' });
+        }
+        replyToExternalId = target.external_id ?? undefined;
+      }
+      const text = input.template && !input.text ? `[template ${input.template.name}]` : input.text;
+      const comment = await tx
+        .insertInto('comments')
+        .values({
+          task_id: task.id,
+          direction: input.notifyContact ? 'outbound' : 'internal',
+          author_type: 'employee',
+          author_id: input.authorEmployeeId,
+          text,
+          notify_contact: input.notifyContact,
+          delivery_status: input.notifyContact ? 'pending' : null,
+          source_key: sourceKey,
+          reply_to_comment_id: input.replyToCommentId ?? null,
+          extra: input.template ? JSON.stringify({ template: input.template }) : null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await insertAttachments(tx, comment.id, input.files);
+      if (!input.notifyContact) return { commentId: comment.id, pendingDeliveryIds: [] };
+
+      const channel = await getChannelOrThrow(tx, input.channelId);
+      const parts = input.template
+        ? [{ text: input.text, files: [] as StoredFileJson[], template: input.template }]
+        : planDeliveries(adapters[channel.kind], input.text, input.files);
+      const rows = await tx
+        .insertInto('deliveries')
+        .values(
+          parts.map((p, i) => ({
+            comment_id: comment.id,
+            part: i,
+            channel_id: channel.id,
+            status: 'pending' as const,
+            extra: JSON.stringify({ ...p, replyToExternalId: i === 0 ? replyToExternalId : undefined } satisfies DeliveryContent),
+          })),
+        )
+        .returning('id')
+        .execute();
+      return { commentId: comment.id, pendingDeliveryIds: rows.map((r) => r.id) };
+    });
+  }
+
+  /**
+   * Sends one channel message. Never twice: the delivery id is the channel's idempotency value
+   * (VK random_id), so a retry after a crash mid-call is recognised by the channel; a delivery
+   * already marked sent is not sent again.
+   */
+  async function deliverPart(input: { deliveryId: string }): Promise<{ externalId: string }> {
+    const d = await db
+      .selectFrom('deliveries as d')
+      .innerJoin('comments as c', 'c.id', 'd.comment_id')
+      .innerJoin('tasks as t', 't.id', 'c.task_id')
+      .innerJoin('conversations as v', 'v.id', 't.conversation_id')
+      .select(['d.id', 'd.status', 'd.external_id', 'd.extra', 'd.comment_id', 'd.channel_id', 'v.peer_id', 'v.contact_id', 'c.text as comment_text'])
+      .where('d.id', '=', input.deliveryId)
+      .executeTakeFirst();
+    if (!d) throw notFound('delivery');
+    if (d.status !== 'pending' && d.external_id) return { externalId: d.external_id };
+    const channel = await getChannelOrThrow(db, d.channel_id);
+    if (!channel.active) throw ApplicationFailure.nonRetryable('the channel is deactivated', FailureType.ChannelInactive, {});
+    const content = (d.extra ?? { text: '', files: [] }) as unknown as DeliveryContent;
+    const loaded = await Promise.all(content.files.map(async (f) => ({ ...f, bytes: await files.get(f.sha256) })));
+
+    let sent;
+    try {
+      sent = await adapters[channel.kind].send(channel, {
+        peerId: d.peer_id,
+        text: content.text,
+        files: loaded,
+        idempotencyKey: d.id,
+        replyToExternalId: content.replyToExternalId,
+        template: content.template,
+      });
+    } catch (err) {
+      throw toActivityFailure(err);
+    }
+
+    await db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('deliveries')
+        .set({ status: 'sent', external_id: sent.externalId, extra: JSON.stringify({ ...content, channel: sent.extra ?? {} }), updated_at: new Date() })
+        .where('id', '=', d.id)
+        .where('status', '=', 'pending')
+        .execute();
+      const remaining = await tx.selectFrom('deliveries').select('id').where('comment_id', '=', d.comment_id).where('status', '=', 'pending').executeTakeFirst();
+      if (!remaining) {
+        const first = await tx.selectFrom('deliveries').select('external_id').where('comment_id', '=', d.comment_id).orderBy('part').executeTakeFirstOrThrow();
+        const comment = await tx
+          .updateTable('comments')
+          .set({ delivery_status: 'sent', external_id: first.external_id })
+          .where('id', '=', d.comment_id)
+          .where('delivery_status', '=', 'pending')
+          .returning(['id', 'text', 'created_at'])
+          .executeTakeFirst();
+        if (comment) {
+          const atts = await tx.selectFrom('attachments').select(['sha256', 'filename', 'mime_type', 'size']).where('comment_id', '=', comment.id).execute();
+          await logMessage(tx, {
+            contactId: d.contact_id,
+            channelId: channel.id,
+            direction: 'outbound',
+            commentId: comment.id,
+            text: comment.text,
+            files: atts.map((a) => ({ sha256: a.sha256, filename: a.filename, mimeType: a.mime_type, size: Number(a.size) })),
+            sourceKey: `out:${comment.id}`,
+            occurredAt: comment.created_at,
+          });
+        }
+      }
+    });
+    return { externalId: sent.externalId };
+  }
+
+  /** The channel refused or retries ran out: the comment shows why (rule 12). */
+  async function markCommentFailed(input: { commentId: string; code: string | number; message: string }): Promise<void> {
+    await db.transaction().execute(async (tx) => {
+      const error = JSON.stringify({ code: input.code, message: input.message });
+      await tx.updateTable('deliveries').set({ status: 'failed', error, updated_at: new Date() }).where('comment_id', '=', input.commentId).where('status', '=', 'pending').execute();
+      await tx.updateTable('comments').set({ delivery_status: 'failed', delivery_error: error }).where('id', '=', input.commentId).execute();
+    });
+  }
+
+  /**
+   * Rule 13: an agent edits their comment. Internal comments and failed sends change only here;
+   * a sent private message is edited in the channel first (its refusal changes nothing here).
+   */
+  async function editComment(input: { commentId: string; workflowId: string; text: string; editorEmployeeId: string }): Promise<void> {
+    const c = await db
+      .selectFrom('comments as c')
+      .innerJoin('tasks as t', 't.id', 'c.task_id')
+      .leftJoin('conversations as v', 'v.id', 't.conversation_id')
+      .select(['c.id', 'c.direction', 'c.author_type', 'c.text', 'c.extra', 't.workflow_id', 't.channel_id', 'v.peer_id'])
+      .where('c.id', '=', input.commentId)
+      .executeTakeFirst();
+    if (!c || c.workflow_id !== input.workflowId) throw notFound('comment');
+    if (c.author_type !== 'employee') throw notSupported('not_an_agent_comment', 'only comments written by agents can be edited');
+
+    if (c.direction === 'outbound') {
+      const channel = await getChannelOrThrow(db, c.channel_id);
+      const adapter = adapters[channel.kind];
+      const deliveries = await db.selectFrom('deliveries').selectAll().where('comment_id', '=', c.id).orderBy('part').execute();
+      const sent = deliveries.filter((d) => d.external_id);
+      if (sent.length > 0) {
+        if (!adapter.canEdit) throw notSupported('edit_not_supported', `${channel.kind} messages cannot be edited once sent`);
+        if (deliveries.length > 1) throw notSupported('edit_not_supported', 'a reply sent as several messages cannot be edited');
+        const d = sent[0]!;
+        const content = (d.extra ?? {}) as Record<string, unknown>;
+        if (adapter.maxTextLength < input.text.length) {
+          throw ApplicationFailure.nonRetryable(`text is longer than ${adapter.maxTextLength} characters`, FailureType.InvalidRequest, { field: 'text' });
+        }
+        try {
+          await adapter.edit(channel, {
+            peerId: c.peer_id!,
+            externalId: d.external_id!,
+            extra: (content.channel as Record<string, unknown>) ?? null,
+            text: input.text,
+          });
+        } catch (err) {
+          throw toActivityFailure(err);
+        }
+      }
+    }
+    await db.transaction().execute(async (tx) => {
+      const previous = { text: c.text, editedBy: input.editorEmployeeId };
+      const extra = { ...((c.extra as Record<string, unknown> | null) ?? {}), previousTexts: [...(((c.extra as any)?.previousTexts as unknown[]) ?? []), previous] };
+      await tx.updateTable('comments').set({ text: input.text, edited_at: new Date(), extra: JSON.stringify(extra) }).where('id', '=', c.id).execute();
+      await tx.updateTable('message_log').set({ text: input.text }).where('comment_id', '=', c.id).execute();
+    });
+  }
+
+  return { createAgentComment, deliverPart, markCommentFailed, editComment };
+}

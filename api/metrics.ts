@@ -1,0 +1,39 @@
+/**
+ * Prometheus metrics of the API process, served by GET /metrics. One registry per process
+ * (module singleton), so any route can count: `metrics.webhookEvents.inc({channel: 'vk', result: 'accepted'})`.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export const metrics = {
+  registry,
+  /** Every answered HTTP request; `route` is the matched route pattern (`/api/channels/:id`) or `unmatched`. */
+  httpRequests: new Counter({
+    name: 'taskwire_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  }),
+  httpDuration: new Histogram({
+    name: 'taskwire_http_request_duration_seconds',
+    help: 'HTTP request duration in seconds, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  }),
+  /**
+   * Webhook deliveries by channel kind and result. Results used: `accepted`, `duplicate`, `ignored`
+   * (switched off / inactive channel), `confirmation`, `verification`, `unauthorized`, `forbidden`,
+   * `not_found`, `invalid`, `unavailable`, `error`.
+   */
+  webhookEvents: new Counter({
+    name: 'taskwire_webhook_events_total',
+    help: 'Webhook deliveries by channel kind and result',
+    labelNames: ['channel', 'result'] as const,
+    registers: [registry],
+  }),
+};
+
+export type Metrics = typeof metrics;

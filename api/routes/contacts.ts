@@ -1,0 +1,70 @@
+/** Contacts: the people who write in, with their identities in each channel kind. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { findContactsByPhone, getContactWithIdentities, normalizePhone } from '../../db/queries/contacts.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { badRequest, notFound, parseId } from '../errors.js';
+import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonResponse } from '../schemas.js';
+import { serializeContact } from '../serializers.js';
+
+export const ContactSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    phone: z.string().optional(),
+    identities: z.array(
+      z.object({
+        channelKind: z.enum(['vk', 'whatsapp']),
+        externalId: z.string().openapi({ description: 'VK user id / WhatsApp wa_id' }),
+      }),
+    ),
+    createdAt: IsoTime,
+  })
+  .openapi('Contact');
+
+const getContactRoute = createRoute({
+  method: 'get',
+  path: '/api/contacts/{id}',
+  tags: ['contacts'],
+  summary: 'One contact',
+  security: bearerSecurity,
+  request: { params: IdParams },
+  responses: {
+    200: jsonResponse(ContactSchema, 'The contact'),
+    ...errorResponses(401, 404, 503),
+  },
+});
+
+const findContactRoute = createRoute({
+  method: 'get',
+  path: '/api/contacts',
+  tags: ['contacts'],
+  summary: 'Find a contact by phone number',
+  description: 'The phone is compared digits-only (`+7 916 123-45-67` = `79161234567`). The oldest matching contact is returned.',
+  security: bearerSecurity,
+  request: {
+    query: z.object({ phone: z.string().max(64).openapi({ example: '+79161234567' }) }),
+  },
+  responses: {
+    200: jsonResponse(ContactSchema, 'The contact'),
+    ...errorResponses(400, 401, 404, 503),
+  },
+});
+
+export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.openapi(getContactRoute, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'contact');
+    const found = await getContactWithIdentities(deps.db, id);
+    if (!found) throw notFound('contact', id);
+    return c.json(serializeContact(found), 200);
+  });
+
+  app.openapi(findContactRoute, async (c) => {
+    const { phone } = c.req.valid('query');
+    const digits = normalizePhone(phone);
+    if (digits.length < 5) throw badRequest('phone', 'must contain a phone number (at least 5 digits)');
+    const [first] = await findContactsByPhone(deps.db, digits);
+    if (!first) throw notFound('contact with phone', digits);
+    return c.json(serializeContact(first), 200);
+  });
+}

@@ -1,0 +1,142 @@
+/**
+ * Quick replies (rule 16): saved answers an agent sends by id. `text` may hold `{{name}}`-style
+ * placeholders, filled when a comment is posted with `quickReplyId` (from `variables` and the contact).
+ * Anyone may read and create; the author, an owner or an admin may change or delete.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { deleteQuickReply, getQuickReply, insertQuickReply, listQuickReplies, updateQuickReply } from '../../db/queries/quick-replies.js';
+import type { Employee, QuickReply } from '../../db/schema.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { forbidden, notFound, parseId } from '../errors.js';
+import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { serializeQuickReply } from '../serializers.js';
+
+const Title = z.string().trim().min(1).max(200).openapi({ example: 'Greeting' });
+const Text = z.string().min(1).max(10_000).openapi({ example: 'Hello, {{name}}! How can we help?' });
+
+export const QuickReplySchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    text: z.string(),
+    createdBy: z.string().nullable(),
+    createdAt: IsoTime,
+    updatedAt: IsoTime,
+  })
+  .openapi('QuickReply');
+
+const tags = ['quick replies'];
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/api/quick-replies',
+  tags,
+  summary: 'List quick replies',
+  security: bearerSecurity,
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(QuickReplySchema) }), 'All quick replies, by title'),
+    ...errorResponses(401, 503),
+  },
+});
+
+const getRoute = createRoute({
+  method: 'get',
+  path: '/api/quick-replies/{id}',
+  tags,
+  summary: 'One quick reply',
+  security: bearerSecurity,
+  request: { params: IdParams },
+  responses: {
+    200: jsonResponse(QuickReplySchema, 'The quick reply'),
+    ...errorResponses(401, 404, 503),
+  },
+});
+
+const createQuickReplyRoute = createRoute({
+  method: 'post',
+  path: '/api/quick-replies',
+  tags,
+  summary: 'Save a quick reply',
+  security: bearerSecurity,
+  request: { body: jsonBody(z.object({ title: Title, text: Text }).openapi('CreateQuickReply')) },
+  responses: {
+    201: jsonResponse(QuickReplySchema, 'The quick reply'),
+    ...errorResponses(400, 401, 413, 415, 503),
+  },
+});
+
+const patchRoute = createRoute({
+  method: 'patch',
+  path: '/api/quick-replies/{id}',
+  tags,
+  summary: 'Change a quick reply (its author, an owner or an admin)',
+  security: bearerSecurity,
+  request: { params: IdParams, body: jsonBody(z.strictObject({ title: Title.optional(), text: Text.optional() }).openapi('PatchQuickReply')) },
+  responses: {
+    200: jsonResponse(QuickReplySchema, 'The quick reply after the change'),
+    ...errorResponses(400, 401, 403, 404, 413, 415, 503),
+  },
+});
+
+const deleteRoute = createRoute({
+  method: 'delete',
+  path: '/api/quick-replies/{id}',
+  tags,
+  summary: 'Delete a quick reply (its author, an owner or an admin)',
+  security: bearerSecurity,
+  request: { params: IdParams },
+  responses: {
+    204: { description: 'Deleted' },
+    ...errorResponses(401, 403, 404, 503),
+  },
+});
+
+function assertMayChange(me: Employee, q: QuickReply): void {
+  if (me.role === 'owner' || me.role === 'admin') return;
+  if (q.created_by !== null && String(q.created_by) === String(me.id)) return;
+  throw forbidden('only the author of a quick reply, an owner or an admin may change it');
+}
+
+export function registerQuickReplyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const { db } = deps;
+
+  app.openapi(listRoute, async (c) => c.json({ items: (await listQuickReplies(db)).map(serializeQuickReply) }, 200));
+
+  app.openapi(getRoute, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'quick reply');
+    const row = await getQuickReply(db, id);
+    if (!row) throw notFound('quick reply', id);
+    return c.json(serializeQuickReply(row), 200);
+  });
+
+  app.openapi(createQuickReplyRoute, async (c) => {
+    const body = c.req.valid('json');
+    const row = await insertQuickReply(db, { title: body.title, text: body.text, createdBy: c.get('employee').id });
+    return c.json(serializeQuickReply(row), 201);
+  });
+
+  app.openapi(patchRoute, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'quick reply');
+    const body = c.req.valid('json');
+    const row = await db.transaction().execute(async (trx) => {
+      const current = await getQuickReply(trx, id);
+      if (!current) throw notFound('quick reply', id);
+      assertMayChange(c.get('employee'), current);
+      return updateQuickReply(trx, id, body);
+    });
+    if (!row) throw notFound('quick reply', id);
+    return c.json(serializeQuickReply(row), 200);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'quick reply');
+    await db.transaction().execute(async (trx) => {
+      const current = await getQuickReply(trx, id);
+      if (!current) throw notFound('quick reply', id);
+      assertMayChange(c.get('employee'), current);
+      if (!(await deleteQuickReply(trx, id))) throw notFound('quick reply', id);
+    });
+    return c.body(null, 204);
+  });
+}

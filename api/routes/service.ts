@@ -1,0 +1,119 @@
+/** Service endpoints (no token): liveness, readiness, metrics, the OpenAPI document and its page. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { sql } from 'kysely';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { metrics } from '../metrics.js';
+import { BEARER_SCHEME, ErrorSchema, jsonResponse } from '../schemas.js';
+
+export const READINESS_TIMEOUT_MS = 2000;
+
+const tags = ['service'];
+
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/healthz',
+  tags,
+  summary: 'The process is up',
+  responses: { 200: jsonResponse(z.object({ status: z.literal('ok') }), 'Up') },
+});
+
+const CheckState = z.enum(['ok', 'failed']);
+const ReadySchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.object({ database: CheckState, temporal: CheckState }),
+});
+
+const readyRoute = createRoute({
+  method: 'get',
+  path: '/readyz',
+  tags,
+  summary: 'The database and Temporal are reachable',
+  responses: {
+    200: jsonResponse(ReadySchema, 'Ready'),
+    503: jsonResponse(ReadySchema.extend(ErrorSchema.shape), 'Not ready: `checks` says which dependency failed'),
+  },
+});
+
+const metricsRoute = createRoute({
+  method: 'get',
+  path: '/metrics',
+  tags,
+  summary: 'Prometheus metrics',
+  responses: { 200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text exposition format' } },
+});
+
+/** Resolves to 'ok' or 'failed' within `ms`; never rejects. */
+async function probe(fn: () => Promise<unknown>, ms: number): Promise<'ok' | 'failed'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'failed'>((resolve) => {
+    timer = setTimeout(() => resolve('failed'), ms);
+  });
+  try {
+    return await Promise.race([fn().then(() => 'ok' as const, () => 'failed' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
+
+  app.openapi(readyRoute, async (c) => {
+    const [database, temporal] = await Promise.all([
+      probe(() => sql`select 1`.execute(deps.db), READINESS_TIMEOUT_MS),
+      probe(
+        () =>
+          deps.temporal.connection.withDeadline(Date.now() + READINESS_TIMEOUT_MS, () =>
+            deps.temporal.workflowService.getSystemInfo({}),
+          ),
+        READINESS_TIMEOUT_MS,
+      ),
+    ]);
+    const checks = { database, temporal };
+    if (database === 'ok' && temporal === 'ok') return c.json({ status: 'ok' as const, checks }, 200);
+    const failed = Object.entries(checks).filter(([, v]) => v === 'failed').map(([k]) => k);
+    deps.logger.warn({ checks }, 'not ready');
+    return c.json(
+      {
+        status: 'unavailable' as const,
+        checks,
+        error: { code: 'unavailable', message: `not reachable: ${failed.join(', ')}`, details: { failed } },
+      },
+      503,
+    );
+  });
+
+  app.openapi(metricsRoute, async (c) => {
+    const text = await metrics.registry.metrics();
+    return c.text(text, 200, { 'Content-Type': metrics.registry.contentType });
+  });
+
+  app.openAPIRegistry.registerComponent('securitySchemes', BEARER_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An employee API token (`tw_…`), created by POST /api/employees or BOOTSTRAP_ADMIN_TOKEN',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'taskwire',
+      version: '0.1.0',
+      description:
+        'VK and WhatsApp conversations as tasks. Errors: `{"error": {"code", "message", "details"}}`. ' +
+        'Webhooks (`/webhooks/vk`, `/webhooks/whatsapp`) are authenticated by the channel\'s secret / signature.',
+    },
+    tags: [
+      { name: 'employees' },
+      { name: 'task templates' },
+      { name: 'channels' },
+      { name: 'tasks' },
+      { name: 'contacts' },
+      { name: 'quick replies' },
+      { name: 'webhooks' },
+      { name: 'service' },
+    ],
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'taskwire API' }));
+}

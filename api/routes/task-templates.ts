@@ -1,0 +1,133 @@
+/** Task templates: what a new task is made from (creator, assignees, custom fields). */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { missingEmployeeIds } from '../../db/queries/employees.js';
+import { getTemplate, insertTemplate, listTemplates } from '../../db/queries/templates.js';
+import type { TemplateCreator } from '../../db/schema.js';
+import { requireRole } from '../auth.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { badRequest, notFound, parseId } from '../errors.js';
+import { bearerSecurity, errorResponses, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { serializeTemplate } from '../serializers.js';
+
+const CustomFieldSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    type: z.enum(['text', 'number', 'date', 'phone', 'email']),
+  })
+  .openapi('CustomField');
+
+const CreatorInput = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('employee'), employeeId: IdInput }),
+    z.object({ type: z.literal('channelOwner') }),
+  ])
+  .openapi('TemplateCreatorInput', {
+    description: '`employee`: that employee sets the tasks; `channelOwner`: the channel\'s configuring employee (rule 17)',
+  });
+
+const CreateTemplateBody = z
+  .object({
+    name: z.string().trim().min(1).max(500).openapi({ example: 'Customer conversation' }),
+    creator: CreatorInput,
+    assigneeIds: z.array(IdInput).max(100).default([]),
+    customFields: z.array(CustomFieldSchema).max(100).default([]),
+  })
+  .openapi('CreateTaskTemplate');
+
+export const TaskTemplateSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    creator: z.discriminatedUnion('type', [
+      z.object({ type: z.literal('employee'), employeeId: z.string() }),
+      z.object({ type: z.literal('channelOwner') }),
+    ]),
+    assigneeIds: z.array(z.string()),
+    customFields: z.array(CustomFieldSchema),
+    createdBy: z.string().nullable(),
+    createdAt: IsoTime,
+  })
+  .openapi('TaskTemplate');
+
+const managers = requireRole('owner', 'admin');
+
+const createTemplateRoute = createRoute({
+  method: 'post',
+  path: '/api/task-templates',
+  tags: ['task templates'],
+  summary: 'Create a task template (owner/admin)',
+  security: bearerSecurity,
+  middleware: [managers] as const,
+  request: { body: jsonBody(CreateTemplateBody) },
+  responses: {
+    201: jsonResponse(TaskTemplateSchema, 'The template'),
+    ...errorResponses(400, 401, 403, 413, 415, 503),
+  },
+});
+
+const listTemplatesRoute = createRoute({
+  method: 'get',
+  path: '/api/task-templates',
+  tags: ['task templates'],
+  summary: 'List task templates',
+  security: bearerSecurity,
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(TaskTemplateSchema) }), 'All templates'),
+    ...errorResponses(401, 503),
+  },
+});
+
+const getTemplateRoute = createRoute({
+  method: 'get',
+  path: '/api/task-templates/{id}',
+  tags: ['task templates'],
+  summary: 'One task template',
+  security: bearerSecurity,
+  request: { params: IdParams },
+  responses: {
+    200: jsonResponse(TaskTemplateSchema, 'The template'),
+    ...errorResponses(401, 404, 503),
+  },
+});
+
+export function registerTaskTemplateRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.openapi(createTemplateRoute, async (c) => {
+    const me = c.get('employee');
+    const body = c.req.valid('json');
+
+    const names = new Set<string>();
+    for (const [i, f] of body.customFields.entries()) {
+      const key = f.name.toLowerCase();
+      if (names.has(key)) throw badRequest(`customFields.${i}.name`, `duplicate custom field name "${f.name}"`);
+      names.add(key);
+    }
+
+    let creator: TemplateCreator = { type: 'channelOwner' };
+    if (body.creator.type === 'employee') {
+      const employeeId = idString(body.creator.employeeId);
+      if ((await missingEmployeeIds(deps.db, [employeeId])).length > 0) {
+        throw badRequest('creator.employeeId', `employee ${employeeId} does not exist`, { missing: [employeeId] });
+      }
+      creator = { type: 'employee', employeeId };
+    }
+    const assigneeIds = [...new Set(body.assigneeIds.map(idString))];
+    const missing = await missingEmployeeIds(deps.db, assigneeIds);
+    if (missing.length > 0) throw badRequest('assigneeIds', `no such employee: ${missing.join(', ')}`, { missing });
+
+    const row = await insertTemplate(deps.db, { name: body.name, creator, assigneeIds, customFields: body.customFields, createdBy: me.id });
+    return c.json(serializeTemplate(row), 201);
+  });
+
+  app.openapi(listTemplatesRoute, async (c) => {
+    const rows = await listTemplates(deps.db);
+    return c.json({ items: rows.map(serializeTemplate) }, 200);
+  });
+
+  app.openapi(getTemplateRoute, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'task template');
+    const row = await getTemplate(deps.db, id);
+    if (!row) throw notFound('task template', id);
+    return c.json(serializeTemplate(row), 200);
+  });
+}

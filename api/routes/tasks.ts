@@ -1,0 +1,328 @@
+/**
+ * The agent API: tasks, comments (internal or notifying the contact), edits, complete/reopen,
+ * attachments. Reads come from the database; every change goes to the task's workflow as an
+ * update, so the workflow orders it with what the channel reports.
+ */
+import { randomUUID } from 'node:crypto';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { getQuickReply } from '../../db/queries/quick-replies.js';
+import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
+import type { Task } from '../../db/schema.js';
+import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
+import type { StoredFile } from '../../workflows/shared/types.js';
+import { requireOpenConversation, UpdateStillRunning, updateConversation } from '../conversations.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { ApiError, badRequest, notFound, parseId } from '../errors.js';
+import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { iso } from '../serializers.js';
+
+// ---- schemas (also the OpenAPI document) ----
+
+const AttachmentSchema = z
+  .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
+  .openapi('Attachment');
+
+export const CommentSchema = z
+  .object({
+    id: z.string(),
+    taskId: z.string(),
+    direction: z.enum(['inbound', 'outbound', 'internal']),
+    author: z.object({ type: z.enum(['contact', 'employee', 'channel']), id: z.string() }),
+    text: z.string(),
+    attachments: z.array(AttachmentSchema),
+    notifyContact: z.boolean(),
+    deliveryStatus: z.enum(['pending', 'sent', 'delivered', 'read', 'failed']).optional(),
+    deliveryError: z.object({ code: z.union([z.string(), z.number()]), message: z.string() }).optional(),
+    externalUrl: z.string().optional(),
+    history: z.literal(true).optional(),
+    broadcast: z.literal(true).optional(),
+    deleted: z.literal(true).optional(),
+    replyToCommentId: z.string().optional(),
+    createdAt: IsoTime,
+    editedAt: IsoTime.optional(),
+  })
+  .openapi('Comment');
+
+const TaskSummarySchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    kind: z.enum(['conversation', 'publication', 'lead']),
+    status: z.enum(['open', 'completed']),
+    channelId: z.string(),
+    contactId: z.string().nullable(),
+    creator: z.object({ type: z.enum(['contact', 'employee']), id: z.string() }),
+    assigneeIds: z.array(z.string()),
+    customFields: z.record(z.string(), z.unknown()),
+    description: z.string().optional(),
+    publication: z.object({ type: z.enum(['wall', 'photo', 'video', 'topic']), url: z.string() }).optional(),
+    createdAt: IsoTime,
+    completedAt: IsoTime.optional(),
+  })
+  .openapi('TaskSummary');
+
+const TaskSchema = TaskSummarySchema.extend({ comments: z.array(CommentSchema) }).openapi('Task');
+
+const FileInput = z.object({
+  filename: z.string().trim().min(1).max(255),
+  mimeType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a MIME type like image/png'),
+  contentBase64: z.string().min(1),
+});
+
+const PostCommentBody = z
+  .object({
+    text: z.string().max(20_000).optional(),
+    notifyContact: z.boolean().default(false),
+    attachments: z.array(FileInput).max(10).default([]),
+    quickReplyId: z.union([z.string(), z.number()]).optional(),
+    variables: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+    template: z.object({ name: z.string().min(1), language: z.string().min(2), parameters: z.array(z.string()).optional() }).optional(),
+    replyToCommentId: z.union([z.string(), z.number()]).optional(),
+  })
+  .openapi('PostComment');
+
+const TaskListQuery = z.object({
+  status: z.enum(['open', 'completed']).optional(),
+  channelId: z.string().regex(/^\d+$/).optional(),
+  contactId: z.string().regex(/^\d+$/).optional(),
+  kind: z.enum(['conversation', 'publication', 'lead']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+  before: z.string().regex(/^\d+$/).optional().openapi({ description: 'Only tasks with a smaller id (paging)' }),
+});
+
+const idempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\w.:-]{8,100}$/)
+    .optional()
+    .openapi({ description: 'Repeat a request safely: the same key never acts twice (8–100 chars of [A-Za-z0-9_.:-]).' }),
+});
+
+const commentAnswer = {
+  201: jsonResponse(z.object({ comment: CommentSchema }), 'The comment; with notifyContact, after the channel accepted it'),
+  202: jsonResponse(z.object({ comment: CommentSchema }), 'The channel has not answered yet; the comment is pending (poll the task)'),
+};
+
+const taskIdParam = IdParams;
+
+const routes = {
+  list: createRoute({
+    method: 'get', path: '/api/tasks', tags: ['tasks'], summary: 'List tasks, newest first', security: bearerSecurity,
+    request: { query: TaskListQuery },
+    responses: { 200: jsonResponse(z.object({ items: z.array(TaskSummarySchema) }), 'Tasks'), ...errorResponses(400, 401, 503) },
+  }),
+  get: createRoute({
+    method: 'get', path: '/api/tasks/{id}', tags: ['tasks'], summary: 'A task with its comments in order', security: bearerSecurity,
+    request: { params: taskIdParam },
+    responses: { 200: jsonResponse(TaskSchema, 'The task'), ...errorResponses(401, 404, 503) },
+  }),
+  comment: createRoute({
+    method: 'post', path: '/api/tasks/{id}/comments', tags: ['tasks'], security: bearerSecurity,
+    summary: 'Comment on a task; with notifyContact the comment is sent to the person (rule 10)',
+    request: { params: taskIdParam, headers: idempotencyHeader, body: jsonBody(PostCommentBody) },
+    responses: { ...commentAnswer, ...errorResponses(400, 401, 404, 409, 413, 422, 502, 503) },
+  }),
+  edit: createRoute({
+    method: 'patch', path: '/api/comments/{id}', tags: ['tasks'], security: bearerSecurity,
+    summary: 'Edit an agent comment; a VK private-chat reply is edited in VK too (rule 13)',
+    request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(z.object({ text: z.string().min(1).max(20_000) })) },
+    responses: { 200: jsonResponse(z.object({ comment: CommentSchema }), 'The edited comment'), ...errorResponses(400, 401, 404, 409, 502, 503) },
+  }),
+  complete: createRoute({
+    method: 'post', path: '/api/tasks/{id}/complete', tags: ['tasks'], summary: 'Complete a task', security: bearerSecurity,
+    request: { params: taskIdParam },
+    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), ...errorResponses(401, 404, 503) },
+  }),
+  reopen: createRoute({
+    method: 'post', path: '/api/tasks/{id}/reopen', tags: ['tasks'], summary: 'Reopen a task', security: bearerSecurity,
+    request: { params: taskIdParam },
+    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), ...errorResponses(401, 404, 503) },
+  }),
+  attachment: createRoute({
+    method: 'get', path: '/api/attachments/{id}', tags: ['tasks'], summary: "A file's bytes with its content type", security: bearerSecurity,
+    request: { params: IdParams },
+    responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } }, ...errorResponses(401, 404) },
+  }),
+};
+
+// ---- serializers ----
+
+export function serializeComment(c: CommentWithAttachments) {
+  return {
+    id: c.id,
+    taskId: c.task_id,
+    direction: c.direction,
+    author: { type: c.author_type, id: c.author_id },
+    text: c.text,
+    attachments: c.attachments.map((a) => ({ id: a.id, filename: a.filename, mimeType: a.mime_type, size: Number(a.size), url: `/api/attachments/${a.id}` })),
+    notifyContact: c.notify_contact,
+    ...(c.delivery_status ? { deliveryStatus: c.delivery_status } : {}),
+    ...(c.delivery_error ? { deliveryError: c.delivery_error } : {}),
+    ...(c.external_url ? { externalUrl: c.external_url } : {}),
+    ...(c.history ? { history: true as const } : {}),
+    ...(c.broadcast ? { broadcast: true as const } : {}),
+    ...(c.deleted_at ? { deleted: true as const } : {}),
+    ...(c.reply_to_comment_id ? { replyToCommentId: c.reply_to_comment_id } : {}),
+    createdAt: iso(c.created_at),
+    ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
+  };
+}
+
+export function serializeTaskSummary(t: Task) {
+  return {
+    id: t.id,
+    title: t.title,
+    kind: t.kind,
+    status: t.status,
+    channelId: t.channel_id,
+    contactId: t.contact_id,
+    creator: { type: t.creator_type, id: t.creator_id },
+    assigneeIds: (t.assignee_ids ?? []).map(String),
+    customFields: t.custom_fields ?? {},
+    ...(t.description ? { description: t.description } : {}),
+    ...(t.publication ? { publication: { type: t.publication.type, url: t.publication.url } } : {}),
+    createdAt: iso(t.created_at),
+    ...(t.completed_at ? { completedAt: iso(t.completed_at) } : {}),
+  };
+}
+
+/** Rule 16: `{{name}}`-style placeholders from the request's variables, then the contact. */
+export function fillPlaceholders(text: string, vars: Record<string, string | number>): string {
+  return text.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));
+}
+
+// ---- handlers ----
+
+export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const { db, config, temporal } = deps;
+
+  async function fullTask(id: string) {
+    const task = await getTask(db, id);
+    if (!task) throw notFound('task', id);
+    return { ...serializeTaskSummary(task), comments: (await commentsOfTask(db, id)).map(serializeComment) };
+  }
+
+  async function target(taskId: string) {
+    const t = await taskTarget(db, taskId);
+    if (!t) throw notFound('task', taskId);
+    return t;
+  }
+
+  function conversationRef(t: NonNullable<Awaited<ReturnType<typeof taskTarget>>>) {
+    requireOpenConversation(t);
+    return {
+      ref: { channelId: t.channelId, channelKind: t.channelKind, channelExternalId: t.channelExternalId, peerId: t.peerId! },
+      seed: {
+        contactId: t.contactId ?? undefined,
+        lastInboundAt: t.lastInboundAt?.toISOString(),
+        messagesAllowed: t.messagesAllowed ?? undefined,
+      },
+    };
+  }
+
+  function requestIdOf(c: Context<AppEnv>, scope: string): string {
+    const key = c.req.header('idempotency-key');
+    // Scoped by the employee, so two people's keys never collide.
+    return key ? `${scope}:${c.get('employee').id}:${key}` : `${scope}:${randomUUID()}`;
+  }
+
+  app.openapi(routes.list, async (c) => {
+    const q = c.req.valid('query');
+    const rows = await listTasks(db, { ...q, beforeId: q.before });
+    return c.json({ items: rows.map(serializeTaskSummary) }, 200);
+  });
+
+  app.openapi(routes.get, async (c) => c.json(await fullTask(parseId(c.req.valid('param').id, 'task')), 200));
+
+  app.openapi(routes.comment, async (c) => {
+    const taskId = parseId(c.req.valid('param').id, 'task');
+    const body = c.req.valid('json');
+    const t = await target(taskId);
+    const { ref, seed } = conversationRef(t);
+
+    let text = body.text ?? '';
+    if (body.quickReplyId !== undefined) {
+      const qr = await getQuickReply(db, String(body.quickReplyId));
+      if (!qr) throw badRequest('quickReplyId', 'no such quick reply');
+      const contact = t.contactId ? await db.selectFrom('contacts').select('name').where('id', '=', t.contactId).executeTakeFirst() : undefined;
+      const name = contact?.name ?? '';
+      text = fillPlaceholders(qr.text, { name, firstName: name.split(' ')[0] ?? '', ...body.variables });
+      if (body.text) text = `${text}\n${body.text}`;
+    } else if (Object.keys(body.variables).length) {
+      text = fillPlaceholders(text, body.variables);
+    }
+
+    const files: StoredFile[] = [];
+    for (const [i, a] of body.attachments.entries()) {
+      const bytes = Buffer.from(a.contentBase64, 'base64');
+      if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== a.contentBase64.replace(/\s/g, '').replace(/=+$/, '')) {
+        throw badRequest(`attachments.${i}.contentBase64`, 'is not valid base64');
+      }
+      files.push(await deps.files.put(new Uint8Array(bytes), { filename: a.filename, mimeType: a.mimeType }));
+    }
+    if (!text.trim() && files.length === 0 && !body.template) throw badRequest('text', 'a comment needs text, attachments or a template');
+
+    const requestId = requestIdOf(c, 'comment');
+    try {
+      const r = await updateConversation(temporal, config, ref, seed, postCommentUpdate, [
+        {
+          requestId,
+          taskId,
+          authorEmployeeId: c.get('employee').id,
+          text,
+          notifyContact: body.notifyContact,
+          files,
+          template: body.template,
+          replyToCommentId: body.replyToCommentId === undefined ? undefined : String(body.replyToCommentId),
+        },
+      ], requestId);
+      const comment = await getComment(db, r.commentId);
+      if (!comment) throw new Error('comment vanished');
+      return c.json({ comment: serializeComment(comment) }, 201);
+    } catch (err) {
+      if (err instanceof UpdateStillRunning) {
+        const pending = await getCommentBySourceKey(db, `req:${requestId}`);
+        if (pending) return c.json({ comment: serializeComment(pending) }, 202);
+        throw new ApiError(503, 'unavailable', 'the conversation did not answer in time; retry with the same Idempotency-Key');
+      }
+      throw err;
+    }
+  });
+
+  app.openapi(routes.edit, async (c) => {
+    const commentId = parseId(c.req.valid('param').id, 'comment');
+    const existing = await getComment(db, commentId);
+    if (!existing) throw notFound('comment', commentId);
+    const t = await target(existing.task_id);
+    const { ref, seed } = conversationRef(t);
+    const requestId = requestIdOf(c, 'edit');
+    await updateConversation(temporal, config, ref, seed, editCommentUpdate, [
+      { requestId, commentId, editorEmployeeId: c.get('employee').id, text: c.req.valid('json').text },
+    ], requestId);
+    return c.json({ comment: serializeComment((await getComment(db, commentId))!) }, 200);
+  });
+
+  for (const [route, status] of [[routes.complete, 'completed'], [routes.reopen, 'open']] as const) {
+    app.openapi(route, async (c) => {
+      const taskId = parseId(c.req.valid('param').id, 'task');
+      const t = await target(taskId);
+      const { ref, seed } = conversationRef(t);
+      const requestId = `status:${randomUUID()}`;
+      await updateConversation(temporal, config, ref, seed, setTaskStatusUpdate, [{ requestId, taskId, status, employeeId: c.get('employee').id }], requestId);
+      return c.json({ task: await fullTask(taskId) }, 200);
+    });
+  }
+
+  app.openapi(routes.attachment, async (c) => {
+    const a = await getAttachment(db, parseId(c.req.valid('param').id, 'attachment'));
+    if (!a) throw notFound('attachment');
+    const bytes = await deps.files.get(a.sha256);
+    return c.body(Buffer.from(bytes) as unknown as ArrayBuffer, 200, {
+      'content-type': a.mime_type,
+      'content-length': String(bytes.byteLength),
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`,
+    }) as never;
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * Channel webhooks. They answer fast: verify, hand the event to Temporal, answer. `ok` means
+ * Temporal durably accepted the signal; when it can't be reached the answer is 503 and the
+ * channel retries (the workflow de-duplicates the redelivery).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { findChannelByExternalId, mergeChannelSettings } from '../../db/queries/channels.js';
+import { parseVkCallback, VkCallbackError } from '../../channels/vk/callback.js';
+import type { Channel } from '../../db/schema.js';
+import { signalConversation } from '../conversations.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
+import { metrics } from '../metrics.js';
+import { errorResponses } from '../schemas.js';
+
+/** Constant-time comparison of secrets of any length. */
+export function secretsEqual(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '', 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  // Compare equal-length buffers always, so the time does not reveal the expected length.
+  const same = timingSafeEqual(Buffer.concat([a, Buffer.alloc(Math.max(0, b.length - a.length))]).subarray(0, b.length), b);
+  return same && a.length === b.length && given !== undefined;
+}
+
+const vkRoute = createRoute({
+  method: 'post',
+  path: '/webhooks/vk',
+  tags: ['webhooks'],
+  summary: 'VK Callback API (authenticated by the channel secret in the body)',
+  request: { body: { content: { 'application/json': { schema: z.object({ type: z.string(), group_id: z.number() }).passthrough() } }, required: true } },
+  responses: {
+    200: { description: '`ok`, or the confirmation string for `confirmation`', content: { 'text/plain': { schema: z.string() } } },
+    ...errorResponses(400, 403, 404, 413, 503),
+  },
+});
+
+export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  // Registered with app.post (not app.openapi) so the raw body is parsed here: VK's Content-Type
+  // is not guaranteed, and a bad body must be a 400 in the contract's shape.
+  app.openAPIRegistry.registerPath(vkRoute);
+  app.post('/webhooks/vk', async (c) => {
+    const raw = await c.req.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      throw malformedJson();
+    }
+    let parsed;
+    try {
+      parsed = parseVkCallback(body, { receivedAt: new Date() });
+    } catch (err) {
+      if (err instanceof VkCallbackError) throw badRequest(err.field ?? 'body', err.message);
+      throw err;
+    }
+
+    const channel = await findChannelByExternalId(deps.db, 'vk', String(parsed.groupId));
+    if (!channel) {
+      metrics.webhookEvents.inc({ channel: 'vk', result: 'unknown_channel' });
+      throw new ApiError(404, 'unknown_channel', `no VK channel for group ${parsed.groupId}`);
+    }
+    const creds = channel.credentials;
+    if (creds.kind !== 'vk' || !secretsEqual(parsed.secret, creds.secret)) {
+      metrics.webhookEvents.inc({ channel: 'vk', result: 'bad_secret' });
+      deps.logger.warn({ channelId: channel.id }, 'VK webhook with a wrong secret refused');
+      throw new ApiError(403, 'forbidden', 'wrong secret');
+    }
+    if (parsed.type === 'confirmation') {
+      return c.text(creds.confirmationCode, 200);
+    }
+    if (!channel.active || parsed.type === 'ignored' || !receives(channel, parsed.receiveKind)) {
+      metrics.webhookEvents.inc({ channel: 'vk', result: 'ignored' });
+      return c.text('ok', 200);
+    }
+    try {
+      await signalConversation(
+        deps.temporal,
+        deps.config,
+        { channelId: channel.id, channelKind: 'vk', channelExternalId: channel.external_id, peerId: parsed.peerId },
+        parsed.event,
+      );
+    } catch (err) {
+      metrics.webhookEvents.inc({ channel: 'vk', result: 'unavailable' });
+      deps.logger.error({ err: errText(err), channelId: channel.id, eventId: parsed.eventId }, 'VK event not accepted by Temporal; VK will retry');
+      // Whatever the reason, nothing was accepted: 503 makes VK deliver the event again.
+      return c.json(errorBody('unavailable', 'Temporal is unavailable; retry later', { service: 'temporal' }), 503);
+    }
+    metrics.webhookEvents.inc({ channel: 'vk', result: 'accepted' });
+    return c.text('ok', 200);
+  });
+}
+
+function receives(channel: Channel, kind: keyof Channel['settings']['receive'] | undefined): boolean {
+  if (!kind) return true;
+  return mergeChannelSettings(channel.settings).receive[kind] !== false;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,71 @@
+/** Read side of tasks and comments for the agent API. */
+import type { Kysely, Transaction } from 'kysely';
+import type { Attachment, Comment, Database, Task, TaskKind, TaskStatus } from '../schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+export interface TaskFilter {
+  status?: TaskStatus;
+  channelId?: string;
+  contactId?: string;
+  kind?: TaskKind;
+  limit?: number;
+  /** Only tasks with an id below this one (paging, newest first). */
+  beforeId?: string;
+}
+
+export async function listTasks(db: Q, f: TaskFilter): Promise<Task[]> {
+  let q = db.selectFrom('tasks').selectAll().orderBy('id', 'desc').limit(f.limit ?? 50);
+  if (f.status) q = q.where('status', '=', f.status);
+  if (f.channelId) q = q.where('channel_id', '=', f.channelId);
+  if (f.contactId) q = q.where('contact_id', '=', f.contactId);
+  if (f.kind) q = q.where('kind', '=', f.kind);
+  if (f.beforeId) q = q.where('id', '<', f.beforeId);
+  return q.execute();
+}
+
+export async function getTask(db: Q, id: string): Promise<Task | undefined> {
+  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export type CommentWithAttachments = Comment & { attachments: Attachment[] };
+
+export async function commentsOfTask(db: Q, taskId: string): Promise<CommentWithAttachments[]> {
+  const comments = await db.selectFrom('comments').selectAll().where('task_id', '=', taskId).orderBy('created_at').orderBy('id').execute();
+  return withAttachments(db, comments);
+}
+
+export async function getComment(db: Q, id: string): Promise<CommentWithAttachments | undefined> {
+  const c = await db.selectFrom('comments').selectAll().where('id', '=', id).executeTakeFirst();
+  return c ? (await withAttachments(db, [c]))[0] : undefined;
+}
+
+export async function getCommentBySourceKey(db: Q, sourceKey: string): Promise<CommentWithAttachments | undefined> {
+  const c = await db.selectFrom('comments').selectAll().where('source_key', '=', sourceKey).executeTakeFirst();
+  return c ? (await withAttachments(db, [c]))[0] : undefined;
+}
+
+async function withAttachments(db: Q, comments: Comment[]): Promise<CommentWithAttachments[]> {
+  if (!comments.length) return [];
+  const atts = await db.selectFrom('attachments').selectAll().where('comment_id', 'in', comments.map((c) => c.id)).orderBy('id').execute();
+  return comments.map((c) => ({ ...c, attachments: atts.filter((a) => a.comment_id === c.id) }));
+}
+
+export async function getAttachment(db: Q, id: string): Promise<Attachment | undefined> {
+  return db.selectFrom('attachments').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Where a task's state changes go: its owner workflow, and for conversations the peer. */
+export async function taskTarget(db: Q, taskId: string) {
+  return db
+    .selectFrom('tasks as t')
+    .innerJoin('channels as ch', 'ch.id', 't.channel_id')
+    .leftJoin('conversations as v', 'v.id', 't.conversation_id')
+    .select([
+      't.id as taskId', 't.kind', 't.workflow_id as workflowId', 't.channel_id as channelId',
+      'ch.kind as channelKind', 'ch.external_id as channelExternalId', 'ch.active as channelActive',
+      'v.peer_id as peerId', 'v.contact_id as contactId', 'v.last_inbound_at as lastInboundAt', 'v.messages_allowed as messagesAllowed',
+    ])
+    .where('t.id', '=', taskId)
+    .executeTakeFirst();
+}

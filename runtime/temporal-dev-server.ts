@@ -1,0 +1,211 @@
+/**
+ * Runs `temporal server start-dev` as a child process: for `npm start` without TEMPORAL_ADDRESS
+ * (SQLite file under DATA_DIR, UI on) and for the test suite (in memory, headless).
+ *
+ * We start the binary ourselves instead of `TestWorkflowEnvironment.createLocal`, which gives up
+ * after 5 s (too short on a loaded 2-core CI machine) and cannot register attributes on a reused
+ * SQLite file.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared/temporal.js';
+import { canConnect, freePort } from './free-port.js';
+import { ensureSearchAttributes } from './search-attributes.js';
+
+export interface TemporalDevServerOptions {
+  binary: string;
+  /** Bind address of the frontend (and the UI). Default 127.0.0.1. */
+  ip?: string;
+  /** Frontend gRPC port. Default: a free port. */
+  port?: number;
+  /** UI port. Default: a free port. Ignored when headless. */
+  uiPort?: number;
+  headless?: boolean;
+  /** SQLite file; its folder is created. Without it, state lives in memory and dies with the server. */
+  dbFilename?: string;
+  /** Namespace to create (besides `default`, which always exists). Default 'default'. */
+  namespace?: string;
+  /** The server's own output, line by line. */
+  log?: (line: string) => void;
+  extraArgs?: string[];
+  /** How long to wait for the frontend to answer. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+export interface TemporalDevServer {
+  /** host:port of the frontend, for Connection/NativeConnection. */
+  address: string;
+  uiUrl?: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const STDERR_TAIL_LINES = 40;
+
+export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  const namespace = opts.namespace ?? 'default';
+  const log = opts.log ?? (() => {});
+  const port = opts.port ?? (await freePort(ip));
+  const uiPort = opts.headless ? undefined : (opts.uiPort ?? (await freePort(ip)));
+  // A wildcard bind is reached through loopback.
+  const host = ip === '0.0.0.0' || ip === '::' ? '127.0.0.1' : ip;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const uiUrl = uiPort === undefined ? undefined : `http://${host.includes(':') ? `[${host}]` : host}:${uiPort}`;
+
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port)];
+  if (uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(uiPort));
+  if (opts.dbFilename) {
+    const db = path.resolve(opts.dbFilename);
+    await mkdir(path.dirname(db), { recursive: true });
+    args.push('--db-filename', db);
+  }
+  args.push('--namespace', namespace);
+  for (const sa of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${sa.name}=${sa.type}`);
+  args.push(
+    '--log-level', 'warn',
+    // No phoning home for version checks (offline machines, CI).
+    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+    // Server 1.29 defaults, stated so that an older CLI on PATH behaves the same.
+    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
+    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+    '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
+    ...(opts.extraArgs ?? []),
+  );
+
+  const started = Date.now();
+  const [command, commandArgs] = withParentDeathSignal(opts.binary, args);
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+  };
+  // After stop() the server's shutdown chatter (poll failures, dial errors) is not forwarded.
+  let quiet = false;
+  forEachLine(child.stdout, (l) => {
+    remember(l);
+    if (!quiet) log(l);
+  });
+  forEachLine(child.stderr, (l) => {
+    remember(l);
+    if (!quiet) log(l);
+  });
+
+  // The parent's 'exit' (normal end, process.exit, uncaught error): the server must not outlive
+  // us. A SIGKILLed parent is covered by the parent-death signal on Linux (see below).
+  const onParentExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.on('exit', onParentExit);
+
+  // 'close' (not 'exit'): fires after the output pipes are drained, so the tail is complete.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  void exited.then(() => process.removeListener('exit', onParentExit));
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      quiet = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      process.removeListener('exit', onParentExit);
+    })();
+    return stopping;
+  };
+
+  const describeFailure = (what: string) =>
+    `temporal dev server (${opts.binary} ${args.join(' ')}) ${what}` +
+    (tail.length ? `\n--- last output ---\n${tail.join('\n')}` : '');
+
+  try {
+    const early = Promise.race([
+      exited.then(({ code, signal }) => {
+        throw new Error(describeFailure(`exited during start (${signal ?? `exit code ${code}`})`));
+      }),
+      spawnError.then((err) => {
+        throw new Error(describeFailure(`could not be started: ${err.message}`));
+      }),
+    ]);
+    early.catch(() => {}); // handled through the race below
+    await Promise.race([early, waitUntilReady(host, port, address, namespace, opts.startTimeoutMs ?? 60_000, describeFailure)]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`temporal dev server ready at ${address}${uiUrl ? `, UI ${uiUrl}` : ''} in ${Date.now() - started} ms`);
+  return { address, uiUrl, port, pid: child.pid!, stop };
+}
+
+/** TCP first (cheap, no gRPC reconnect backoff), then the frontend's GetSystemInfo, then attributes. */
+async function waitUntilReady(
+  host: string,
+  port: number,
+  address: string,
+  namespace: string,
+  timeoutMs: number,
+  describeFailure: (what: string) => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (await canConnect(host, port, 500)) {
+      const connection = Connection.lazy({ address, connectTimeout: 2_000 });
+      try {
+        await connection.ensureConnected();
+        await connection.withDeadline(Date.now() + 5_000, () => connection.workflowService.getSystemInfo({}));
+        // The namespace is created by the server right after the frontend comes up.
+        await connection.withDeadline(Date.now() + 5_000, () =>
+          connection.workflowService.describeNamespace({ namespace }),
+        );
+        await connection.withDeadline(Date.now() + 10_000, () => ensureSearchAttributes(connection, namespace));
+        return;
+      } catch (err) {
+        lastError = err;
+        if ((err as Error).name === 'SearchAttributeMismatchError') throw err;
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(describeFailure(`did not answer within ${timeoutMs} ms (last error: ${String(lastError ?? 'connection refused')})`));
+}
+
+let pdeathsigSupported: boolean | undefined;
+/**
+ * On Linux, `setpriv --pdeathsig TERM -- temporal …` makes the kernel send SIGTERM to the server
+ * when this process dies in any way (even SIGKILL), so no orphaned server keeps its port. setpriv
+ * execs the binary: the pid stays the server's.
+ */
+function withParentDeathSignal(binary: string, args: string[]): [string, string[]] {
+  if (process.platform !== 'linux') return [binary, args];
+  pdeathsigSupported ??= spawnSync('setpriv', ['--pdeathsig', 'TERM', '--', 'true'], { stdio: 'ignore' }).status === 0;
+  return pdeathsigSupported ? ['setpriv', ['--pdeathsig', 'TERM', '--', binary, ...args]] : [binary, args];
+}
+
+function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    const lines = buf.split(/\r?\n/);
+    buf = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) onLine(l);
+  });
+  stream.on('end', () => {
+    if (buf.trim()) onLine(buf);
+  });
+}

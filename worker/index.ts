@@ -1,0 +1,72 @@
+/**
+ * Worker bootstrap: one worker for workflows + database activities on the main task queue, and
+ * one per channel kind for outbound channel calls, rate-limited by the server for the whole queue.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import type { ChannelAdapter } from '../channels/types.js';
+import type { Db } from '../db/index.js';
+import type { Config } from '../runtime/config.js';
+import type { FileStore } from '../runtime/file-store.js';
+import type { Logger } from '../runtime/logger.js';
+import { channelTaskQueue } from '../workflows/shared/temporal.js';
+import type { ChannelKind } from '../workflows/shared/types.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface WorkerDeps {
+  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'VK_RATE_LIMIT_PER_SECOND' | 'WHATSAPP_RATE_LIMIT_PER_SECOND'>;
+  connection: NativeConnection;
+  db: Db;
+  files: FileStore;
+  adapters: Record<ChannelKind, ChannelAdapter>;
+  logger: Logger;
+  /** A prebuilt bundle (production, tests); otherwise workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Resolves when every worker has stopped; rejects if one fails. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
+  const activities = createActivities({ db: deps.db, files: deps.files, adapters: deps.adapters, logger: deps.logger });
+  const base = deps.config.TEMPORAL_TASK_QUEUE;
+  const common = {
+    connection: deps.connection,
+    namespace: deps.config.TEMPORAL_NAMESPACE,
+    activities,
+    // Let in-flight activities finish (a send half-done is retried safely, but finishing is better).
+    shutdownGraceTime: '10 seconds',
+  } satisfies Partial<WorkerOptions>;
+
+  const main = await Worker.create({
+    ...common,
+    taskQueue: base,
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+  });
+  const rates: Record<ChannelKind, number> = {
+    vk: deps.config.VK_RATE_LIMIT_PER_SECOND,
+    whatsapp: deps.config.WHATSAPP_RATE_LIMIT_PER_SECOND,
+  };
+  const channelWorkers = await Promise.all(
+    (Object.keys(rates) as ChannelKind[]).map((kind) =>
+      Worker.create({ ...common, taskQueue: channelTaskQueue(base, kind), maxTaskQueueActivitiesPerSecond: rates[kind] }),
+    ),
+  );
+  const workers = [main, ...channelWorkers];
+  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  deps.logger.info({ taskQueues: workers.map((w) => w.options.taskQueue) }, 'workers running');
+  return {
+    workers,
+    done,
+    async shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done.catch(() => undefined);
+    },
+  };
+}

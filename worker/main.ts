@@ -1,0 +1,20 @@
+/** Production worker: DATABASE_URL and TEMPORAL_ADDRESS must be set. */
+import { createAdapters } from '../channels/index.js';
+import { loadConfig } from '../runtime/config.js';
+import { createLogger } from '../runtime/logger.js';
+import { connectWorker, onShutdownSignal, startServices } from '../runtime/services.js';
+import { installTemporalRuntime } from './runtime.js';
+import { startWorkers } from './index.js';
+
+const config = loadConfig();
+const logger = createLogger(config.LOG_LEVEL, 'taskwire-worker');
+installTemporalRuntime(logger);
+const services = await startServices(config, logger, { embedded: false });
+const connection = await connectWorker(services);
+const workers = await startWorkers({ config, connection, db: services.db, files: services.files, adapters: createAdapters(config), logger });
+onShutdownSignal(logger, async () => {
+  await workers.shutdown();
+  await connection.close();
+  await services.close();
+});
+await workers.done;

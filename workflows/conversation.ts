@@ -1,0 +1,400 @@
+/**
+ * One long-lived entity workflow per (channel, person): `conversation/<channel>/<peer>`.
+ *
+ * It owns ordering and de-duplication of everything the person's channel reports (signals,
+ * drained in order by the main loop), and serialises what agents send them (updates). All I/O
+ * is in activities. An idle conversation completes; the next event starts a new run under the
+ * same id (signal-with-start / update-with-start), so idle conversations cost nothing.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  makeContinueAsNewFunc,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { FailureType } from './shared/errors.js';
+import { closedReplyWindow, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
+import { SA, channelTaskQueue } from './shared/temporal.js';
+import type {
+  CarriedConversationState,
+  CommentResult,
+  ConversationEvent,
+  ConversationInput,
+  ConversationView,
+  EditCommentRequest,
+  PostCommentRequest,
+  SetTaskStatusRequest,
+  TaskResult,
+} from './shared/types.js';
+
+export const conversationEventSignal = defineSignal<[ConversationEvent]>('event');
+/** Updates, not signals: the agent's HTTP call needs the outcome (sent, window closed, refused). */
+export const postCommentUpdate = defineUpdate<CommentResult, [PostCommentRequest]>('postComment');
+export const editCommentUpdate = defineUpdate<CommentResult, [EditCommentRequest]>('editComment');
+export const setTaskStatusUpdate = defineUpdate<TaskResult, [SetTaskStatusRequest]>('setTaskStatus');
+export const conversationStateQuery = defineQuery<ConversationView>('state');
+
+const MAX_SEEN_KEYS = 2000;
+const MAX_RECENT_REQUESTS = 200;
+const MAX_BATCH = 50;
+
+const NON_RETRYABLE = Object.values(FailureType);
+
+const dbOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  // Unlimited attempts: an inbound message must never be dropped because the database blinked.
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+interface State extends CarriedConversationState {
+  seen: Set<string>;
+  processed: number;
+  sendsInFlight: number;
+  /** Serialises channel sends so the person receives replies in the order agents sent them. */
+  sendQueue: Promise<unknown>;
+  /** Bumped by updates so the idle timer restarts after agent activity. */
+  activity: number;
+  lastSA: Record<string, unknown>;
+}
+
+export async function conversation(input: ConversationInput): Promise<void> {
+  const carried = input.carried;
+  const st: State = {
+    contactId: carried?.contactId ?? input.seed?.contactId,
+    displayName: carried?.displayName,
+    taskId: carried?.taskId,
+    lastInboundAt: carried?.lastInboundAt ?? input.seed?.lastInboundAt,
+    messagesAllowed: carried?.messagesAllowed ?? input.seed?.messagesAllowed,
+    pending: carried?.pending ?? [],
+    seenKeys: carried?.seenKeys ?? [],
+    recentRequests: carried?.recentRequests ?? [],
+    seen: new Set(carried?.seenKeys ?? []),
+    processed: 0,
+    sendsInFlight: 0,
+    sendQueue: Promise.resolve(),
+    activity: 0,
+    lastSA: {},
+  };
+
+  const db = proxyActivities<Activities>(dbOptions);
+  const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
+  // Inbound-side channel calls (profile, media): retried until they succeed or fail permanently.
+  const channelIn = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '2 minutes' });
+  // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
+  const channelOut = proxyActivities<Activities>({
+    taskQueue: channelQueue,
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+
+  // ---- handlers (registered before the first await) ----
+
+  setHandler(
+    conversationEventSignal,
+    (event) => {
+      if (event.keys.some((k) => st.seen.has(k))) return; // VK/Meta redelivery
+      for (const k of event.keys) remember(st, k);
+      st.pending.push(event);
+    },
+    { description: 'An event from the channel about this person (message, edit, observed outgoing, permission).' },
+  );
+
+  setHandler(
+    postCommentUpdate,
+    (req) =>
+      once(st, req.requestId, async () => {
+        await contactReady();
+        const created = await db.createAgentComment({
+          requestId: req.requestId,
+          workflowId: workflowInfo().workflowId,
+          channelId: input.channelId,
+          taskId: req.taskId,
+          authorEmployeeId: req.authorEmployeeId,
+          text: req.text,
+          notifyContact: req.notifyContact,
+          files: req.files,
+          template: req.template,
+          replyToCommentId: req.replyToCommentId,
+        });
+        if (req.notifyContact && created.pendingDeliveryIds.length > 0) {
+          await serialisedSend(() => deliver(created.commentId, created.pendingDeliveryIds));
+          setState('answered');
+        }
+        return { commentId: created.commentId };
+      }),
+    {
+      validator: (req) => validatePost(req),
+      description: 'An agent comments on a task; with notifyContact the comment is sent to the person.',
+    },
+  );
+
+  setHandler(
+    editCommentUpdate,
+    (req) =>
+      once(st, req.requestId, () =>
+        serialisedSend(async () => {
+          await runChannel(() =>
+            channelOut.editComment({
+              commentId: req.commentId,
+              workflowId: workflowInfo().workflowId,
+              text: req.text,
+              editorEmployeeId: req.editorEmployeeId,
+            }),
+          );
+          return { commentId: req.commentId };
+        }),
+      ),
+    {
+      validator: (req) => {
+        if (!req.text.trim()) throw ApplicationFailure.nonRetryable('text must not be empty', FailureType.InvalidRequest, { field: 'text' });
+      },
+      description: 'An agent edits a comment; a sent VK private message is edited in VK too.',
+    },
+  );
+
+  setHandler(
+    setTaskStatusUpdate,
+    (req) =>
+      once(st, req.requestId, async () => {
+        const r = await db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status });
+        return { taskId: r.taskId };
+      }),
+    { description: 'Complete or reopen a task of this conversation.' },
+  );
+
+  setHandler(conversationStateQuery, (): ConversationView => ({
+    channelId: input.channelId,
+    channelKind: input.channelKind,
+    peerId: input.peerId,
+    contactId: st.contactId,
+    displayName: st.displayName,
+    taskId: st.taskId,
+    lastInboundAt: st.lastInboundAt,
+    replyWindowClosesAt: replyWindowClosesAt(st, input.timing.replyWindowSeconds),
+    messagesAllowed: st.messagesAllowed,
+    pendingEvents: st.pending.length,
+    processedEvents: st.processed,
+    sendsInFlight: st.sendsInFlight,
+  }), { description: 'Current state of the conversation: contact, task, reply window, queue.' });
+
+  // ---- helpers that close over state ----
+
+  function validatePost(req: PostCommentRequest): void {
+    if (!req.text.trim() && req.files.length === 0 && !req.template) {
+      throw ApplicationFailure.nonRetryable('a comment needs text, files or a template', FailureType.InvalidRequest, { field: 'text' });
+    }
+    if (!req.notifyContact) return;
+    if (st.recentRequests.some((r) => r.requestId === req.requestId)) return; // a retry of a finished request
+    if (st.messagesAllowed === false) {
+      throw ApplicationFailure.nonRetryable('the person has forbidden messages from the company', FailureType.MessagesDenied, {});
+    }
+    if (req.template && TEMPLATES_BYPASS_WINDOW[input.channelKind]) return;
+    const closed = closedReplyWindow(input.channelKind, st, input.timing.replyWindowSeconds, Date.now());
+    if (closed) {
+      const when = closed.closedAt ? `closed at ${closed.closedAt}` : 'never opened: the person has not written yet';
+      throw ApplicationFailure.nonRetryable(`the reply window (${closed.window}) ${when}`, FailureType.ReplyWindowClosed, closed);
+    }
+  }
+
+  /** Agent actions need the contact and conversation rows; a fresh run may not have them yet. */
+  async function contactReady(): Promise<void> {
+    await condition(() => st.contactId !== undefined || st.pending.length === 0);
+    if (st.contactId === undefined) await ensureContact(undefined);
+  }
+
+  async function ensureContact(hint: { name?: string; phone?: string } | undefined): Promise<void> {
+    const r = await channelIn.ensureContact({
+      channelId: input.channelId,
+      peerId: input.peerId,
+      workflowId: workflowInfo().workflowId,
+      hint,
+    });
+    st.contactId = r.contactId;
+    if (st.displayName !== r.displayName) {
+      st.displayName = r.displayName;
+      upsertMemo({ displayName: r.displayName });
+    }
+    if (r.lastInboundAt && (!st.lastInboundAt || r.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = r.lastInboundAt;
+    if (r.messagesAllowed !== null && st.messagesAllowed === undefined) st.messagesAllowed = r.messagesAllowed;
+  }
+
+  function serialisedSend<T>(fn: () => Promise<T>): Promise<T> {
+    st.activity++;
+    st.sendsInFlight++;
+    const run = st.sendQueue.then(fn, fn);
+    st.sendQueue = run.catch(() => undefined);
+    return run.finally(() => {
+      st.sendsInFlight--;
+      st.activity++;
+    });
+  }
+
+  async function deliver(commentId: string, deliveryIds: string[]): Promise<void> {
+    for (const deliveryId of deliveryIds) {
+      try {
+        await channelOut.deliverPart({ deliveryId });
+      } catch (err) {
+        const failure = describeFailure(err);
+        await db.markCommentFailed({ commentId, code: failure.code, message: failure.message });
+        throw ApplicationFailure.nonRetryable(failure.message, failure.type, failure.details);
+      }
+    }
+  }
+
+  async function runChannel<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const f = describeFailure(err);
+      throw ApplicationFailure.nonRetryable(f.message, f.type, f.details);
+    }
+  }
+
+  function setState(state: 'awaiting_agent' | 'answered'): void {
+    syncSearchAttributes({ state });
+  }
+
+  function syncSearchAttributes(next: { state?: string }): void {
+    const wanted: Record<string, unknown> = {
+      contactId: st.contactId,
+      taskId: st.taskId,
+      lastMessageAt: st.lastInboundAt,
+      state: next.state ?? st.lastSA.state,
+    };
+    const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
+    if (wanted.contactId && wanted.contactId !== st.lastSA.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
+    if (wanted.taskId && wanted.taskId !== st.lastSA.taskId) changes.push({ key: SA.taskId, value: String(wanted.taskId) });
+    if (wanted.lastMessageAt && wanted.lastMessageAt !== st.lastSA.lastMessageAt) {
+      changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
+    }
+    if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
+    if (changes.length === 0) return;
+    upsertSearchAttributes(changes); // one history event for all changes
+    st.lastSA = { ...st.lastSA, ...wanted };
+  }
+
+  // ---- main loop: drain the queue in order; complete when idle; continue-as-new when long ----
+
+  const idleMs = input.timing.idleSeconds * 1000;
+  for (;;) {
+    const seenActivity = st.activity;
+    const woke = await condition(() => st.pending.length > 0 || st.activity !== seenActivity, idleMs);
+
+    if (st.pending.length > 0) {
+      await processBatch(st.pending.slice(0, MAX_BATCH));
+    } else if (!woke && st.sendsInFlight === 0) {
+      await condition(allHandlersFinished);
+      // Re-check: a signal may have landed while handlers finished. If one lands after this
+      // point, the server refuses the completion and this task runs again with it queued.
+      if (st.pending.length === 0 && st.sendsInFlight === 0) return;
+    }
+
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > input.timing.continueAsNewAfterEvents) {
+      await condition(() => allHandlersFinished() && st.sendsInFlight === 0);
+      return makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
+        ...input,
+        seed: undefined,
+        carried: carry(st),
+      });
+    }
+  }
+
+  async function processBatch(batch: ConversationEvent[]): Promise<void> {
+    if (st.contactId === undefined) {
+      const first = batch.find((e) => e.type === 'inbound');
+      await ensureContact(first?.type === 'inbound' ? first.profile : undefined);
+    }
+    const media = batch.flatMap((e, i) => ('media' in e ? e.media.map((m, j) => ({ event: i, index: j, ref: m })) : []));
+    const downloaded = media.length
+      ? await channelIn.downloadMedia({ channelId: input.channelId, items: media.map((m) => m.ref) })
+      : [];
+    const result = await db.recordEvents({
+      channelId: input.channelId,
+      peerId: input.peerId,
+      contactId: st.contactId!,
+      workflowId: workflowInfo().workflowId,
+      events: batch.map((event, i) => ({
+        event,
+        files: downloaded.flatMap((d, k) => (media[k]!.event === i ? [d] : [])),
+      })),
+    });
+    st.pending.splice(0, batch.length);
+    st.processed += batch.length;
+    if (result.taskId) st.taskId = result.taskId;
+    if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
+    if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
+    syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
+  }
+}
+
+function remember(st: State, key: string): void {
+  st.seen.add(key);
+  st.seenKeys.push(key);
+  if (st.seenKeys.length > MAX_SEEN_KEYS) {
+    for (const old of st.seenKeys.splice(0, st.seenKeys.length - MAX_SEEN_KEYS)) st.seen.delete(old);
+  }
+}
+
+/**
+ * Update ids de-duplicate only within one run; requests are remembered across continue-as-new
+ * so a retried HTTP call after a new run returns the first outcome instead of acting twice.
+ */
+async function once<T extends CommentResult | TaskResult>(st: State, requestId: string, fn: () => Promise<T>): Promise<T> {
+  const done = st.recentRequests.find((r) => r.requestId === requestId);
+  if (done) return done.result as T;
+  const result = await fn();
+  st.recentRequests.push({ requestId, result });
+  if (st.recentRequests.length > MAX_RECENT_REQUESTS) st.recentRequests.splice(0, st.recentRequests.length - MAX_RECENT_REQUESTS);
+  return result;
+}
+
+function carry(st: State): CarriedConversationState {
+  return {
+    contactId: st.contactId,
+    displayName: st.displayName,
+    taskId: st.taskId,
+    lastInboundAt: st.lastInboundAt,
+    messagesAllowed: st.messagesAllowed,
+    pending: st.pending,
+    seenKeys: st.seenKeys,
+    recentRequests: st.recentRequests,
+  };
+}
+
+interface FailureDescription {
+  type: string;
+  code: string | number;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** Turns an activity failure into what the agent is told (and what the comment records). */
+function describeFailure(err: unknown): FailureDescription {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type && (NON_RETRYABLE as string[]).includes(cause.type)) {
+    const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
+    const code = (details.channelCode as string | number | undefined) ?? cause.type;
+    return { type: cause.type, code, message: cause.message, details };
+  }
+  // Retries ran out (rate limits, outages) or the send timed out.
+  const message = cause instanceof Error ? cause.message : 'the channel did not accept the message in time';
+  return {
+    type: FailureType.ChannelRefused,
+    code: 'retries_exhausted',
+    message: `the channel did not accept the message: ${message}`,
+    details: { channelCode: 'retries_exhausted', channelMessage: message },
+  };
+}

@@ -1,0 +1,2 @@
+// Everything the worker registers as workflows (bundled for the workflow sandbox).
+export { conversation } from './conversation.js';
