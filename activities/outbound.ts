@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { ChannelAdapter } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import type { StoredFileJson } from '../db/schema.js';
@@ -140,7 +140,11 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     const loaded = await Promise.all(content.files.map(async (f) => ({ ...f, bytes: await files.get(f.sha256) })));
 
     let sent;
+    // Heartbeats let Temporal notice a dead worker within seconds (heartbeatTimeout) and retry
+    // the send elsewhere; the retry carries the same idempotency value, so it is not doubled.
+    const beat = setInterval(() => heartbeat(), 1000);
     try {
+      heartbeat();
       sent = await adapters[channel.kind].send(channel, {
         peerId: d.peer_id,
         text: content.text,
@@ -151,6 +155,8 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       });
     } catch (err) {
       throw toActivityFailure(err);
+    } finally {
+      clearInterval(beat);
     }
 
     await db.transaction().execute(async (tx) => {

@@ -50,9 +50,12 @@ function startOptions(config: Config, ref: ConversationRef, seed?: ConversationS
   };
 }
 
+/** A webhook waits this long for Temporal before answering 503 (the channel then retries). */
+export const SIGNAL_DEADLINE_MS = 5_000;
+
 /** Durably hands a channel event to its conversation (starting a run if none is open). */
 export async function signalConversation(client: Client, config: Config, ref: ConversationRef, event: ConversationEvent): Promise<void> {
-  await client.withDeadline(Date.now() + 10_000, () =>
+  await client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
     client.workflow.signalWithStart(conversation, {
       ...startOptions(config, ref),
       signal: conversationEventSignal,

@@ -117,7 +117,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
+        await Promise.race([exited, spawnError]);
         clearTimeout(killer);
       }
       process.removeListener('exit', onParentExit);
@@ -129,6 +129,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     `temporal dev server (${opts.binary} ${args.join(' ')}) ${what}` +
     (tail.length ? `\n--- last output ---\n${tail.join('\n')}` : '');
 
+  const giveUp = new AbortController();
   try {
     const early = Promise.race([
       exited.then(({ code, signal }) => {
@@ -139,8 +140,11 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
       }),
     ]);
     early.catch(() => {}); // handled through the race below
-    await Promise.race([early, waitUntilReady(host, port, address, namespace, opts.startTimeoutMs ?? 60_000, describeFailure)]);
+    const ready = waitUntilReady(host, port, address, namespace, opts.startTimeoutMs ?? 60_000, describeFailure, giveUp.signal);
+    ready.catch(() => {});
+    await Promise.race([early, ready]);
   } catch (err) {
+    giveUp.abort();
     await stop();
     throw err;
   }
@@ -156,10 +160,11 @@ async function waitUntilReady(
   namespace: string,
   timeoutMs: number,
   describeFailure: (what: string) => string,
+  signal: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal.aborted) {
     if (await canConnect(host, port, 500)) {
       const connection = Connection.lazy({ address, connectTimeout: 2_000 });
       try {

@@ -95,6 +95,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
   const channelOut = proxyActivities<Activities>({
     taskQueue: channelQueue,
     startToCloseTimeout: '1 minute',
+    // A worker that dies mid-send is noticed in seconds; the retry reuses the delivery's key.
+    heartbeatTimeout: '5 seconds',
     scheduleToCloseTimeout: '5 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
   });

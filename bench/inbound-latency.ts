@@ -1,0 +1,876 @@
+/**
+ * Inbound latency benchmark: how long after VK's webhook got `ok` is a customer's message
+ * readable as a comment through the API, at a steady message rate — and what it costs in Temporal.
+ *
+ *   npm run bench -- --messages 500 --people 100 --rate 25
+ *
+ * Starts a private taskwire (embedded PostgreSQL, in-memory Temporal dev server with metrics,
+ * fake VK, in-process workers, the real HTTP server on a free port), creates a VK channel, then
+ * posts `message_new` webhooks over HTTP on an open-loop schedule (message i is sent at
+ * start + i/rate whether or not earlier ones were answered) from `people` VK users in turn.
+ * A bounded poller reads `GET /api/tasks/:id` of the people who have messages outstanding and
+ * notes when each message's comment first appears. See bench/README.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuDiff, cpuSnapshot, type CpuUse } from './lib/proc-cpu.js';
+import { startStack, type Stack } from './lib/stack.js';
+import { fmt, rounded, summarize, table, type Summary } from './lib/stats.js';
+import { analyzeConversationHistories, type HistoryAnalysis, type SignalTrace } from './lib/temporal-history.js';
+import { diffCounts, fetchMetrics, parseActionCounters, total, type ActionCounts } from './lib/temporal-metrics.js';
+import { readMessageNewFixture, vkMessageNew } from './lib/vk.js';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const GROUP_ID = 218000001;
+const PEER_BASE = 710_000_000;
+const WARMUP_PEER_BASE = 719_000_000;
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.ts)
+
+  --messages N           webhooks to post (default 500)
+  --people P             distinct VK users, messages go round-robin (default 100)
+  --rate R               messages per second, open loop: message i is sent at start + i/R (default 25)
+  --poll-interval MS     each task is read at most every MS ms while it has messages outstanding (default 50)
+  --poll-concurrency C   at most C API reads in flight (default 10)
+  --warmup N             unmeasured messages first, from other users, at 10/s (default 20; 0 = none)
+  --timeout S            give up when a comment is not visible S seconds after the last answer (default 120)
+  --log-level L          taskwire's log level (default warn)
+  --pg-fast              PostgreSQL with fsync/synchronous_commit/full_page_writes off (default: as npm start)
+  --no-history           skip reading workflow histories (cost per message, latency breakdown)
+  --out DIR              where the JSON result goes (default bench/results)
+  --help`;
+
+const { values: argv } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '500' },
+    people: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '25' },
+    'poll-interval': { type: 'string', default: '50' },
+    'poll-concurrency': { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '20' },
+    timeout: { type: 'string', default: '120' },
+    'log-level': { type: 'string', default: 'warn' },
+    'pg-fast': { type: 'boolean', default: false },
+    'no-history': { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (argv.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+function num(name: string, raw: string | undefined, min: number, integer = true): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    console.error(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${raw})\n\n${HELP}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const params = {
+  messages: num('messages', argv.messages, 1),
+  people: num('people', argv.people, 1),
+  rate: num('rate', argv.rate, 0.01, false),
+  pollIntervalMs: num('poll-interval', argv['poll-interval'], 1),
+  pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
+  warmup: num('warmup', argv.warmup, 0),
+  timeoutS: num('timeout', argv.timeout, 1, false),
+  logLevel: argv['log-level']!,
+  pgFast: argv['pg-fast']!,
+  history: !argv['no-history'],
+  outDir: path.resolve(argv.out!),
+};
+if (params.people > params.messages) params.people = params.messages;
+
+const say = (line: string) => console.log(`[bench] ${line}`);
+
+// ---------------------------------------------------------------------------------------------
+// Abort / cleanup: Ctrl-C, SIGTERM, a failing worker or a non-200 webhook end the run; the stack
+// is always closed (servers stopped, temp folder removed) before the process exits.
+
+let stack: Stack | undefined;
+let abortError: Error | undefined;
+let interrupted = false;
+const abortListeners = new Set<(err: Error) => void>();
+function abort(err: Error): void {
+  if (abortError) return;
+  abortError = err;
+  for (const l of abortListeners) l(err);
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (!stack) return;
+    const t0 = Date.now();
+    say('stopping everything …');
+    await stack.close();
+    say(`stopped (${Date.now() - t0} ms)`);
+  })();
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (interrupted) {
+      // Second Ctrl-C: leave now. Child servers still die with us ('exit' hooks, parent-death signal, watchdog).
+      console.error('[bench] forced exit');
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`[bench] ${sig}: aborting (Ctrl-C again to force)`);
+    abort(new Error(`interrupted by ${sig}`));
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measured phase: post on schedule, poll the API until every comment was seen.
+
+interface Msg {
+  i: number;
+  peer: number;
+  person: number;
+  /** n-th message of this person (0 = their first: creates contact and task). */
+  seq: number;
+  text: string;
+  scheduledAt: number;
+  sentAt?: number;
+  answeredAt?: number;
+  status?: number;
+  /** Response time of the first API read that showed the comment (upper bound of visibility). */
+  seenAt?: number;
+  /** Start of that read. */
+  seenReadStartedAt?: number;
+  /** Start of the latest read that did NOT show it (visibility came later than this). */
+  lastNegativeAt?: number;
+  seenBeforeAnswer?: boolean;
+}
+
+interface Person {
+  peer: number;
+  index: number;
+  taskId?: string;
+  /** Answered messages whose comment was not seen yet. */
+  outstanding: Set<Msg>;
+  inFlight: boolean;
+  lastPollStart: number;
+}
+
+interface PollStats {
+  listRequests: number;
+  taskReads: number;
+  /** Task reads that showed no new comment. */
+  emptyTaskReads: number;
+  readMs: number[];
+  listMs: number[];
+  firstAt?: number;
+  lastAt?: number;
+}
+
+interface PhaseResult {
+  tag: string;
+  msgs: Msg[];
+  persons: Person[];
+  poll: PollStats;
+  startedAt: number;
+  postingEndedAt: number;
+  lastAnsweredAt: number;
+  allSeenAt?: number;
+  complete: boolean;
+  taskIds: Set<string>;
+}
+
+class Semaphore {
+  private waiting: Array<() => void> = [];
+  constructor(public free: number) {}
+  tryAcquire(): boolean {
+    if (this.free <= 0) return false;
+    this.free--;
+    return true;
+  }
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+interface PhaseOptions {
+  tag: string;
+  messages: number;
+  people: number;
+  rate: number;
+  peerBase: number;
+  idBase: number;
+  channelId: string;
+  secret: string;
+  fixture: Record<string, any>;
+  knownTasks: Set<string>;
+  progressEvery: number;
+  quiet?: boolean;
+}
+
+async function runPhase(s: Stack, o: PhaseOptions): Promise<PhaseResult> {
+  const persons: Person[] = Array.from({ length: o.people }, (_, k) => ({
+    peer: o.peerBase + k + 1,
+    index: k,
+    outstanding: new Set<Msg>(),
+    inFlight: false,
+    lastPollStart: -Infinity,
+  }));
+  const startedAt = performance.now() + 100;
+  const msgs: Msg[] = Array.from({ length: o.messages }, (_, i) => {
+    const person = i % o.people;
+    const seq = Math.floor(i / o.people);
+    const peer = persons[person]!.peer;
+    return {
+      i,
+      peer,
+      person,
+      seq,
+      text: `bench ${o.tag} m${i} p${peer}: Здравствуйте! Сообщение ${seq + 1}, вопрос по заказу №${45000 + i}.`,
+      scheduledAt: startedAt + (i * 1000) / o.rate,
+    };
+  });
+  const textRe = new RegExp(`^bench ${o.tag} m(\\d+) `);
+  const poll: PollStats = { listRequests: 0, taskReads: 0, emptyTaskReads: 0, readMs: [], listMs: [] };
+  const sem = new Semaphore(params.pollConcurrency);
+  const known = o.knownTasks; // task ids already mapped (or not ours)
+  const mine = new Set<string>();
+  let answered = 0;
+  let seen = 0;
+  let failure: Error | undefined;
+  let stopped = false;
+  const fail = (err: Error) => {
+    failure ??= err;
+  };
+  const onAbort = (err: Error) => fail(err);
+  abortListeners.add(onAbort);
+  if (abortError) fail(abortError);
+
+  // ---- API reads ----
+
+  async function apiGet(p: string): Promise<{ status: number; body: any; start: number; end: number }> {
+    const start = performance.now();
+    const res = await fetch(s.apiUrl + p, { headers: { authorization: `Bearer ${s.ownerToken}` } });
+    const text = await res.text();
+    const end = performance.now();
+    poll.firstAt ??= start;
+    poll.lastAt = end;
+    let body: any = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    if (res.status !== 200) throw new Error(`GET ${p} answered ${res.status}: ${text.slice(0, 300)}`);
+    return { status: res.status, body, start, end };
+  }
+
+  /** Notes every one of our comments in a task read; returns the person it belongs to and how many were new. */
+  function observeTask(task: any, start: number, end: number): { person?: Person; fresh: number } {
+    let person: Person | undefined;
+    const present = new Set<Msg>();
+    for (const c of (task?.comments ?? []) as Array<{ text?: string }>) {
+      const m = textRe.exec(c.text ?? '');
+      const msg = m ? msgs[Number(m[1])] : undefined;
+      if (!msg) continue;
+      present.add(msg);
+      person = persons[msg.person];
+    }
+    let fresh = 0;
+    for (const msg of present) {
+      if (msg.seenAt !== undefined) continue;
+      msg.seenAt = end;
+      msg.seenReadStartedAt = start;
+      if (msg.answeredAt === undefined) msg.seenBeforeAnswer = true;
+      persons[msg.person]!.outstanding.delete(msg);
+      fresh++;
+      seen++;
+    }
+    if (person) for (const msg of person.outstanding) msg.lastNegativeAt = Math.max(msg.lastNegativeAt ?? -Infinity, start);
+    return { person, fresh };
+  }
+
+  // ---- discovery: which task belongs to which person (the API has no contact search by VK id,
+  // so new tasks of the channel are listed and read once; our comment texts name the person) ----
+
+  let discovering = false;
+  let lastDiscoveryStart = -Infinity;
+  const needsDiscovery = () => persons.some((p) => p.taskId === undefined && p.outstanding.size > 0);
+
+  async function discover(): Promise<void> {
+    const start = performance.now();
+    lastDiscoveryStart = start;
+    const fresh: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      await sem.acquire();
+      let items: Array<{ id: string }>;
+      try {
+        const r = await apiGet(`/api/tasks?channelId=${o.channelId}&limit=200${before ? `&before=${before}` : ''}`);
+        poll.listRequests++;
+        poll.listMs.push(r.end - r.start);
+        items = r.body.items;
+      } finally {
+        sem.release();
+      }
+      for (const t of items) if (!known.has(t.id)) fresh.push(t.id);
+      if (items.length < 200) break;
+      before = items[items.length - 1]!.id;
+    }
+    await Promise.all(
+      fresh.map(async (id) => {
+        await sem.acquire();
+        try {
+          const r = await apiGet(`/api/tasks/${id}`);
+          poll.taskReads++;
+          poll.readMs.push(r.end - r.start);
+          const { person, fresh: n } = observeTask(r.body, r.start, r.end);
+          if (n === 0) poll.emptyTaskReads++;
+          known.add(id);
+          if (person) {
+            mine.add(id);
+            if (person.taskId && person.taskId !== id) say(`warning: person ${person.peer} has a second task ${id} (first ${person.taskId})`);
+            person.taskId ??= id;
+          }
+        } finally {
+          sem.release();
+        }
+      }),
+    );
+    // People still without a task had none at the list's snapshot (taken after `start`).
+    for (const p of persons) {
+      if (p.taskId !== undefined) continue;
+      for (const msg of p.outstanding) msg.lastNegativeAt = Math.max(msg.lastNegativeAt ?? -Infinity, start);
+    }
+  }
+
+  async function readTask(p: Person): Promise<void> {
+    const r = await apiGet(`/api/tasks/${p.taskId}`);
+    poll.taskReads++;
+    poll.readMs.push(r.end - r.start);
+    const { fresh } = observeTask(r.body, r.start, r.end);
+    if (fresh === 0) poll.emptyTaskReads++;
+  }
+
+  let tickTimer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (stopped) return;
+    const now = performance.now();
+    if (!discovering && now - lastDiscoveryStart >= params.pollIntervalMs && needsDiscovery() && sem.free > 0) {
+      discovering = true;
+      void discover()
+        .catch((err: Error) => fail(err))
+        .finally(() => (discovering = false));
+    }
+    const due = persons
+      .filter((p) => p.taskId !== undefined && p.outstanding.size > 0 && !p.inFlight && now - p.lastPollStart >= params.pollIntervalMs)
+      .sort((a, b) => a.lastPollStart - b.lastPollStart);
+    for (const p of due) {
+      if (!sem.tryAcquire()) break;
+      p.inFlight = true;
+      p.lastPollStart = now;
+      void readTask(p)
+        .catch((err: Error) => fail(err))
+        .finally(() => {
+          p.inFlight = false;
+          sem.release();
+        });
+    }
+    tickTimer = setTimeout(tick, 5);
+  };
+  tick();
+
+  // ---- posting: open loop ----
+
+  const webhookUrl = `${s.apiUrl}/webhooks/vk`;
+  let next = 0;
+  let postTimer: NodeJS.Timeout | undefined;
+  let lastAnsweredAt = -Infinity;
+  let postingEndedAt = startedAt;
+  const answerMs: number[] = [];
+
+  const fire = (msg: Msg) => {
+    msg.sentAt = performance.now();
+    const body = vkMessageNew(o.fixture, {
+      groupId: GROUP_ID,
+      secret: o.secret,
+      peer: msg.peer,
+      id: o.idBase + msg.i,
+      cmid: msg.seq + 1,
+      eventId: `bench-${o.tag}-${msg.peer}-${msg.i}`,
+      text: msg.text,
+    });
+    fetch(webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then(async (res) => {
+        const text = await res.text();
+        msg.answeredAt = performance.now();
+        msg.status = res.status;
+        if (res.status !== 200 || text !== 'ok') {
+          fail(new Error(`webhook of message ${msg.i} (peer ${msg.peer}) answered HTTP ${res.status}: ${text.slice(0, 500)}`));
+          return;
+        }
+        answered++;
+        lastAnsweredAt = msg.answeredAt;
+        answerMs.push(msg.answeredAt - msg.sentAt!);
+        if (msg.seenAt === undefined) persons[msg.person]!.outstanding.add(msg);
+        if (!o.quiet && answered % o.progressEvery === 0) {
+          const t = (msg.answeredAt - startedAt) / 1000;
+          const lat = msgs.filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined).map((m) => m.seenAt! - m.answeredAt!);
+          say(
+            `${answered}/${o.messages} answered at ${t.toFixed(1)} s (schedule ${((o.progressEvery * Math.round(answered / o.progressEvery) - 1) / o.rate).toFixed(1)} s), ` +
+              `${seen} visible, webhook p50 ${fmt(summarize(answerMs).p50)} ms, visible p50 ${fmt(summarize(lat).p50)} ms`,
+          );
+        }
+      })
+      .catch((err: Error) => fail(new Error(`webhook of message ${msg.i} failed: ${err.message}`, { cause: err })));
+  };
+
+  const pump = () => {
+    if (stopped || failure) return;
+    const now = performance.now();
+    while (next < msgs.length && msgs[next]!.scheduledAt <= now) fire(msgs[next++]!);
+    if (next < msgs.length) postTimer = setTimeout(pump, Math.max(0, msgs[next]!.scheduledAt - performance.now()));
+    else postingEndedAt = performance.now();
+  };
+  postTimer = setTimeout(pump, Math.max(0, startedAt - performance.now()));
+
+  // ---- wait: all answered and seen, a failure, or the timeout ----
+
+  let lastSeenReport = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      if (answered === msgs.length && seen === msgs.length) {
+        complete = true;
+        break;
+      }
+      const now = performance.now();
+      if (answered === msgs.length && now - lastAnsweredAt > params.timeoutS * 1000) {
+        say(`timeout: ${msgs.length - seen} comments not visible ${params.timeoutS} s after the last webhook answer`);
+        break;
+      }
+      if (next === msgs.length && now - msgs[msgs.length - 1]!.scheduledAt > params.timeoutS * 1000 + 30_000 && answered < msgs.length) {
+        throw new Error(`${msgs.length - answered} webhooks still unanswered ${params.timeoutS + 30} s after the last was sent`);
+      }
+      if (!o.quiet && answered === msgs.length && seen >= lastSeenReport + o.progressEvery && seen < msgs.length) {
+        lastSeenReport = seen - (seen % o.progressEvery);
+        say(`${seen}/${msgs.length} visible`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    stopped = true;
+    clearTimeout(tickTimer);
+    clearTimeout(postTimer);
+    abortListeners.delete(onAbort);
+    // Let in-flight reads finish so nothing touches the API after the phase.
+    const deadline = Date.now() + 10_000;
+    while (sem.free < params.pollConcurrency && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  const allSeen = msgs.every((m) => m.seenAt !== undefined);
+  return {
+    tag: o.tag,
+    msgs,
+    persons,
+    poll,
+    startedAt,
+    postingEndedAt,
+    lastAnsweredAt,
+    allSeenAt: allSeen ? Math.max(...msgs.map((m) => m.seenAt!)) : undefined,
+    complete: complete && allSeen,
+    taskIds: mine,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+interface Breakdown {
+  what: string;
+  first: Summary;
+  followUp: Summary;
+}
+
+function phaseBreakdown(msgs: Msg[], traces: SignalTrace[], tag: string): { rows: Breakdown[]; matched: number; meanBatch: number } {
+  const re = new RegExp(`^bench ${tag} m(\\d+) `);
+  const byMsg = new Map<number, SignalTrace>();
+  for (const t of traces) {
+    const m = re.exec(String(t.event.text ?? ''));
+    if (m) byMsg.set(Number(m[1]), t);
+  }
+  const epoch = (x: number | undefined) => (x === undefined ? undefined : performance.timeOrigin + x);
+  const defs: Array<[string, (m: Msg, t: SignalTrace) => number | undefined]> = [
+    ['webhook sent → signal in history', (m, t) => diff(epoch(m.sentAt), t.signaledAt)],
+    ['signal in history → webhook answer received', (m, t) => diff(t.signaledAt, epoch(m.answeredAt))],
+    ['signal → workflow task started', (m, t) => diff(t.signaledAt, t.wftStartedAt)],
+    ['signal → ensureContact scheduled', (m, t) => diff(t.signaledAt, t.contactScheduledAt)],
+    ['ensureContact scheduled → started', (m, t) => diff(t.contactScheduledAt, t.contactStartedAt)],
+    ['ensureContact started → completed', (m, t) => diff(t.contactStartedAt, t.contactCompletedAt)],
+    ['signal → recordEvents scheduled', (m, t) => diff(t.signaledAt, t.recordScheduledAt)],
+    ['recordEvents scheduled → started', (m, t) => diff(t.recordScheduledAt, t.recordStartedAt)],
+    ['recordEvents started → completed', (m, t) => diff(t.recordStartedAt, t.recordCompletedAt)],
+    ['webhook answer → recordEvents completed', (m, t) => diff(epoch(m.answeredAt), t.recordCompletedAt)],
+    ['recordEvents completed → seen by poller', (m, t) => diff(t.recordCompletedAt, epoch(m.seenAt))],
+  ];
+  const rows: Breakdown[] = [];
+  for (const [what, f] of defs) {
+    const first: number[] = [];
+    const follow: number[] = [];
+    for (const m of msgs) {
+      const t = byMsg.get(m.i);
+      if (!t) continue;
+      const v = f(m, t);
+      if (v === undefined || !Number.isFinite(v)) continue;
+      (m.seq === 0 ? first : follow).push(v);
+    }
+    if (first.length + follow.length === 0) continue;
+    rows.push({ what, first: rounded(summarize(first)), followUp: rounded(summarize(follow)) });
+  }
+  const batches = [...byMsg.values()].map((t) => t.batchSize).filter((b): b is number => b !== undefined);
+  return { rows, matched: byMsg.size, meanBatch: batches.length ? batches.reduce((a, b) => a + b, 0) / batches.length : Number.NaN };
+}
+
+function diff(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : b - a;
+}
+
+function latencyTrend(msgs: Msg[], buckets = 5): Array<{ from: number; to: number; p50: number; p95: number; max: number }> {
+  const out = [];
+  const size = Math.ceil(msgs.length / buckets);
+  for (let b = 0; b < buckets; b++) {
+    const slice = msgs.slice(b * size, (b + 1) * size).filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined);
+    if (!slice.length) continue;
+    const s = summarize(slice.map((m) => m.seenAt! - m.answeredAt!));
+    out.push({ from: b * size, to: Math.min(msgs.length, (b + 1) * size) - 1, p50: Math.round(s.p50), p95: Math.round(s.p95), max: Math.round(s.max) });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  const runStarted = new Date();
+  const machine = {
+    cores: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+  say(
+    `inbound-latency: ${params.messages} messages from ${params.people} people at ${params.rate}/s ` +
+      `(poll every ${params.pollIntervalMs} ms, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
+  );
+
+  const fixture = await readMessageNewFixture();
+  stack = await startStack({
+    logLevel: params.logLevel,
+    postgresFlags: params.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
+    say,
+  });
+  const s = stack;
+  if (abortError) throw abortError;
+  s.workers.done.catch((err: unknown) => abort(new Error(`a worker failed: ${String(err)}`)));
+
+  const secret = `bench-secret-${randomBytes(6).toString('hex')}`;
+  const ch = await s.api<{ id: string }>('POST', '/api/channels', {
+    kind: 'vk',
+    name: 'Benchmark community',
+    groupId: GROUP_ID,
+    accessToken: s.vk.accessToken,
+    confirmationCode: 'bench-confirm',
+    secret,
+  });
+  if (ch.status !== 201) throw new Error(`channel not created: HTTP ${ch.status} ${JSON.stringify(ch.body)}`);
+  const channelId = ch.body.id;
+  say(`VK channel ${channelId} for group ${GROUP_ID}`);
+
+  const knownTasks = new Set<string>();
+  const runTag = randomBytes(3).toString('hex');
+  if (params.warmup > 0) {
+    const t0 = performance.now();
+    const w = await runPhase(s, {
+      tag: `w${runTag}`,
+      messages: params.warmup,
+      people: Math.max(1, Math.min(10, Math.ceil(params.warmup / 2))),
+      rate: 10,
+      peerBase: WARMUP_PEER_BASE,
+      idBase: 9_000_000,
+      channelId,
+      secret,
+      fixture,
+      knownTasks,
+      progressEvery: 1e9,
+      quiet: true,
+    });
+    if (!w.complete) throw new Error('warm-up did not complete');
+    const lat = summarize(w.msgs.map((m) => m.seenAt! - m.answeredAt!));
+    say(`warm-up: ${params.warmup} messages in ${((performance.now() - t0) / 1000).toFixed(1)} s (visible p50 ${fmt(lat.p50)} ms, max ${fmt(lat.max)} ms) — not counted`);
+  }
+
+  // ---- measured phase ----
+  const pids = { temporalPid: s.temporalPid, postmasterPidFile: path.join(s.postgresDataDir, 'postmaster.pid') };
+  let actionsBefore: ActionCounts | undefined;
+  let metricsError: string | undefined;
+  try {
+    actionsBefore = parseActionCounters(await fetchMetrics(s.metricsUrl), s.config.TEMPORAL_NAMESPACE);
+  } catch (err) {
+    metricsError = (err as Error).message;
+  }
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  const cpuBefore = cpuSnapshot(pids);
+  const callsBefore = s.vk.calls.length;
+
+  const r = await runPhase(s, {
+    tag: `b${runTag}`,
+    messages: params.messages,
+    people: params.people,
+    rate: params.rate,
+    peerBase: PEER_BASE,
+    idBase: 1_000_000,
+    channelId,
+    secret,
+    fixture,
+    knownTasks,
+    progressEvery: 100,
+  });
+
+  const cpuAfter = cpuSnapshot(pids);
+  eld.disable();
+  let actions: ActionCounts | undefined;
+  try {
+    if (actionsBefore) actions = diffCounts(actionsBefore, parseActionCounters(await fetchMetrics(s.metricsUrl), s.config.TEMPORAL_NAMESPACE));
+  } catch (err) {
+    metricsError = (err as Error).message;
+  }
+  const vkCalls: Record<string, number> = {};
+  for (const c of s.vk.calls.slice(callsBefore)) vkCalls[c.method] = (vkCalls[c.method] ?? 0) + 1;
+  const cpu: CpuUse = cpuDiff(cpuBefore, cpuAfter, machine.cores);
+
+  // ---- numbers ----
+  const msgs = r.msgs;
+  const answeredMsgs = msgs.filter((m) => m.answeredAt !== undefined);
+  const seenMsgs = msgs.filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined);
+  const latency = (list: Msg[]) => summarize(list.map((m) => m.seenAt! - m.answeredAt!));
+  const lat = latency(seenMsgs);
+  const latFirst = latency(seenMsgs.filter((m) => m.seq === 0));
+  const latFollow = latency(seenMsgs.filter((m) => m.seq > 0));
+  const lowerBound = summarize(seenMsgs.map((m) => Math.max(m.answeredAt!, m.lastNegativeAt ?? m.answeredAt!) - m.answeredAt!));
+  const resolution = summarize(seenMsgs.map((m) => m.seenAt! - Math.max(m.answeredAt!, m.lastNegativeAt ?? m.answeredAt!)));
+  const answer = summarize(answeredMsgs.map((m) => m.answeredAt! - m.sentAt!));
+  const sendLag = summarize(msgs.filter((m) => m.sentAt !== undefined).map((m) => m.sentAt! - m.scheduledAt));
+  const windowS = (r.lastAnsweredAt - r.startedAt) / 1000;
+  const acceptedRate = answeredMsgs.length / windowS;
+  const measuredS = ((r.allSeenAt ?? performance.now()) - r.startedAt) / 1000;
+  const pollWindowS = r.poll.firstAt !== undefined && r.poll.lastAt !== undefined ? (r.poll.lastAt - r.poll.firstAt) / 1000 : Number.NaN;
+  const reads = summarize(r.poll.readMs);
+  const trend = latencyTrend(msgs);
+  const drainMs = r.allSeenAt !== undefined ? r.allSeenAt - r.lastAnsweredAt : Number.NaN;
+
+  let history: HistoryAnalysis | undefined;
+  let breakdown: ReturnType<typeof phaseBreakdown> | undefined;
+  if (params.history) {
+    const peers = new Set(r.persons.map((p) => String(p.peer)));
+    const t0 = performance.now();
+    history = await analyzeConversationHistories(s.client, { includeWorkflowId: (id) => peers.has(id.split('/').pop() ?? '') });
+    breakdown = phaseBreakdown(msgs, history.signals, r.tag);
+    say(`read ${history.runs.length} workflow histories in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+
+  // Keeping up: accepted ≈ offered, no client-side lag, latency not growing, quick drain.
+  const reasons: string[] = [];
+  if (acceptedRate < 0.95 * params.rate) reasons.push(`accepted ${acceptedRate.toFixed(1)}/s < 95 % of ${params.rate}/s`);
+  if (sendLag.p95 > 250) reasons.push(`sends left up to ${fmt(sendLag.max)} ms late (p95 ${fmt(sendLag.p95)} ms): the process could not keep its own schedule`);
+  const firstB = trend[0];
+  const lastB = trend[trend.length - 1];
+  if (firstB && lastB && lastB.p50 > Math.max(2 * firstB.p50, firstB.p50 + 500)) reasons.push(`latency grows during the run (p50 ${firstB.p50} → ${lastB.p50} ms)`);
+  if (!r.complete) reasons.push('not every comment became visible');
+  const keepsUp = reasons.length === 0;
+
+  // ---- table ----
+  const row = (name: string, x: Summary, d = 0) => [name, String(x.n), fmt(x.p50, d), fmt(x.p95, d), fmt(x.p99, d), fmt(x.max, d)];
+  const lines: string[] = [];
+  lines.push(
+    `inbound-latency — ${params.messages} messages, ${params.people} people, ${params.rate}/s offered; ` +
+      `${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}`,
+  );
+  lines.push('');
+  lines.push(
+    table([
+      ['ms', 'n', 'p50', 'p95', 'p99', 'max'],
+      row('webhook ok → comment visible (API)', lat),
+      row('  first message of a person', latFirst),
+      row('  follow-up messages', latFollow),
+      row('  lower bound (last read without it)', lowerBound),
+      row('webhook answer (POST → ok)', answer),
+      row('send lag vs schedule', sendLag, 1),
+      row('API task read (poller GET)', reads, 1),
+    ]),
+  );
+  lines.push('');
+  lines.push(
+    `accepted: ${answeredMsgs.length}/${params.messages} ok, ${acceptedRate.toFixed(2)}/s over ${windowS.toFixed(2)} s ` +
+      `(offered ${params.rate}/s); all visible ${Number.isFinite(drainMs) ? `${Math.round(drainMs)} ms after the last answer` : 'NO'}`,
+  );
+  lines.push(`latency by fifth of the run (p50/p95/max ms): ${trend.map((t) => `${t.p50}/${t.p95}/${t.max}`).join('  ')}`);
+  lines.push(
+    `polling: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
+      `(${((r.poll.taskReads + r.poll.listRequests) / pollWindowS).toFixed(1)} req/s, ${(r.poll.taskReads / params.messages).toFixed(2)} task reads/message, ` +
+      `${Math.round((100 * r.poll.emptyTaskReads) / Math.max(1, r.poll.taskReads))} % found nothing new); ` +
+      `resolution (first read with − last read without) p50 ${fmt(resolution.p50)} / p95 ${fmt(resolution.p95)} ms`,
+  );
+  if (history) {
+    const runs = history.runs.length;
+    lines.push(
+      `Temporal: ${history.workflows} conversation workflows, ${runs} runs, ${history.totalEvents} history events = ` +
+        `${(history.totalEvents / params.messages).toFixed(2)} events/message`,
+    );
+    lines.push(`  events: ${Object.entries(history.eventTypes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  if (actions) {
+    lines.push(
+      `  actions (server metric, measured phase): ${total(actions)} = ${(total(actions) / params.messages).toFixed(2)}/message: ` +
+        Object.entries(actions).map(([k, v]) => `${k} ${v}`).join(', '),
+    );
+  } else lines.push(`  actions: unavailable (${metricsError ?? 'no metrics'})`);
+  lines.push(`  fake VK calls: ${Object.entries(vkCalls).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  if (breakdown) {
+    lines.push('');
+    lines.push(`where the time goes (from workflow histories; ${breakdown.matched}/${params.messages} messages matched; mean recordEvents batch ${breakdown.meanBatch.toFixed(2)} messages):`);
+    lines.push(
+      table([
+        ['ms', 'first p50', 'p95', 'max', 'follow-up p50', 'p95', 'max'],
+        ...breakdown.rows.map((b) => [
+          b.what,
+          fmt(b.first.p50, 1),
+          fmt(b.first.p95, 1),
+          fmt(b.first.max, 1),
+          fmt(b.followUp.p50, 1),
+          fmt(b.followUp.p95, 1),
+          fmt(b.followUp.max, 1),
+        ]),
+      ]),
+    );
+    if (history?.activityStartDeferred) lines.push('  (ActivityTaskStarted events carry the completion time here: "scheduled → started" includes the run)');
+  }
+  lines.push('');
+  const pct = (x?: number) => (x === undefined ? '?' : `${x.toFixed(0)} %`);
+  lines.push(
+    `CPU over ${cpu.wallSeconds} s (100 % = one core): node (API + workers + driver) ${pct(cpu.nodePercent)}, ` +
+      `temporal ${pct(cpu.temporalPercent)}, postgres ${pct(cpu.postgresPercent)}; machine busy ${pct(cpu.machineBusyPercent)} of ${machine.cores} cores`,
+  );
+  lines.push(
+    `event loop delay (node): p50 ${fmt(eld.percentile(50) / 1e6, 1)} ms, p99 ${fmt(eld.percentile(99) / 1e6, 1)} ms, max ${fmt(eld.max / 1e6, 1)} ms`,
+  );
+  lines.push(`verdict: ${keepsUp ? `keeps up with ${params.rate}/s` : `does NOT keep up with ${params.rate}/s: ${reasons.join('; ')}`}`);
+  const report = lines.join('\n');
+  console.log(`\n${report}\n`);
+
+  // ---- JSON ----
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  const result = {
+    benchmark: 'inbound-latency',
+    startedAt: runStarted.toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine,
+    params,
+    complete: r.complete,
+    keepsUp,
+    notKeepingUpReasons: reasons,
+    latencyMs: {
+      visible: rounded(lat),
+      visibleFirstMessage: rounded(latFirst),
+      visibleFollowUp: rounded(latFollow),
+      visibleLowerBound: rounded(lowerBound),
+      pollResolution: rounded(resolution),
+      webhookAnswer: rounded(answer),
+      sendLag: rounded(sendLag),
+      trendByFifth: trend,
+      drainAfterLastAnswer: Number.isFinite(drainMs) ? Math.round(drainMs) : null,
+    },
+    acceptedRatePerSecond: Math.round(acceptedRate * 100) / 100,
+    postingWindowSeconds: Math.round(windowS * 100) / 100,
+    measuredSeconds: Math.round(measuredS * 100) / 100,
+    polling: {
+      intervalMs: params.pollIntervalMs,
+      concurrency: params.pollConcurrency,
+      taskReads: r.poll.taskReads,
+      listReads: r.poll.listRequests,
+      emptyTaskReads: r.poll.emptyTaskReads,
+      requestsPerSecond: Math.round(((r.poll.taskReads + r.poll.listRequests) / pollWindowS) * 10) / 10,
+      taskReadsPerMessage: Math.round((r.poll.taskReads / params.messages) * 100) / 100,
+      taskReadMs: rounded(reads),
+      listReadMs: rounded(summarize(r.poll.listMs)),
+    },
+    temporal: {
+      workflows: history?.workflows,
+      runs: history?.runs.length,
+      historyEvents: history?.totalEvents,
+      historyEventsPerMessage: history ? Math.round((history.totalEvents / params.messages) * 100) / 100 : undefined,
+      eventTypes: history?.eventTypes,
+      activityTypes: history?.activityTypes,
+      actions: actions ?? null,
+      actionsTotal: actions ? total(actions) : null,
+      actionsPerMessage: actions ? Math.round((total(actions) / params.messages) * 100) / 100 : null,
+      metricsError: metricsError ?? null,
+      activityStartDeferred: history?.activityStartDeferred,
+      breakdown: breakdown?.rows,
+      meanRecordEventsBatch: breakdown ? Math.round(breakdown.meanBatch * 100) / 100 : undefined,
+    },
+    fakeVkCalls: vkCalls,
+    cpu,
+    eventLoopDelayMs: { p50: r1(eld.percentile(50) / 1e6), p99: r1(eld.percentile(99) / 1e6), max: r1(eld.max / 1e6) },
+    report,
+    messages: msgs.map((m) => ({
+      i: m.i,
+      peer: m.peer,
+      seq: m.seq,
+      sendLagMs: m.sentAt === undefined ? null : r1(m.sentAt - m.scheduledAt),
+      answerMs: m.answeredAt === undefined || m.sentAt === undefined ? null : r1(m.answeredAt - m.sentAt),
+      visibleMs: m.seenAt === undefined || m.answeredAt === undefined ? null : r1(m.seenAt - m.answeredAt),
+      lowerBoundMs: m.seenAt === undefined || m.answeredAt === undefined ? null : r1(Math.max(0, (m.lastNegativeAt ?? m.answeredAt) - m.answeredAt)),
+      ...(m.seenBeforeAnswer ? { seenBeforeAnswer: true } : {}),
+    })),
+  };
+  await mkdir(params.outDir, { recursive: true });
+  const file = path.join(params.outDir, `inbound-latency-${runStarted.toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  say(`result written to ${path.relative(process.cwd(), file)}`);
+  return r.complete ? 0 : 1;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  if (!interrupted) console.error(`[bench] FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  code = interrupted ? 130 : 1;
+} finally {
+  await cleanup();
+}
+// Handles the SDK or pools may keep (e.g. a last gRPC timer) must not keep the process alive.
+process.exit(code);

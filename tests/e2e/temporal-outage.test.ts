@@ -1,0 +1,74 @@
+/**
+ * Temporal down: the webhook answers 503 (VK retries later) and nothing is half-done; once it
+ * is back, VK's redeliveries land and every message is present exactly once.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { freePort } from '../../runtime/free-port.js';
+import { ensureSearchAttributes } from '../../runtime/search-attributes.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/temporal-dev-server.js';
+import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+
+let h: Harness;
+let server: TemporalDevServer | undefined;
+let dir: string;
+let port: number;
+
+async function startServer() {
+  server = await startTemporalDevServer({ binary: inject('temporalCli'), headless: true, port, dbFilename: path.join(dir, 'temporal.db') });
+  const c = await Connection.connect({ address: server.address });
+  await ensureSearchAttributes(c, 'default');
+  await c.close();
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'taskwire-outage-'));
+  port = await freePort();
+  await startServer();
+  h = await startHarness({ TEMPORAL_ADDRESS: server!.address });
+  await h.startWorkers();
+  await h.createVkChannel();
+});
+
+afterAll(async () => {
+  await h?.close();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('answers 503 while Temporal is down, and after it is back every message is present once', async () => {
+  const base = await readFixture('vk/message_new.text.json');
+  const first = vkMessage(base, { peer: 512340001, id: 11, text: 'До сбоя' });
+  const second = vkMessage(base, { peer: 512340001, id: 12, text: 'Во время сбоя' });
+  expect(await h.postVk(first)).toEqual({ status: 200, text: 'ok' });
+  const task = await h.eventually(async () => (await h.api('GET', '/api/tasks')).body.items[0], 30_000, 'task');
+
+  await h.stopWorkers();
+  await server!.stop();
+  const during = await h.postVk(second);
+  expect(during.status).toBe(503);
+  expect(JSON.parse(during.text).error.code).toBe('unavailable');
+
+  await startServer();
+  await h.startWorkers();
+  // VK redelivers the refused event, and (at-least-once) the accepted one too.
+  expect(await h.postVk(second)).toEqual({ status: 200, text: 'ok' });
+  expect(await h.postVk(first)).toEqual({ status: 200, text: 'ok' });
+  const texts = await h.eventually(async () => {
+    const t = await h.api('GET', `/api/tasks/${task.id}`);
+    const list = t.body.comments.map((c: any) => c.text);
+    return list.includes('Во время сбоя') ? list : undefined;
+  }, 30_000, 'the message refused during the outage');
+  expect(texts).toEqual(['До сбоя', 'Во время сбоя']);
+  // A late duplicate cannot slip in afterwards either: once a later message is in, it is not.
+  expect(await h.postVk(second)).toEqual({ status: 200, text: 'ok' });
+  expect(await h.postVk(vkMessage(base, { peer: 512340001, id: 13, text: 'После сбоя' }))).toEqual({ status: 200, text: 'ok' });
+  const after = await h.eventually(async () => {
+    const list = (await h.api('GET', `/api/tasks/${task.id}`)).body.comments.map((c: any) => c.text);
+    return list.includes('После сбоя') ? list : undefined;
+  }, 30_000, 'the message after the outage');
+  expect(after).toEqual(['До сбоя', 'Во время сбоя', 'После сбоя']);
+}, 120_000);
