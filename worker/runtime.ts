@@ -7,7 +7,9 @@ export function installTemporalRuntime(logger: Logger): void {
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       const { message, meta } = entry;
-      const fn = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
+      // The bundler's build report is noise at start-up: keep it for debug logs.
+      const bundlerReport = message.startsWith('asset workflow-bundle');
+      const fn = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' && !bundlerReport ? 'info' : 'debug';
       logger[fn]({ ...(meta ?? {}), sdk: true }, message);
     }),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },

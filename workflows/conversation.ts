@@ -17,6 +17,7 @@ import {
   makeContinueAsNewFunc,
   proxyActivities,
   setHandler,
+  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -63,8 +64,8 @@ interface State extends CarriedConversationState {
   sendsInFlight: number;
   /** Serialises channel sends so the person receives replies in the order agents sent them. */
   sendQueue: Promise<unknown>;
-  /** Bumped by updates so the idle timer restarts after agent activity. */
-  activity: number;
+  /** Workflow time of the last event or agent action; the run completes `idleSeconds` after it. */
+  lastActivityMs: number;
   lastSA: Record<string, unknown>;
 }
 
@@ -83,7 +84,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     processed: 0,
     sendsInFlight: 0,
     sendQueue: Promise.resolve(),
-    activity: 0,
+    lastActivityMs: Date.now(),
     lastSA: {},
   };
 
@@ -233,13 +234,13 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   function serialisedSend<T>(fn: () => Promise<T>): Promise<T> {
-    st.activity++;
+    st.lastActivityMs = Date.now();
     st.sendsInFlight++;
     const run = st.sendQueue.then(fn, fn);
     st.sendQueue = run.catch(() => undefined);
     return run.finally(() => {
       st.sendsInFlight--;
-      st.activity++;
+      st.lastActivityMs = Date.now();
     });
   }
 
@@ -289,18 +290,31 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   // ---- main loop: drain the queue in order; complete when idle; continue-as-new when long ----
 
+  // One idle timer that runs across batches (no timer churn per message): when it fires and
+  // there was activity meanwhile, it is re-armed for the rest of the idle period.
   const idleMs = input.timing.idleSeconds * 1000;
+  let idleTimerFired = false;
+  const armIdleTimer = () => {
+    idleTimerFired = false;
+    const due = Math.max(1000, st.lastActivityMs + idleMs - Date.now());
+    void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => (idleTimerFired = true));
+  };
+  armIdleTimer();
+
   for (;;) {
-    const seenActivity = st.activity;
-    const woke = await condition(() => st.pending.length > 0 || st.activity !== seenActivity, idleMs);
+    await condition(() => st.pending.length > 0 || idleTimerFired);
 
     if (st.pending.length > 0) {
       await processBatch(st.pending.slice(0, MAX_BATCH));
-    } else if (!woke && st.sendsInFlight === 0) {
+      st.lastActivityMs = Date.now();
+    } else if (Date.now() < st.lastActivityMs + idleMs || st.sendsInFlight > 0) {
+      armIdleTimer();
+    } else {
       await condition(allHandlersFinished);
       // Re-check: a signal may have landed while handlers finished. If one lands after this
       // point, the server refuses the completion and this task runs again with it queued.
       if (st.pending.length === 0 && st.sendsInFlight === 0) return;
+      armIdleTimer();
     }
 
     const info = workflowInfo();
@@ -357,6 +371,7 @@ function remember(st: State, key: string): void {
 async function once<T extends CommentResult | TaskResult>(st: State, requestId: string, fn: () => Promise<T>): Promise<T> {
   const done = st.recentRequests.find((r) => r.requestId === requestId);
   if (done) return done.result as T;
+  st.lastActivityMs = Date.now();
   const result = await fn();
   st.recentRequests.push({ requestId, result });
   if (st.recentRequests.length > MAX_RECENT_REQUESTS) st.recentRequests.splice(0, st.recentRequests.length - MAX_RECENT_REQUESTS);

@@ -1,5 +1,8 @@
 /** Service endpoints (no token): liveness, readiness, metrics, the OpenAPI document and its page. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { swaggerUI } from '@hono/swagger-ui';
 import { sql } from 'kysely';
 import type { AppDeps } from '../deps.js';
@@ -115,5 +118,27 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       { name: 'service' },
     ],
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'taskwire API' }));
+  // Swagger UI's files are served from the installed package: /docs works without internet.
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'taskwire API', manuallySwaggerUIHtml: docsHtml }));
+  app.get('/docs/assets/:file', async (c) => {
+    const file = DOCS_ASSETS[c.req.param('file')];
+    if (!file) return c.notFound();
+    const body = await readFile(path.join(SWAGGER_UI_DIR, c.req.param('file')));
+    return c.body(body, 200, { 'content-type': file, 'cache-control': 'public, max-age=86400' });
+  });
+}
+
+const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const DOCS_ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+};
+
+function docsHtml(): string {
+  return `<div id="swagger-ui"></div>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css" />
+<script src="/docs/assets/swagger-ui-bundle.js" crossorigin></script>
+<script>
+  window.onload = () => { window.ui = SwaggerUIBundle({ dom_id: '#swagger-ui', url: '/openapi.json' }); };
+</script>`;
 }

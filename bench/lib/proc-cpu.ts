@@ -1,6 +1,6 @@
 /**
  * CPU accounting from /proc (Linux only; elsewhere every figure is undefined): the whole machine,
- * this Node process (API + workers + benchmark driver), the Temporal dev server, and the
+ * this Node process (API + workers), the load-generating driver process, the Temporal dev server, and the
  * PostgreSQL postmaster with its backends. Differences of two snapshots give CPU seconds spent.
  */
 import { spawnSync } from 'node:child_process';
@@ -78,6 +78,7 @@ function machine(): { busy: number; total: number } | undefined {
 export interface CpuSnapshot {
   at: number;
   node: number;
+  driver?: number;
   temporal?: number;
   postgres?: number;
   machineBusy?: number;
@@ -85,6 +86,8 @@ export interface CpuSnapshot {
 }
 
 export interface CpuPids {
+  /** The benchmark's load generator (child process). */
+  driverPid?: number;
   temporalPid?: number;
   /** Read at every snapshot (the postmaster writes it into its data dir). */
   postmasterPidFile?: string;
@@ -104,6 +107,7 @@ export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
   return {
     at: performance.now(),
     node: (u.user + u.system) / 1e6,
+    driver: treeSeconds(pids.driverPid, false),
     temporal: treeSeconds(pids.temporalPid, false),
     postgres: Number.isFinite(postmaster) ? treeSeconds(postmaster, true) : undefined,
     machineBusy: m?.busy,
@@ -116,12 +120,16 @@ export interface CpuUse {
   /** CPU seconds per component; percent is of ONE core (200 % = both cores of a 2-core machine). */
   nodeSeconds: number;
   nodePercent: number;
+  driverSeconds?: number;
+  driverPercent?: number;
   temporalSeconds?: number;
   temporalPercent?: number;
   postgresSeconds?: number;
   postgresPercent?: number;
   /** Busy share of all cores together (100 % = every core busy). */
   machineBusyPercent?: number;
+  /** Everything else on the machine (other users' processes), in one-core percent like the components. */
+  othersPercent?: number;
   cores: number;
 }
 
@@ -131,16 +139,20 @@ export function cpuDiff(a: CpuSnapshot, b: CpuSnapshot, cores: number): CpuUse {
   const d = (x?: number, y?: number) => (x === undefined || y === undefined ? undefined : Math.round((y - x) * 100) / 100);
   const machineTotal = d(a.machineTotal, b.machineTotal);
   const machineBusy = d(a.machineBusy, b.machineBusy);
+  const ours = b.node - a.node + (d(a.driver, b.driver) ?? 0) + (d(a.temporal, b.temporal) ?? 0) + (d(a.postgres, b.postgres) ?? 0);
   return {
     wallSeconds: Math.round(wall * 100) / 100,
     nodeSeconds: d(a.node, b.node)!,
     nodePercent: pct(b.node - a.node)!,
+    driverSeconds: d(a.driver, b.driver),
+    driverPercent: pct(d(a.driver, b.driver)),
     temporalSeconds: d(a.temporal, b.temporal),
     temporalPercent: pct(d(a.temporal, b.temporal)),
     postgresSeconds: d(a.postgres, b.postgres),
     postgresPercent: pct(d(a.postgres, b.postgres)),
     machineBusyPercent:
       machineTotal && machineBusy !== undefined ? Math.round((machineBusy / machineTotal) * 1000) / 10 : undefined,
+    othersPercent: machineBusy !== undefined ? pct(Math.max(0, machineBusy - ours)) : undefined,
     cores,
   };
 }

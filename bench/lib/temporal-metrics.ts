@@ -41,3 +41,54 @@ export function diffCounts(before: ActionCounts, after: ActionCounts): ActionCou
 export function total(counts: ActionCounts): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
+
+export interface HistogramTotals {
+  count: number;
+  /** In the unit the server exports (seconds for Temporal's timers). */
+  sum: number;
+}
+
+/** `<name>_sum` / `<name>_count` lines of the given histograms, summed by the `operation` label. */
+export function parseHistograms(metricsText: string, names: readonly string[]): Record<string, Record<string, HistogramTotals>> {
+  const out: Record<string, Record<string, HistogramTotals>> = {};
+  for (const line of metricsText.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)_(sum|count)\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (!m || !names.includes(m[1]!)) continue;
+    const op = /(?:^|,)operation="([^"]*)"/.exec(m[3]!)?.[1] ?? 'none';
+    const value = Number(m[4]);
+    if (!Number.isFinite(value)) continue;
+    const byOp = (out[m[1]!] ??= {});
+    const h = (byOp[op] ??= { count: 0, sum: 0 });
+    if (m[2] === 'sum') h.sum += value;
+    else h.count += value;
+  }
+  return out;
+}
+
+export interface HistogramDiff {
+  count: number;
+  /** Mean in milliseconds (the server exports seconds). */
+  meanMs: number;
+  totalMs: number;
+}
+
+export function diffHistograms(
+  before: Record<string, Record<string, HistogramTotals>>,
+  after: Record<string, Record<string, HistogramTotals>>,
+): Record<string, Record<string, HistogramDiff>> {
+  const out: Record<string, Record<string, HistogramDiff>> = {};
+  for (const [name, ops] of Object.entries(after)) {
+    const rows: Array<[string, HistogramDiff]> = [];
+    for (const [op, h] of Object.entries(ops)) {
+      const b = before[name]?.[op] ?? { count: 0, sum: 0 };
+      const count = h.count - b.count;
+      if (count <= 0) continue;
+      const totalMs = (h.sum - b.sum) * 1000;
+      rows.push([op, { count, meanMs: Math.round((totalMs / count) * 100) / 100, totalMs: Math.round(totalMs) }]);
+    }
+    rows.sort((x, y) => y[1].totalMs - x[1].totalMs);
+    out[name] = Object.fromEntries(rows);
+  }
+  return out;
+}

@@ -1,0 +1,404 @@
+/**
+ * The load side of inbound-latency: posts VK webhooks on an open-loop schedule and polls the API
+ * until each message's comment is visible. Runs in a child process (forked by the benchmark),
+ * so its event loop and CPU are not mixed with the system under test: it only talks HTTP to it,
+ * like VK and an agent's browser would. All times are epoch milliseconds with sub-ms precision,
+ * comparable with Temporal history event times (same machine clock).
+ *
+ * Protocol (IPC): parent → `{type:'run', id, opts}`; child → `{type:'done', id, result}` or
+ * `{type:'failed', id, error}`. The child exits when the parent disconnects.
+ */
+import { vkMessageNew } from './vk.js';
+
+export interface PhaseOptions {
+  tag: string;
+  messages: number;
+  people: number;
+  rate: number;
+  peerBase: number;
+  idBase: number;
+  groupId: number;
+  apiUrl: string;
+  ownerToken: string;
+  channelId: string;
+  secret: string;
+  fixture: Record<string, any>;
+  /** Task ids not to read during discovery (earlier phases). */
+  knownTaskIds: string[];
+  pollIntervalMs: number;
+  pollConcurrency: number;
+  timeoutS: number;
+  progressEvery: number;
+  quiet?: boolean;
+}
+
+export interface MsgResult {
+  i: number;
+  peer: number;
+  person: number;
+  /** n-th message of this person (0 = their first: creates contact and task). */
+  seq: number;
+  text: string;
+  scheduledAt: number;
+  sentAt?: number;
+  answeredAt?: number;
+  status?: number;
+  /** Response time of the first API read that showed the comment (upper bound of visibility). */
+  seenAt?: number;
+  /** Start of that read. */
+  seenReadStartedAt?: number;
+  /** Start of the latest read that did NOT show it (visibility came later than this). */
+  lastNegativeAt?: number;
+  seenBeforeAnswer?: boolean;
+}
+
+export interface PollStats {
+  listRequests: number;
+  taskReads: number;
+  /** Task reads that showed no new comment. */
+  emptyTaskReads: number;
+  readMs: number[];
+  listMs: number[];
+  firstAt?: number;
+  lastAt?: number;
+}
+
+export interface PhaseResult {
+  tag: string;
+  msgs: MsgResult[];
+  taskIds: string[];
+  poll: PollStats;
+  startedAt: number;
+  lastAnsweredAt: number;
+  allSeenAt?: number;
+  complete: boolean;
+  /** Event loop delay of the driver (ms), to show the client kept its own schedule. */
+  driverEventLoop: { p50: number; p99: number; max: number };
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const say = (line: string) => console.log(`[bench] ${line}`);
+
+class Semaphore {
+  private waiting: Array<() => void> = [];
+  constructor(public free: number) {}
+  tryAcquire(): boolean {
+    if (this.free <= 0) return false;
+    this.free--;
+    return true;
+  }
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+interface Person {
+  peer: number;
+  taskId?: string;
+  /** Answered messages whose comment was not seen yet. */
+  outstanding: Set<MsgResult>;
+  inFlight: boolean;
+  lastPollStart: number;
+}
+
+function p(sorted: number[], q: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))]!;
+}
+
+export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+
+  const persons: Person[] = Array.from({ length: o.people }, (_, k) => ({
+    peer: o.peerBase + k + 1,
+    outstanding: new Set<MsgResult>(),
+    inFlight: false,
+    lastPollStart: -Infinity,
+  }));
+  const startedAt = now() + 100;
+  const msgs: MsgResult[] = Array.from({ length: o.messages }, (_, i) => {
+    const person = i % o.people;
+    const seq = Math.floor(i / o.people);
+    const peer = persons[person]!.peer;
+    return {
+      i,
+      peer,
+      person,
+      seq,
+      text: `bench ${o.tag} m${i} p${peer}: Здравствуйте! Сообщение ${seq + 1}, вопрос по заказу №${45000 + i}.`,
+      scheduledAt: startedAt + (i * 1000) / o.rate,
+    };
+  });
+  const textRe = new RegExp(`^bench ${o.tag} m(\\d+) `);
+  const poll: PollStats = { listRequests: 0, taskReads: 0, emptyTaskReads: 0, readMs: [], listMs: [] };
+  const sem = new Semaphore(o.pollConcurrency);
+  const known = new Set(o.knownTaskIds); // task ids already read once (ours or not)
+  const mine = new Set<string>();
+  let answered = 0;
+  let seen = 0;
+  let failure: Error | undefined;
+  let stopped = false;
+  const fail = (err: Error) => {
+    failure ??= err;
+  };
+  const auth = { authorization: `Bearer ${o.ownerToken}` };
+
+  // ---- API reads ----
+
+  async function apiGet(path: string): Promise<{ body: any; start: number; end: number }> {
+    const start = now();
+    const res = await fetch(o.apiUrl + path, { headers: auth });
+    const text = await res.text();
+    const end = now();
+    poll.firstAt ??= start;
+    poll.lastAt = end;
+    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    return { body: JSON.parse(text), start, end };
+  }
+
+  /** Notes every one of our comments in a task read; returns the person it belongs to and how many were new. */
+  function observeTask(task: any, start: number, end: number): { person?: Person; fresh: number } {
+    let person: Person | undefined;
+    const present = new Set<MsgResult>();
+    for (const c of (task?.comments ?? []) as Array<{ text?: string }>) {
+      const m = textRe.exec(c.text ?? '');
+      const msg = m ? msgs[Number(m[1])] : undefined;
+      if (!msg) continue;
+      present.add(msg);
+      person = persons[msg.person];
+    }
+    let fresh = 0;
+    for (const msg of present) {
+      if (msg.seenAt !== undefined) continue;
+      msg.seenAt = end;
+      msg.seenReadStartedAt = start;
+      if (msg.answeredAt === undefined) msg.seenBeforeAnswer = true;
+      persons[msg.person]!.outstanding.delete(msg);
+      fresh++;
+      seen++;
+    }
+    if (person) for (const msg of person.outstanding) msg.lastNegativeAt = Math.max(msg.lastNegativeAt ?? -Infinity, start);
+    return { person, fresh };
+  }
+
+  // ---- discovery: which task belongs to which person. The API has no contact search by VK id,
+  // so the channel's new tasks are listed and each is read once; our comment texts name the person.
+
+  let discovering = false;
+  let lastDiscoveryStart = -Infinity;
+  const needsDiscovery = () => persons.some((x) => x.taskId === undefined && x.outstanding.size > 0);
+
+  async function discover(): Promise<void> {
+    const start = now();
+    lastDiscoveryStart = start;
+    const fresh: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      await sem.acquire();
+      let items: Array<{ id: string }>;
+      try {
+        const r = await apiGet(`/api/tasks?channelId=${o.channelId}&limit=200${before ? `&before=${before}` : ''}`);
+        poll.listRequests++;
+        poll.listMs.push(r.end - r.start);
+        items = r.body.items;
+      } finally {
+        sem.release();
+      }
+      for (const t of items) if (!known.has(t.id)) fresh.push(t.id);
+      if (items.length < 200) break;
+      before = items[items.length - 1]!.id;
+    }
+    await Promise.all(
+      fresh.map(async (id) => {
+        await sem.acquire();
+        try {
+          const r = await apiGet(`/api/tasks/${id}`);
+          poll.taskReads++;
+          poll.readMs.push(r.end - r.start);
+          const { person, fresh: n } = observeTask(r.body, r.start, r.end);
+          if (n === 0) poll.emptyTaskReads++;
+          known.add(id);
+          if (person) {
+            mine.add(id);
+            if (person.taskId && person.taskId !== id) say(`warning: person ${person.peer} has a second task ${id} (first ${person.taskId})`);
+            person.taskId ??= id;
+          }
+        } finally {
+          sem.release();
+        }
+      }),
+    );
+    // People still without a task had none at the list's snapshot (taken after `start`).
+    for (const x of persons) {
+      if (x.taskId !== undefined) continue;
+      for (const msg of x.outstanding) msg.lastNegativeAt = Math.max(msg.lastNegativeAt ?? -Infinity, start);
+    }
+  }
+
+  async function readTask(x: Person): Promise<void> {
+    const r = await apiGet(`/api/tasks/${x.taskId}`);
+    poll.taskReads++;
+    poll.readMs.push(r.end - r.start);
+    const { fresh } = observeTask(r.body, r.start, r.end);
+    if (fresh === 0) poll.emptyTaskReads++;
+  }
+
+  let tickTimer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (stopped) return;
+    const t = now();
+    if (!discovering && t - lastDiscoveryStart >= o.pollIntervalMs && needsDiscovery() && sem.free > 0) {
+      discovering = true;
+      void discover()
+        .catch((err: Error) => fail(err))
+        .finally(() => (discovering = false));
+    }
+    const due = persons
+      .filter((x) => x.taskId !== undefined && x.outstanding.size > 0 && !x.inFlight && t - x.lastPollStart >= o.pollIntervalMs)
+      .sort((a, b) => a.lastPollStart - b.lastPollStart);
+    for (const x of due) {
+      if (!sem.tryAcquire()) break;
+      x.inFlight = true;
+      x.lastPollStart = t;
+      void readTask(x)
+        .catch((err: Error) => fail(err))
+        .finally(() => {
+          x.inFlight = false;
+          sem.release();
+        });
+    }
+    tickTimer = setTimeout(tick, 5);
+  };
+  tick();
+
+  // ---- posting: open loop (message i at startedAt + i/rate, whatever happened to earlier ones) ----
+
+  const webhookUrl = `${o.apiUrl}/webhooks/vk`;
+  let next = 0;
+  let postTimer: NodeJS.Timeout | undefined;
+  let lastAnsweredAt = -Infinity;
+  const answerMs: number[] = [];
+
+  const fire = (msg: MsgResult) => {
+    msg.sentAt = now();
+    const body = vkMessageNew(o.fixture, {
+      groupId: o.groupId,
+      secret: o.secret,
+      peer: msg.peer,
+      id: o.idBase + msg.i,
+      cmid: msg.seq + 1,
+      eventId: `bench-${o.tag}-${msg.peer}-${msg.i}`,
+      text: msg.text,
+    });
+    fetch(webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then(async (res) => {
+        const text = await res.text();
+        msg.answeredAt = now();
+        msg.status = res.status;
+        if (res.status !== 200 || text !== 'ok') {
+          fail(new Error(`webhook of message ${msg.i} (peer ${msg.peer}) answered HTTP ${res.status}: ${text.slice(0, 500)}`));
+          return;
+        }
+        answered++;
+        lastAnsweredAt = msg.answeredAt;
+        answerMs.push(msg.answeredAt - msg.sentAt!);
+        if (msg.seenAt === undefined) persons[msg.person]!.outstanding.add(msg);
+        if (!o.quiet && answered % o.progressEvery === 0) {
+          const lat = msgs.filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined).map((m) => m.seenAt! - m.answeredAt!);
+          say(
+            `${answered}/${o.messages} answered at ${((msg.answeredAt - startedAt) / 1000).toFixed(1)} s ` +
+              `(scheduled by ${((answered - 1) / o.rate).toFixed(1)} s), ${seen} visible, ` +
+              `webhook p50 ${p([...answerMs].sort((a, b) => a - b), 50).toFixed(0)} ms, ` +
+              `visible p50 so far ${lat.length ? p(lat.sort((a, b) => a - b), 50).toFixed(0) : '-'} ms`,
+          );
+        }
+      })
+      .catch((err: Error) => fail(new Error(`webhook of message ${msg.i} failed: ${err.message}`, { cause: err })));
+  };
+
+  const pump = () => {
+    if (stopped || failure) return;
+    const t = now();
+    while (next < msgs.length && msgs[next]!.scheduledAt <= t) fire(msgs[next++]!);
+    if (next < msgs.length) postTimer = setTimeout(pump, Math.max(0, msgs[next]!.scheduledAt - now()));
+  };
+  postTimer = setTimeout(pump, Math.max(0, startedAt - now()));
+
+  // ---- wait: everything answered and seen, a failure, or the timeout ----
+
+  let lastSeenReport = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      if (answered === msgs.length && seen === msgs.length) {
+        complete = true;
+        break;
+      }
+      const t = now();
+      if (answered === msgs.length && t - lastAnsweredAt > o.timeoutS * 1000) {
+        say(`timeout: ${msgs.length - seen} comments not visible ${o.timeoutS} s after the last webhook answer`);
+        break;
+      }
+      if (next === msgs.length && answered < msgs.length && t - msgs[msgs.length - 1]!.scheduledAt > (o.timeoutS + 30) * 1000) {
+        throw new Error(`${msgs.length - answered} webhooks still unanswered ${o.timeoutS + 30} s after the last was sent`);
+      }
+      if (!o.quiet && answered === msgs.length && seen >= lastSeenReport + o.progressEvery && seen < msgs.length) {
+        lastSeenReport = seen - (seen % o.progressEvery);
+        say(`${seen}/${msgs.length} visible`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    stopped = true;
+    clearTimeout(tickTimer);
+    clearTimeout(postTimer);
+    // Let in-flight reads finish so nothing touches the API after the phase.
+    const deadline = Date.now() + 10_000;
+    while (sem.free < o.pollConcurrency && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    eld.disable();
+  }
+
+  const allSeen = msgs.every((m) => m.seenAt !== undefined);
+  return {
+    tag: o.tag,
+    msgs,
+    taskIds: [...mine],
+    poll,
+    startedAt,
+    lastAnsweredAt,
+    allSeenAt: allSeen ? Math.max(...msgs.map((m) => m.seenAt!)) : undefined,
+    complete: complete && allSeen,
+    driverEventLoop: {
+      p50: Math.round(eld.percentile(50) / 1e5) / 10,
+      p99: Math.round(eld.percentile(99) / 1e5) / 10,
+      max: Math.round(eld.max / 1e5) / 10,
+    },
+  };
+}
+
+// ---- child process entry ----
+
+type ParentMessage = { type: 'run'; id: number; opts: PhaseOptions };
+
+if (process.send && process.env.TASKWIRE_BENCH_DRIVER === '1') {
+  // Ctrl-C reaches the whole process group: leave the cleanup to the parent, just stop.
+  process.on('SIGINT', () => process.exit(130));
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: ParentMessage) => {
+    if (m?.type !== 'run') return;
+    runPhase(m.opts).then(
+      (result) => process.send!({ type: 'done', id: m.id, result }),
+      (err: Error) => process.send!({ type: 'failed', id: m.id, error: err.stack ?? err.message }),
+    );
+  });
+  process.send({ type: 'ready' });
+}
