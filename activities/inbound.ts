@@ -115,6 +115,9 @@ export function inboundActivities({ db }: ActivityDeps) {
           }
           case 'permission': {
             result.messagesAllowed = event.allowed;
+            // Allowing messages is the person inviting the company to write: it opens the
+            // reply window like a message of theirs would (rule 14).
+            if (event.allowed && (!result.lastInboundAt || event.occurredAt > result.lastInboundAt)) result.lastInboundAt = event.occurredAt;
             result.recorded++;
             break;
           }

@@ -11,6 +11,7 @@
  * A bounded poller reads `GET /api/tasks/:id` of the people who have messages outstanding and
  * notes when each message's comment first appears. See bench/README.md.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -59,6 +60,7 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
   --quiet-below PCT      "quiet" = other processes under PCT % of one core (default 25)
   --log-level L          taskwire's log level (default warn)
   --pg-fast              PostgreSQL with fsync/synchronous_commit/full_page_writes off (default: as npm start)
+  --temporal-config K=V  extra dev server dynamic config (repeatable), e.g. history.transferProcessorMaxPollRPS=200
   --no-history           skip reading workflow histories (cost per message, latency breakdown)
   --out DIR              where the JSON result goes (default bench/results)
   --help`;
@@ -76,6 +78,7 @@ const { values: argv } = parseArgs({
     'quiet-below': { type: 'string', default: '25' },
     'log-level': { type: 'string', default: 'warn' },
     'pg-fast': { type: 'boolean', default: false },
+    'temporal-config': { type: 'string', multiple: true, default: [] },
     'no-history': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
     help: { type: 'boolean', default: false },
@@ -109,6 +112,7 @@ const params = {
   quietBelowPercent: num('quiet-below', argv['quiet-below'], 0, false),
   logLevel: argv['log-level']!,
   pgFast: argv['pg-fast']!,
+  temporalConfig: argv['temporal-config'] ?? [],
   history: !argv['no-history'],
   outDir: path.resolve(argv.out!),
 };
@@ -222,6 +226,17 @@ function latencyTrend(msgs: Msg[], buckets = 5): Array<{ from: number; to: numbe
   return out;
 }
 
+/** The commit measured, and whether the working tree had changes (others edit concurrently). */
+function gitState(): { commit?: string; changedFiles?: string[] } {
+  const run = (args: string[]) => spawnSync('git', args, { cwd: path.dirname(BENCH_DIR), encoding: 'utf8' });
+  const head = run(['rev-parse', 'HEAD']);
+  const status = run(['status', '--porcelain']);
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : undefined,
+    changedFiles: status.status === 0 ? status.stdout.split('\n').filter(Boolean).map((l) => l.trim()) : undefined,
+  };
+}
+
 /**
  * Other people's test runs may share this machine's cores. Samples 2 s windows with our stack idle
  * until other processes use less than --quiet-below, for at most --wait-quiet seconds.
@@ -267,6 +282,7 @@ async function main(): Promise<number> {
   stack = await startStack({
     logLevel: params.logLevel,
     postgresFlags: params.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
+    temporalExtraArgs: params.temporalConfig.flatMap((kv) => ['--dynamic-config-value', kv]),
     say,
   });
   const s = stack;
@@ -481,7 +497,7 @@ async function main(): Promise<number> {
     if (history?.activityStartDeferred) lines.push('  (ActivityTaskStarted events carry the completion time here: "scheduled → started" includes the run)');
   }
   if (server) {
-    const taskOps = ['TransferActiveTaskWorkflowTask', 'TransferActiveTaskActivityTask'];
+    const taskOps = ['TransferActiveTaskWorkflowTask', 'TransferActiveTaskActivity'];
     const cell = (name: string, op: string) => {
       const h = server![name]?.[op];
       return h ? fmt(h.meanMs, 1) : '-';
@@ -530,6 +546,7 @@ async function main(): Promise<number> {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine,
     params,
+    code: gitState(),
     complete: r.complete,
     keepsUp,
     notKeepingUpReasons: reasons,

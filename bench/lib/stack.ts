@@ -35,6 +35,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** PostgreSQL flags, e.g. ['-c', 'fsync=off']. Default none (as `npm start`). */
   postgresFlags?: string[];
+  /** Extra `temporal server start-dev` arguments (e.g. --dynamic-config-value k=v). */
+  temporalExtraArgs?: string[];
   say?: (line: string) => void;
 }
 
@@ -88,7 +90,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const postgresDataDir = path.join(tmp, 'pg');
     const [pgResult, temporalResult, vkResult] = await Promise.allSettled([
       startEmbeddedPostgres({ dataDir: postgresDataDir, postgresFlags: opts.postgresFlags }),
-      startTemporalDevServer({ binary, headless: true, extraArgs: ['--metrics-port', String(metricsPort)] }),
+      startTemporalDevServer({ binary, headless: true, extraArgs: ['--metrics-port', String(metricsPort), ...(opts.temporalExtraArgs ?? [])] }),
       startFakeVk(),
     ]);
     // Register what did start before failing on what did not.

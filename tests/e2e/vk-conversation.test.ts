@@ -411,3 +411,40 @@ describe('webhook refusals change nothing', () => {
     }
   });
 });
+
+describe('message_allow / message_deny', () => {
+  it('after message_deny replies are refused with 422 and nothing is sent; message_allow lets them through again', async () => {
+    const peer = 512340010; // the person of the allow/deny fixtures
+    const task = await firstTaskOfPeer(peer);
+    const deny = await readFixture('vk/message_deny.json');
+    expect((await h.postVk(deny)).status).toBe(200);
+    const state = () => h.client.workflow.getHandle(h.conversationId(peer)).query(conversationStateQuery);
+    await h.eventually(async () => (await state()).messagesAllowed === false, 20_000, 'message_deny processed');
+    const before = h.vk.callCount('messages.send');
+    const refused = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'После запрета', notifyContact: true }, agentToken);
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.code).toBe('messages_denied');
+    expect(h.vk.callCount('messages.send')).toBe(before);
+
+    const allow = await readFixture('vk/message_allow.json');
+    expect((await h.postVk(allow)).status).toBe(200);
+    await h.eventually(async () => (await state()).messagesAllowed === true, 20_000, 'message_allow processed');
+    const ok = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'После разрешения', notifyContact: true }, agentToken);
+    expect(ok.status).toBe(201);
+    expect(ok.body.comment.deliveryStatus).toBe('sent');
+    expect(h.vk.sent.filter((m) => m.text === 'После разрешения')).toHaveLength(1);
+  });
+
+  it('conversations can be found in Temporal visibility by channel, contact and task', async () => {
+    const task = await firstTaskOfPeer(512340001);
+    const query = `WorkflowType = 'conversation' AND TwChannel = 'vk' AND TwChannelId = '${channelId}' AND TwContactId = '${task.contactId}' AND TwTaskId = '${task.id}'`;
+    const found = await h.eventually(async () => {
+      const ids: string[] = [];
+      for await (const w of h.client.workflow.list({ query })) ids.push(w.workflowId);
+      return ids.length ? ids : undefined;
+    }, 20_000, 'visibility');
+    expect(found).toEqual([h.conversationId(512340001)]);
+    const d = await h.client.workflow.getHandle(h.conversationId(512340001)).describe();
+    expect(d.memo?.displayName).toBe('Анна Смирнова');
+  });
+});
