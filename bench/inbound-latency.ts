@@ -162,6 +162,22 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+// Ctrl-C also reaches PostgreSQL and Temporal (same process group): they stop on their own, and a
+// pooled pg client then emits an 'error' nobody listens to. While shutting down that is expected;
+// before, any uncaught error aborts the run — and the cleanup still runs.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (reason: unknown) => {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    if (interrupted || cleaning) {
+      say(`(ignored while shutting down: ${err.message.split('\n')[0]})`);
+      return;
+    }
+    console.error(`[bench] ${event}: ${err.stack ?? err.message}`);
+    abort(err);
+    void cleanup().finally(() => process.exit(1));
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Analysis
 

@@ -28,6 +28,8 @@ import { startFakeVk, type FakeVk } from '../../tests/fakes/vk-api.js';
 import { startWorkers, type RunningWorkers } from '../../worker/index.js';
 import { installTemporalRuntime } from '../../worker/runtime.js';
 
+const STEP_TIMEOUT_MS = 20_000;
+
 export interface StackOptions {
   /** Level of taskwire's own logs (pino JSON on stdout). Default 'warn': per-request info lines would drown the output. */
   logLevel?: string;
@@ -65,10 +67,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const close = () =>
     (closing ??= (async () => {
       for (const c of closers.reverse()) {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await c.fn();
+          // A step that hangs (e.g. worker shutdown after the server died) must not keep the rest from running.
+          await Promise.race([
+            c.fn(),
+            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${STEP_TIMEOUT_MS / 1000} s`)), STEP_TIMEOUT_MS))),
+          ]);
         } catch (err) {
           say(`cleanup: ${c.what} failed: ${err instanceof Error ? err.message : String(err)}`);
+        } finally {
+          clearTimeout(timer);
         }
       }
     })());

@@ -22,7 +22,8 @@ import { conversationWorkflowId } from '../../workflows/shared/temporal.js';
 import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
-export const SHARED_DIR = process.env.TASKWIRE_SHARED_DIR ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
+import { SHARED_DIR } from './shared-dir.js';
+export { SHARED_DIR };
 
 export async function readFixture<T = Record<string, any>>(rel: string): Promise<T> {
   return JSON.parse(await readFile(path.join(SHARED_DIR, 'fixtures', rel), 'utf8')) as T;

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { SHARED_DIR } from '../../support/shared-dir.js';
 import {
   VK_EVENT_RECEIVE_KIND,
   VkCallbackError,
@@ -12,12 +12,9 @@ import {
   type VkConversationCallback,
 } from '../../../channels/vk/callback.js';
 
-/** The shared VK fixtures: a copy inside the repo when there is one, else the shared folder. */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = [process.env.VK_FIXTURES_DIR, path.resolve(here, '../../fixtures/vk'), '/work/shared/fixtures/vk'].find(
-  (d): d is string => !!d && existsSync(path.join(d, 'message_new.text.json')),
-);
-if (!FIXTURES) throw new Error('VK fixtures not found (set VK_FIXTURES_DIR)');
+/** The shared VK fixtures (`../shared/fixtures/vk` beside the repository). */
+const FIXTURES = path.join(SHARED_DIR, 'fixtures', 'vk');
+if (!existsSync(path.join(FIXTURES, 'message_new.text.json'))) throw new Error(`VK fixtures not found in ${FIXTURES} (set TASKWIRE_SHARED_DIR)`);
 
 function fixture(name: string): Record<string, any> {
   return JSON.parse(readFileSync(path.join(FIXTURES!, name), 'utf8'));
