@@ -202,9 +202,11 @@ function phaseBreakdown(msgs: Msg[], traces: SignalTrace[], tag: string): { rows
     ['signal → ensureContact scheduled', (m, t) => diff(t.signaledAt, t.contactScheduledAt)],
     ['ensureContact scheduled → started', (m, t) => diff(t.contactScheduledAt, t.contactStartedAt)],
     ['ensureContact started → completed', (m, t) => diff(t.contactStartedAt, t.contactCompletedAt)],
-    ['signal → recordEvents scheduled', (m, t) => diff(t.signaledAt, t.recordScheduledAt)],
-    ['recordEvents scheduled → started', (m, t) => diff(t.recordScheduledAt, t.recordStartedAt)],
-    ['recordEvents started → completed', (m, t) => diff(t.recordStartedAt, t.recordCompletedAt)],
+    ['signal → recordEvents scheduled', (m, t) => (t.recordLocal ? undefined : diff(t.signaledAt, t.recordScheduledAt))],
+    ['recordEvents scheduled → started', (m, t) => (t.recordLocal ? undefined : diff(t.recordScheduledAt, t.recordStartedAt))],
+    ['recordEvents started → completed', (m, t) => (t.recordLocal ? undefined : diff(t.recordStartedAt, t.recordCompletedAt))],
+    ['signal → its workflow task started (local recordEvents)', (m, t) => (t.recordLocal ? diff(t.signaledAt, t.recordScheduledAt) : undefined)],
+    ['workflow task started → local recordEvents done', (m, t) => (t.recordLocal ? diff(t.recordScheduledAt, t.recordCompletedAt) : undefined)],
     ['webhook answer → recordEvents completed', (m, t) => diff(epoch(m.answeredAt), t.recordCompletedAt)],
     ['recordEvents completed → seen by poller', (m, t) => diff(t.recordCompletedAt, epoch(m.seenAt))],
   ];
@@ -369,6 +371,7 @@ async function main(): Promise<number> {
   }
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
+  const eluBefore = performance.eventLoopUtilization();
   const cpuBefore = cpuSnapshot(pids);
   const callsBefore = s.vk.calls.length;
 
@@ -385,6 +388,8 @@ async function main(): Promise<number> {
   });
 
   const cpuAfter = cpuSnapshot(pids);
+  // Share of time taskwire's main thread (API handlers, activities, SDK bridge) was busy.
+  const mainThreadBusy = Math.round(performance.eventLoopUtilization(eluBefore).utilization * 1000) / 10;
   eld.disable();
   let actions: ActionCounts | undefined;
   let server: Record<string, Record<string, HistogramDiff>> | undefined;
@@ -443,7 +448,12 @@ async function main(): Promise<number> {
     reasons.push(`latency grows during the run (follow-up p50 ${firstB.p50} → ${lastB.p50} ms)`);
   }
   if (!r.complete) reasons.push('not every comment became visible');
+  // Throughput may keep up while a standing queue holds every message for seconds: "saturated".
+  const saturation: string[] = [];
+  if (latFollow.n > 0 && latFollow.p95 > 1000) saturation.push(`follow-up p95 ${fmt(latFollow.p95)} ms > 1000 ms`);
+  if (Number.isFinite(drainMs) && drainMs > 1000) saturation.push(`backlog drained ${fmt(drainMs)} ms after the last answer`);
   const keepsUp = reasons.length === 0;
+  const verdict = !keepsUp ? 'does not keep up' : saturation.length ? 'saturated' : 'keeps up';
   const disturbed = (cpu.othersPercent ?? 0) >= params.quietBelowPercent;
 
   // ---- table ----
@@ -485,6 +495,7 @@ async function main(): Promise<number> {
         `${(history.totalEvents / params.messages).toFixed(2)} events/message`,
     );
     lines.push(`  events: ${Object.entries(history.eventTypes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    lines.push(`  activities: ${Object.entries(history.activityTypes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   if (actions) {
     lines.push(
@@ -544,12 +555,18 @@ async function main(): Promise<number> {
       `other processes ${pct(cpu.othersPercent)}; machine busy ${pct(cpu.machineBusyPercent)} of ${machine.cores} cores`,
   );
   lines.push(
-    `event loop delay: taskwire p50 ${fmt(eld.percentile(50) / 1e6, 1)} / p99 ${fmt(eld.percentile(99) / 1e6, 1)} / max ${fmt(eld.max / 1e6, 1)} ms; ` +
+    `taskwire main thread busy ${mainThreadBusy} % (event loop utilisation); ` +
+      `event loop delay: taskwire p50 ${fmt(eld.percentile(50) / 1e6, 1)} / p99 ${fmt(eld.percentile(99) / 1e6, 1)} / max ${fmt(eld.max / 1e6, 1)} ms; ` +
       `driver p99 ${fmt(r.driverEventLoop.p99, 1)} / max ${fmt(r.driverEventLoop.max, 1)} ms (10 ms sampling floor)`,
   );
   lines.push(
-    `verdict: ${keepsUp ? `keeps up with ${params.rate}/s` : `does NOT keep up with ${params.rate}/s: ${reasons.join('; ')}`}` +
-      (disturbed ? ` (DISTURBED: other processes used ${pct(cpu.othersPercent)} of a core during the run)` : ''),
+    `verdict: ${
+      verdict === 'keeps up'
+        ? `keeps up with ${params.rate}/s`
+        : verdict === 'saturated'
+          ? `SATURATED at ${params.rate}/s: accepts the rate, but messages queue (${saturation.join('; ')})`
+          : `does NOT keep up with ${params.rate}/s: ${reasons.join('; ')}`
+    }` + (disturbed ? ` (DISTURBED: other processes used ${pct(cpu.othersPercent)} of a core during the run)` : ''),
   );
   const report = lines.join('\n');
   console.log(`\n${report}\n`);
@@ -564,8 +581,10 @@ async function main(): Promise<number> {
     params,
     code: gitState(),
     complete: r.complete,
+    verdict,
     keepsUp,
     notKeepingUpReasons: reasons,
+    saturationReasons: saturation,
     disturbedByOtherProcesses: disturbed,
     latencyMs: {
       visible: rounded(lat),
@@ -613,6 +632,7 @@ async function main(): Promise<number> {
     backgroundCpuBeforeRun: background,
     eventLoopDelayMs: { p50: r1(eld.percentile(50) / 1e6), p99: r1(eld.percentile(99) / 1e6), max: r1(eld.max / 1e6) },
     driverEventLoopDelayMs: r.driverEventLoop,
+    mainThreadBusyPercent: mainThreadBusy,
     report,
     messages: msgs.map((m) => ({
       i: m.i,

@@ -77,6 +77,14 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     ...(opts.extraArgs ?? []),
   );
 
+  // With a fixed port, something already listening there (often a dev server left from an earlier
+  // run) would answer our readiness probe before our own server fails to bind: refuse up front.
+  for (const p of [port, uiPort]) {
+    if (p !== undefined && (await canConnect(host, p, 500))) {
+      throw new Error(`cannot start the Temporal dev server: ${host}:${p} is already in use (another Temporal dev server?)`);
+    }
+  }
+
   const started = Date.now();
   const [command, commandArgs] = withParentDeathSignal(opts.binary, args);
   const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
@@ -143,6 +151,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     const ready = waitUntilReady(host, port, address, namespace, opts.startTimeoutMs ?? 60_000, describeFailure, giveUp.signal);
     ready.catch(() => {});
     await Promise.race([early, ready]);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(describeFailure('exited right after answering (was another server on the port?)'));
+    }
   } catch (err) {
     giveUp.abort();
     await stop();

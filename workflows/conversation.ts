@@ -16,6 +16,7 @@ import {
   defineUpdate,
   makeContinueAsNewFunc,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertMemo,
@@ -88,7 +89,13 @@ export async function conversation(input: ConversationInput): Promise<void> {
     lastSA: {},
   };
 
-  const db = proxyActivities<Activities>(dbOptions);
+  // Database work runs as local activities: one short transaction each, executed inside the
+  // workflow task (a marker event instead of scheduled/started/completed + another task).
+  const db = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '30 seconds',
+    localRetryThreshold: '10 seconds',
+    retry: dbOptions.retry,
+  });
   const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
   // Inbound-side channel calls (profile, media): retried until they succeed or fail permanently.
   const channelIn = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '2 minutes' });
@@ -296,7 +303,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   let idleTimerFired = false;
   const armIdleTimer = () => {
     idleTimerFired = false;
-    const due = Math.max(1000, st.lastActivityMs + idleMs - Date.now());
+    const due = Math.max(50, st.lastActivityMs + idleMs - Date.now());
     void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => (idleTimerFired = true));
   };
   armIdleTimer();

@@ -34,9 +34,17 @@ export interface SignalTrace {
   contactScheduledAt?: number;
   contactStartedAt?: number;
   contactCompletedAt?: number;
+  /**
+   * Regular activity: ActivityTaskScheduled. Local activity (a `core_local_activity` marker): the
+   * start of the workflow task it ran in (the marker's own schedule time is not usable).
+   */
   recordScheduledAt?: number;
+  /** Regular activities only. */
   recordStartedAt?: number;
+  /** ActivityTaskCompleted, or the marker's `complete_time` (when the worker finished it). */
   recordCompletedAt?: number;
+  /** recordEvents ran as a local activity (inside the workflow task). */
+  recordLocal?: boolean;
   /** Number of signals handled by the same recordEvents activity. */
   batchSize?: number;
   recordAttempt?: number;
@@ -136,6 +144,8 @@ function traceRun(workflowId: string, events: HistoryEvent[]) {
   let activitiesCompleted = 0;
   const startedAt = new Map<string, { at: number; attempt: number }>();
   let awaitingWftCompletion: SignalTrace[] = [];
+  const wftStartedAtById = new Map<string, number>();
+  const wftStartedAtByCompletedId = new Map<string, number>();
 
   for (const e of events) {
     const type = eventTypeName(e.eventType);
@@ -148,6 +158,7 @@ function traceRun(workflowId: string, events: HistoryEvent[]) {
         break;
       }
       case 'WORKFLOW_TASK_STARTED': {
+        wftStartedAtById.set(String(eventId), at);
         for (const s of signals) {
           if (s.wftStartedAt === undefined) {
             s.wftStartedAt = at;
@@ -157,6 +168,8 @@ function traceRun(workflowId: string, events: HistoryEvent[]) {
         break;
       }
       case 'WORKFLOW_TASK_COMPLETED': {
+        const started = wftStartedAtById.get(idOf(e.workflowTaskCompletedEventAttributes?.startedEventId));
+        if (started !== undefined) wftStartedAtByCompletedId.set(String(eventId), started);
         for (const s of awaitingWftCompletion) s.wftCompletedAt = at;
         awaitingWftCompletion = [];
         break;
@@ -187,6 +200,27 @@ function traceRun(workflowId: string, events: HistoryEvent[]) {
         }
         scheduled.set(String(eventId), { type: name, at, signals: covered });
         if (name === 'recordEvents') for (const s of covered) s.batchSize = covered.length;
+        break;
+      }
+      case 'MARKER_RECORDED': {
+        const attrs = e.markerRecordedEventAttributes;
+        if (attrs?.markerName !== 'core_local_activity') break;
+        const data = decodeFirstPayload(attrs.details?.data) as
+          | { activity_type?: string; complete_time?: { seconds?: number; nanos?: number } }
+          | undefined;
+        const name = data?.activity_type ?? '?';
+        activityTypes[`${name} (local)`] = (activityTypes[`${name} (local)`] ?? 0) + 1;
+        if (name !== 'recordEvents') break;
+        const ct = data?.complete_time;
+        const completedAt = ct ? (ct.seconds ?? 0) * 1000 + (ct.nanos ?? 0) / 1e6 : at;
+        const wftStart = wftStartedAtByCompletedId.get(idOf(attrs.workflowTaskCompletedEventId));
+        const covered = signals.filter((s) => s.eventId < eventId && s.recordCompletedAt === undefined);
+        for (const s of covered) {
+          s.recordLocal = true;
+          s.recordScheduledAt = wftStart;
+          s.recordCompletedAt = completedAt;
+          s.batchSize = covered.length;
+        }
         break;
       }
       case 'ACTIVITY_TASK_STARTED': {

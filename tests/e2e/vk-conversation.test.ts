@@ -437,7 +437,7 @@ describe('message_allow / message_deny', () => {
 
   it('conversations can be found in Temporal visibility by channel, contact and task', async () => {
     const task = await firstTaskOfPeer(512340001);
-    const query = `WorkflowType = 'conversation' AND TwChannel = 'vk' AND TwChannelId = '${channelId}' AND TwContactId = '${task.contactId}' AND TwTaskId = '${task.id}'`;
+    const query = `WorkflowType = 'conversation' AND TaskQueue = '${h.config.TEMPORAL_TASK_QUEUE}' AND TwChannel = 'vk' AND TwChannelId = '${channelId}' AND TwContactId = '${task.contactId}' AND TwTaskId = '${task.id}'`;
     const found = await h.eventually(async () => {
       const ids: string[] = [];
       for await (const w of h.client.workflow.list({ query })) ids.push(w.workflowId);

@@ -198,6 +198,13 @@ describe('startTemporalDevServer', () => {
     console.log(`dev server with SQLite + UI started in ${startMs} ms`);
   });
 
+  it('refuses a fixed port that is already taken instead of using whatever answers there', async () => {
+    const { port } = new URL(`http://${inject('temporalAddress')}`);
+    await expect(
+      startTemporalDevServer({ binary: inject('temporalCli'), headless: true, port: Number(port) }),
+    ).rejects.toThrow(/already in use/);
+  });
+
   it("fails fast with the server's output when it exits during start", async () => {
     const t0 = Date.now();
     const err = await startTemporalDevServer({
