@@ -1,5 +1,6 @@
 import { ChannelPermanentError } from '../channels/types.js';
-import { getChannelOrThrow } from '../db/queries/conversations.js';
+import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
+import type { ChannelKind } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { toActivityFailure } from './failures.js';
 
@@ -26,13 +27,7 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
    */
   async function ensureContact(input: EnsureContactInput): Promise<EnsureContactResult> {
     const channel = await getChannelOrThrow(db, input.channelId);
-    let identity = await db
-      .selectFrom('contact_identities as i')
-      .innerJoin('contacts as c', 'c.id', 'i.contact_id')
-      .select(['c.id', 'c.name'])
-      .where('i.channel_kind', '=', channel.kind)
-      .where('i.external_id', '=', input.peerId)
-      .executeTakeFirst();
+    let identity = await findIdentity(db, channel.kind, input.peerId);
 
     let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
     if (!identity) {
@@ -65,13 +60,8 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
         else {
           // Another conversation (same person, other community) created it first: use theirs.
           await tx.deleteFrom('contacts').where('id', '=', contact.id).execute();
-          identity = await tx
-            .selectFrom('contact_identities as i')
-            .innerJoin('contacts as c', 'c.id', 'i.contact_id')
-            .select(['c.id', 'c.name'])
-            .where('i.channel_kind', '=', channel.kind)
-            .where('i.external_id', '=', input.peerId)
-            .executeTakeFirstOrThrow();
+          identity = await findIdentity(tx, channel.kind, input.peerId);
+          if (!identity) throw new Error('contact identity vanished'); // retried
         }
       }
       const conv = await tx
@@ -91,4 +81,15 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
   }
 
   return { ensureContact };
+}
+
+/** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */
+function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
+  return db
+    .selectFrom('contact_identities as i')
+    .innerJoin('contacts as c', 'c.id', 'i.contact_id')
+    .select(['c.id', 'c.name'])
+    .where('i.channel_kind', '=', kind)
+    .where('i.external_id', '=', externalId)
+    .executeTakeFirst();
 }

@@ -3,28 +3,18 @@ import type { ChannelAdapter } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import type { StoredFileJson } from '../db/schema.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import type { StoredFile } from '../workflows/shared/types.js';
+import type { PostCommentRequest } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
-export interface CreateAgentCommentInput {
-  requestId: string;
-  workflowId: string;
-  channelId: string;
-  taskId: string;
-  authorEmployeeId: string;
-  text: string;
-  notifyContact: boolean;
-  files: StoredFile[];
-  template?: { name: string; language: string; parameters?: string[] };
-  replyToCommentId?: string;
-}
+/** The agent's request as the workflow received it, plus where it belongs. */
+export type CreateAgentCommentInput = PostCommentRequest & { workflowId: string; channelId: string };
 
 /** What one delivery (one channel message) carries; kept on the delivery row. */
 interface DeliveryContent {
   text: string;
   files: StoredFileJson[];
-  template?: CreateAgentCommentInput['template'];
+  template?: PostCommentRequest['template'];
   replyToExternalId?: string;
 }
 

@@ -12,6 +12,7 @@ import { access, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forEachLine } from './lines.js';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -259,20 +260,6 @@ function exeName(name: string): string {
   return process.platform === 'win32' ? `${name}.exe` : name;
 }
 
-function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (!stream) return;
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    const lines = buf.split(/\r?\n/);
-    buf = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  });
-  stream.on('end', () => {
-    if (buf) onLine(buf);
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -13,6 +13,7 @@ import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/shared/temporal.js';
 import { canConnect, freePort } from './free-port.js';
 import { ensureSearchAttributes } from './search-attributes.js';
+import { forEachLine } from './lines.js';
 
 export interface TemporalDevServerOptions {
   binary: string;
@@ -211,17 +212,3 @@ function withParentDeathSignal(binary: string, args: string[]): [string, string[
   return pdeathsigSupported ? ['setpriv', ['--pdeathsig', 'TERM', '--', binary, ...args]] : [binary, args];
 }
 
-function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (!stream) return;
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    const lines = buf.split(/\r?\n/);
-    buf = lines.pop() ?? '';
-    for (const l of lines) if (l.trim()) onLine(l);
-  });
-  stream.on('end', () => {
-    if (buf.trim()) onLine(buf);
-  });
-}

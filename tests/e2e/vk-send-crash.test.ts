@@ -36,7 +36,7 @@ it('the worker is killed while messages.send is in flight: the customer still ge
 
   children.push(await startChildWorker(h.config));
   const res = await reply;
-  expect(res.status).toBe(201);
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
   expect(res.body.comment.deliveryStatus).toBe('sent');
   // messages.send was called again (the retry) with the same random_id, and VK delivered once.
   const calls = h.vk.calls.filter((c) => c.method === 'messages.send' && c.params.message === 'Заказ у курьера');
