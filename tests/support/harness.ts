@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { bootstrapOwner } from '../../api/auth.js';
@@ -55,7 +55,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The SDK's own logs: warnings only (worker state changes are noise in test output). */
+function quietTemporalRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_SDK_LOG_LEVEL as 'WARN') ?? 'WARN'), shutdownSignals: [] });
+  } catch {
+    // Already installed in this process.
+  }
+}
+
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  quietTemporalRuntime();
   const testDb = await createTestDatabase();
   const vk = await startFakeVk();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'taskwire-test-'));
