@@ -9,9 +9,11 @@ import { loadConfig } from '../../runtime/config.js';
 import { FileStore } from '../../runtime/file-store.js';
 import { createLogger } from '../../runtime/logger.js';
 import { startWorkers } from '../../worker/index.js';
+import { installTemporalRuntime } from '../../worker/runtime.js';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL);
+installTemporalRuntime(logger);
 const db = createDb(config.DATABASE_URL!);
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS! });
 const bundle = process.env.WORKFLOW_BUNDLE_PATH;
