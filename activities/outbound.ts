@@ -20,28 +20,37 @@ interface DeliveryContent {
 
 /**
  * Splits a reply into channel messages: texts longer than the channel allows are cut at a line
- * or word boundary; files ride along up to the channel's per-message count.
+ * or word boundary; files go up to the channel's per-message count; the text travels with the
+ * first files when it fits as their caption, else in messages of its own before them.
  */
-export function planDeliveries(adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage'>, text: string, files: StoredFileJson[]): DeliveryContent[] {
+export function planDeliveries(
+  adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage' | 'maxCaptionLength'>,
+  text: string,
+  files: StoredFileJson[],
+): DeliveryContent[] {
+  const perMessage = Math.max(1, adapter.filesPerMessage);
+  const fileGroups: StoredFileJson[][] = [];
+  for (let i = 0; i < files.length; i += perMessage) fileGroups.push(files.slice(i, i + perMessage));
+  if (fileGroups.length && text.length <= adapter.maxCaptionLength) {
+    return fileGroups.map((group, i) => ({ text: i === 0 ? text : '', files: group }));
+  }
+  const parts: DeliveryContent[] = splitText(text, adapter.maxTextLength).map((t) => ({ text: t, files: [] }));
+  if (fileGroups.length && !text) parts.length = 0;
+  return [...parts, ...fileGroups.map((group) => ({ text: '', files: group }))];
+}
+
+export function splitText(text: string, max: number): string[] {
   const chunks: string[] = [];
   let rest = text;
-  while (rest.length > adapter.maxTextLength) {
-    let cut = rest.lastIndexOf('\n', adapter.maxTextLength);
-    if (cut < adapter.maxTextLength / 2) cut = rest.lastIndexOf(' ', adapter.maxTextLength);
-    if (cut < adapter.maxTextLength / 2) cut = adapter.maxTextLength;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf('\n', max);
+    if (cut < max / 2) cut = rest.lastIndexOf(' ', max);
+    if (cut < max / 2) cut = max;
     chunks.push(rest.slice(0, cut));
     rest = rest.slice(cut).replace(/^[\n ]/, '');
   }
-  if (rest || chunks.length === 0) chunks.push(rest);
-  const parts: DeliveryContent[] = chunks.map((t) => ({ text: t, files: [] }));
-  const perMessage = Math.max(1, adapter.filesPerMessage);
-  for (let i = 0; i < files.length; i += perMessage) {
-    const group = files.slice(i, i + perMessage);
-    const target = parts[i / perMessage];
-    if (target) target.files = group;
-    else parts.push({ text: '', files: group });
-  }
-  return parts;
+  chunks.push(rest);
+  return chunks;
 }
 
 export function outboundActivities({ db, files, adapters }: ActivityDeps) {

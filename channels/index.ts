@@ -15,5 +15,5 @@ function notYetAvailable(kind: ChannelKind): ChannelAdapter {
   const refuse = async (): Promise<never> => {
     throw new ChannelPermanentError('not_available', `the ${kind} channel is not available in this version`);
   };
-  return { kind, maxTextLength: 4096, filesPerMessage: 1, canEdit: false, fetchProfile: refuse, download: refuse, send: refuse, edit: refuse };
+  return { kind, maxTextLength: 4096, filesPerMessage: 1, maxCaptionLength: 1024, canEdit: false, fetchProfile: refuse, download: refuse, send: refuse, edit: refuse };
 }

@@ -72,6 +72,20 @@ export interface EditRequest {
   text: string;
 }
 
+/**
+ * A delivery state reported by the channel for a message we sent (WhatsApp `statuses`). States
+ * only move forward: sent < delivered < read; failed is final but may follow sent.
+ */
+export interface DeliveryStatusReport {
+  /** The channel's id of the sent message (wamid). */
+  externalId: string;
+  status: 'sent' | 'delivered' | 'read' | 'failed';
+  occurredAt: string;
+  error?: { code: number | string; message: string };
+  /** The recipient's id in the channel (wa_id). */
+  recipientId?: string;
+}
+
 /** Everything the worker-side pipeline needs from a channel. */
 export interface ChannelAdapter {
   kind: ChannelKind;
@@ -79,6 +93,8 @@ export interface ChannelAdapter {
   maxTextLength: number;
   /** How many files one message may carry (VK: 10 attachments; WhatsApp: one media per message). */
   filesPerMessage: number;
+  /** Longest text that can travel with files in one message (VK: the text limit; WhatsApp: a 1,024-char caption). */
+  maxCaptionLength: number;
   /** Can a sent message be edited through the API? (rule 13) */
   canEdit: boolean;
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;

@@ -161,6 +161,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     kind: 'vk',
     maxTextLength: VK_MAX_TEXT_LENGTH,
     filesPerMessage: VK_MAX_ATTACHMENTS,
+    maxCaptionLength: VK_MAX_TEXT_LENGTH,
     canEdit: true,
     fetchProfile,
     download,

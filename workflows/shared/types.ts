@@ -84,11 +84,22 @@ export interface PermissionEvent extends EventBase {
   allowed: boolean;
 }
 
+/** The person reacted to a message (WhatsApp reaction); an empty emoji removes the reaction. */
+export interface ReactionEvent extends EventBase {
+  type: 'reaction';
+  /** The reaction's own message id. */
+  externalId: string;
+  /** The message reacted to (a comment's external id). */
+  targetExternalId: string;
+  emoji: string;
+}
+
 export type ConversationEvent =
   | InboundMessageEvent
   | InboundEditEvent
   | ObservedOutgoingEvent
-  | PermissionEvent;
+  | PermissionEvent
+  | ReactionEvent;
 
 /** Durations and limits a conversation runs with; read from config once and passed as input. */
 export interface ConversationTiming {
