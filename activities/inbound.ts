@@ -71,6 +71,7 @@ export function inboundActivities({ db }: ActivityDeps) {
               files: storedFiles(files),
               occurredAt: event.occurredAt,
               externalUrl: event.externalUrl,
+              replyToExternalId: event.replyToExternalId,
             });
             if (r && (!result.lastInboundAt || event.occurredAt > result.lastInboundAt)) result.lastInboundAt = event.occurredAt;
             break;
@@ -113,6 +114,27 @@ export function inboundActivities({ db }: ActivityDeps) {
             });
             break;
           }
+          case 'reaction': {
+            const target = await findCommentByExternalId(tx, conversation.id, event.targetExternalId);
+            if (target) {
+              // Shown on the comment it reacts to: the person's current reaction (none = removed).
+              const extra = (target.extra ?? {}) as Record<string, unknown>;
+              const reactions = ((extra.reactions as Array<{ by: string; emoji: string }> | undefined) ?? []).filter((r) => r.by !== 'contact');
+              if (event.emoji) reactions.push({ by: 'contact', emoji: event.emoji });
+              await tx.updateTable('comments').set({ extra: JSON.stringify({ ...extra, reactions }) }).where('id', '=', target.id).execute();
+              result.recorded++;
+            } else if (event.emoji) {
+              // The message is not in taskwire (older, or sent elsewhere): a short comment says it.
+              await recordMessage(ctx, result, {
+                externalId: event.externalId,
+                direction: 'inbound',
+                text: `${event.emoji} (reaction to a message that is not in this task)`,
+                files: [],
+                occurredAt: event.occurredAt,
+              });
+            }
+            break;
+          }
           case 'permission': {
             result.messagesAllowed = event.allowed;
             // Allowing messages is the person inviting the company to write: it opens the
@@ -138,7 +160,23 @@ export function inboundActivities({ db }: ActivityDeps) {
     });
   }
 
-  return { recordEvents };
+  /**
+   * Rule 15: the task a conversation started by the company belongs to — the person's open task,
+   * else reopened or new by the same rules as for their messages. The contact is the creator.
+   */
+  async function openConversationTask(input: { channelId: string; peerId: string; contactId: string; workflowId: string }): Promise<{ taskId: string }> {
+    return db.transaction().execute(async (tx) => {
+      const channel = await getChannelOrThrow(tx, input.channelId);
+      const conversation = await findConversation(tx, input.channelId, input.peerId);
+      if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`);
+      const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
+      const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+      const task = await taskForNewMessage(ctx, { createdTaskIds: [], reopenedTaskIds: [] });
+      return { taskId: task.id };
+    });
+  }
+
+  return { recordEvents, openConversationTask };
 }
 
 interface Ctx {
@@ -159,6 +197,7 @@ interface MessageToRecord {
   occurredAt: string;
   editedAt?: string;
   externalUrl?: string;
+  replyToExternalId?: string;
   extra?: Record<string, unknown>;
 }
 
@@ -172,6 +211,7 @@ async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToR
     return false;
   }
   const task = await taskForNewMessage(ctx, result);
+  const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
   const comment = await tx
     .insertInto('comments')
     .values({
@@ -185,6 +225,7 @@ async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToR
       source_key: sourceKey,
       created_at: m.occurredAt,
       edited_at: m.editedAt ?? null,
+      reply_to_comment_id: replyTo?.id ?? null,
       extra: m.extra ? JSON.stringify(m.extra) : null,
     })
     .returning('id')
@@ -206,7 +247,7 @@ async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToR
 }
 
 /** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option. */
-async function taskForNewMessage(ctx: Ctx, result: RecordEventsResult): Promise<Task> {
+async function taskForNewMessage(ctx: Ctx, result: Pick<RecordEventsResult, 'createdTaskIds' | 'reopenedTaskIds'>): Promise<Task> {
   const { tx, channel } = ctx;
   const latest = await latestConversationTask(tx, ctx.conversationId);
   if (latest?.status === 'open') return latest;
@@ -244,6 +285,27 @@ async function taskForNewMessage(ctx: Ctx, result: RecordEventsResult): Promise<
   await copyHistory(tx, task.id, ctx.contactId, settings.historyMessages);
   result.createdTaskIds.push(task.id);
   return task;
+}
+
+/** A comment of this conversation by the channel's message id: theirs, ours, or a part of ours. */
+async function findCommentByExternalId(tx: Tx, conversationId: string, externalId: string) {
+  const direct = await tx
+    .selectFrom('comments as c')
+    .innerJoin('tasks as t', 't.id', 'c.task_id')
+    .select(['c.id', 'c.extra'])
+    .where('t.conversation_id', '=', conversationId)
+    .where('c.external_id', '=', externalId)
+    .orderBy('c.id', 'desc')
+    .executeTakeFirst();
+  if (direct) return direct;
+  return tx
+    .selectFrom('deliveries as d')
+    .innerJoin('comments as c', 'c.id', 'd.comment_id')
+    .innerJoin('tasks as t', 't.id', 'c.task_id')
+    .select(['c.id', 'c.extra'])
+    .where('t.conversation_id', '=', conversationId)
+    .where('d.external_id', '=', externalId)
+    .executeTakeFirst();
 }
 
 /** Our own agent sends come back as observed outgoing events (VK message_reply): recognise them. */

@@ -1,6 +1,7 @@
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import type { ChannelAdapter } from '../channels/types.js';
+import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
+import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import type { StoredFileJson } from '../db/schema.js';
 import { FailureType } from '../workflows/shared/errors.js';
 import type { PostCommentRequest } from '../workflows/shared/types.js';
@@ -52,6 +53,9 @@ export function splitText(text: string, max: number): string[] {
   chunks.push(rest);
   return chunks;
 }
+
+/** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
+const FIRST_ATTEMPT_WAIT_MS = 10_000;
 
 export function outboundActivities({ db, files, adapters }: ActivityDeps) {
   /**
@@ -120,7 +124,9 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
   /**
    * Sends one channel message. Never twice: the delivery id is the channel's idempotency value
    * (VK random_id), so a retry after a crash mid-call is recognised by the channel; a delivery
-   * already marked sent is not sent again.
+   * already marked sent is not sent again. Channels without such a key (WhatsApp) get the
+   * delivery id as callback data instead: before a retry, the first attempt's status report is
+   * looked for (and briefly waited for), and if it arrived the message is adopted, not re-sent.
    */
   async function deliverPart(input: { deliveryId: string }): Promise<{ externalId: string }> {
     const d = await db
@@ -128,7 +134,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       .innerJoin('comments as c', 'c.id', 'd.comment_id')
       .innerJoin('tasks as t', 't.id', 'c.task_id')
       .innerJoin('conversations as v', 'v.id', 't.conversation_id')
-      .select(['d.id', 'd.status', 'd.external_id', 'd.extra', 'd.comment_id', 'd.channel_id', 'v.peer_id', 'v.contact_id', 'c.text as comment_text'])
+      .select(['d.id', 'd.status', 'd.external_id', 'd.extra', 'd.error', 'd.comment_id', 'd.channel_id', 'v.peer_id', 'v.contact_id', 'c.text as comment_text'])
       .where('d.id', '=', input.deliveryId)
       .executeTakeFirst();
     if (!d) throw notFound('delivery');
@@ -138,13 +144,19 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     const content = (d.extra ?? { text: '', files: [] }) as unknown as DeliveryContent;
     const loaded = await Promise.all(content.files.map(async (f) => ({ ...f, bytes: await files.get(f.sha256) })));
 
-    let sent;
+    const adapter = adapters[channel.kind];
+    let sent: SendResult | undefined;
     // Heartbeats let Temporal notice a dead worker within seconds (heartbeatTimeout) and retry
     // the send elsewhere; the retry carries the same idempotency value, so it is not doubled.
     const beat = setInterval(() => heartbeat(), 1000);
     try {
       heartbeat();
-      sent = await adapters[channel.kind].send(channel, {
+      const previousAnswered = (d.error as { answered?: boolean } | null)?.answered === true;
+      if (!adapter.idempotentSends && activityInfo().attempt > 1 && !previousAnswered) {
+        const externalId = await firstAttemptReport(channel.id, d.id, FIRST_ATTEMPT_WAIT_MS);
+        if (externalId) sent = { externalId };
+      }
+      sent ??= await adapter.send(channel, {
         peerId: d.peer_id,
         text: content.text,
         files: loaded,
@@ -153,44 +165,68 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
         template: content.template,
       });
     } catch (err) {
+      if (err instanceof ChannelTransientError && typeof err.channelCode === 'number') {
+        // The channel answered (e.g. a rate limit): nothing was sent, the retry needn't look for it.
+        await db.updateTable('deliveries').set({ error: JSON.stringify({ code: err.channelCode, message: err.message, answered: true }) }).where('id', '=', d.id).execute();
+      }
       throw toActivityFailure(err);
     } finally {
       clearInterval(beat);
     }
+    const result = sent;
 
     await db.transaction().execute(async (tx) => {
+      await lockChannelMessage(tx, channel.id, result.externalId);
       await tx
         .updateTable('deliveries')
-        .set({ status: 'sent', external_id: sent.externalId, extra: JSON.stringify({ ...content, channel: sent.extra ?? {} }), updated_at: new Date() })
+        .set({ status: 'sent', external_id: result.externalId, extra: JSON.stringify({ ...content, channel: result.extra ?? {} }), updated_at: new Date() })
         .where('id', '=', d.id)
         .where('status', '=', 'pending')
         .execute();
+      // Statuses the channel reported before we knew the message id apply now; the comment
+      // shows the least advanced state of its messages.
+      await applyDeliveryReports(tx, channel.id, result.externalId);
       const remaining = await tx.selectFrom('deliveries').select('id').where('comment_id', '=', d.comment_id).where('status', '=', 'pending').executeTakeFirst();
-      if (!remaining) {
-        const first = await tx.selectFrom('deliveries').select('external_id').where('comment_id', '=', d.comment_id).orderBy('part').executeTakeFirstOrThrow();
-        const comment = await tx
-          .updateTable('comments')
-          .set({ delivery_status: 'sent', external_id: first.external_id })
-          .where('id', '=', d.comment_id)
-          .where('delivery_status', '=', 'pending')
-          .returning(['id', 'text', 'created_at'])
-          .executeTakeFirst();
-        if (comment) {
-          const atts = await tx.selectFrom('attachments').select(['sha256', 'filename', 'mime_type', 'size']).where('comment_id', '=', comment.id).execute();
-          await logMessage(tx, {
-            contactId: d.contact_id,
-            channelId: channel.id,
-            direction: 'outbound',
-            commentId: comment.id,
-            text: comment.text,
-            files: atts.map((a) => ({ sha256: a.sha256, filename: a.filename, mimeType: a.mime_type, size: Number(a.size) })),
-            sourceKey: `out:${comment.id}`,
-            occurredAt: comment.created_at,
-          });
-        }
+      if (remaining) return;
+      const first = await tx.selectFrom('deliveries').select('external_id').where('comment_id', '=', d.comment_id).orderBy('part').executeTakeFirstOrThrow();
+      const comment = await tx
+        .updateTable('comments')
+        .set({ external_id: first.external_id })
+        .where('id', '=', d.comment_id)
+        .where('external_id', 'is', null)
+        .returning(['id', 'text', 'created_at'])
+        .executeTakeFirst();
+      if (comment) {
+        const atts = await tx.selectFrom('attachments').select(['sha256', 'filename', 'mime_type', 'size']).where('comment_id', '=', comment.id).execute();
+        await logMessage(tx, {
+          contactId: d.contact_id,
+          channelId: channel.id,
+          direction: 'outbound',
+          commentId: comment.id,
+          text: comment.text,
+          files: atts.map((a) => ({ sha256: a.sha256, filename: a.filename, mimeType: a.mime_type, size: Number(a.size) })),
+          sourceKey: `out:${comment.id}`,
+          occurredAt: comment.created_at,
+        });
       }
     });
-    return { externalId: sent.externalId };
+    return { externalId: result.externalId };
+  }
+
+  /** The channel message id of a delivery's earlier attempt, from its status reports, if any. */
+  async function firstAttemptReport(channelId: string, deliveryId: string, waitMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const r = await db
+        .selectFrom('delivery_reports')
+        .select('external_id')
+        .where('channel_id', '=', channelId)
+        .where('send_key', '=', deliveryId)
+        .executeTakeFirst();
+      if (r) return r.external_id;
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((res) => setTimeout(res, 250));
+    }
   }
 
   /** The channel refused or retries ran out: the comment shows why (rule 12). */
@@ -198,7 +234,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     await db.transaction().execute(async (tx) => {
       const error = JSON.stringify({ code: input.code, message: input.message });
       await tx.updateTable('deliveries').set({ status: 'failed', error, updated_at: new Date() }).where('comment_id', '=', input.commentId).where('status', '=', 'pending').execute();
-      await tx.updateTable('comments').set({ delivery_status: 'failed', delivery_error: error }).where('id', '=', input.commentId).execute();
+      await refreshCommentStatus(tx, input.commentId);
     });
   }
 

@@ -16,6 +16,7 @@ import { metrics } from './metrics.js';
 import { registerChannelRoutes } from './routes/channels.js';
 import { registerContactRoutes } from './routes/contacts.js';
 import { registerEmployeeRoutes } from './routes/employees.js';
+import { registerFirstContactRoutes } from './routes/first-contact.js';
 import { registerQuickReplyRoutes } from './routes/quick-replies.js';
 import { registerServiceRoutes } from './routes/service.js';
 import { registerTaskTemplateRoutes } from './routes/task-templates.js';
@@ -95,6 +96,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerQuickReplyRoutes(app, deps);
   registerContactRoutes(app, deps);
   registerTaskRoutes(app, deps);
+  registerFirstContactRoutes(app, deps);
   registerWebhookRoutes(app, deps);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));

@@ -83,3 +83,12 @@ export async function bootstrapOwner(db: Db, token?: string): Promise<Employee |
     return insertEmployee(trx, { name: 'Owner', role: 'owner', tokenHash: hashToken(token) });
   });
 }
+
+/** Constant-time comparison of secrets of any length. */
+export function secretsEqual(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '', 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  // Compare equal-length buffers always, so the time does not reveal the expected length.
+  const same = timingSafeEqual(Buffer.concat([a, Buffer.alloc(Math.max(0, b.length - a.length))]).subarray(0, b.length), b);
+  return same && a.length === b.length && given !== undefined;
+}

@@ -20,6 +20,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuDiff, cpuSnapshot, type CpuPids, type CpuUse } from './lib/proc-cpu.js';
+import { metrics as apiMetrics } from '../api/metrics.js';
 import type { MsgResult as Msg, PhaseOptions, PhaseResult } from './lib/driver.js';
 import { startDriverProcess, type DriverProcess } from './lib/driver-process.js';
 import { startStack, type Stack } from './lib/stack.js';
@@ -244,6 +245,30 @@ function latencyTrend(msgs: Msg[], buckets = 5): Array<{ from: number; to: numbe
   return out;
 }
 
+/** Handler time of the API (its own prom-client histogram, a singleton in this process) by route. */
+async function apiHandlerTotals(): Promise<Record<string, { count: number; sum: number }>> {
+  const out: Record<string, { count: number; sum: number }> = {};
+  for (const v of (await apiMetrics.httpDuration.get()).values) {
+    const name = (v as { metricName?: string }).metricName ?? '';
+    const key = `${v.labels.method} ${v.labels.route}`;
+    const t = (out[key] ??= { count: 0, sum: 0 });
+    if (name.endsWith('_sum')) t.sum += v.value;
+    else if (name.endsWith('_count')) t.count += v.value;
+  }
+  return out;
+}
+
+function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b: Record<string, { count: number; sum: number }>) {
+  const out: Record<string, { count: number; meanMs: number; totalMs: number }> = {};
+  for (const [k, v] of Object.entries(b)) {
+    const count = v.count - (a[k]?.count ?? 0);
+    if (count <= 0) continue;
+    const totalMs = (v.sum - (a[k]?.sum ?? 0)) * 1000;
+    out[k] = { count, meanMs: Math.round((totalMs / count) * 10) / 10, totalMs: Math.round(totalMs) };
+  }
+  return out;
+}
+
 /** The commit measured, and whether the working tree had changes (others edit concurrently). */
 function gitState(): { commit?: string; changedFiles?: string[] } {
   const run = (args: string[]) => spawnSync('git', args, { cwd: path.dirname(BENCH_DIR), encoding: 'utf8' });
@@ -372,6 +397,7 @@ async function main(): Promise<number> {
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   const eluBefore = performance.eventLoopUtilization();
+  const handlersBefore = await apiHandlerTotals();
   const cpuBefore = cpuSnapshot(pids);
   const callsBefore = s.vk.calls.length;
 
@@ -390,6 +416,7 @@ async function main(): Promise<number> {
   const cpuAfter = cpuSnapshot(pids);
   // Share of time taskwire's main thread (API handlers, activities, SDK bridge) was busy.
   const mainThreadBusy = Math.round(performance.eventLoopUtilization(eluBefore).utilization * 1000) / 10;
+  const handlers = diffHandlerTotals(handlersBefore, await apiHandlerTotals());
   eld.disable();
   let actions: ActionCounts | undefined;
   let server: Record<string, Record<string, HistogramDiff>> | undefined;
@@ -503,6 +530,12 @@ async function main(): Promise<number> {
         Object.entries(actions).map(([k, v]) => `${k} ${v}`).join(', '),
     );
   } else lines.push(`  actions: unavailable (${metricsError ?? 'no metrics'})`);
+  lines.push(
+    `API handler time (wall, incl. awaits): ${Object.entries(handlers)
+      .sort((a, b) => b[1].totalMs - a[1].totalMs)
+      .map(([k, v]) => `${k} ${v.count}× ${fmt(v.meanMs, 1)} ms = ${(v.totalMs / 1000).toFixed(1)} s`)
+      .join(', ')}`,
+  );
   lines.push(`  fake VK calls: ${Object.entries(vkCalls).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   if (breakdown) {
     lines.push('');
@@ -628,6 +661,7 @@ async function main(): Promise<number> {
       meanRecordEventsBatch: breakdown ? Math.round(breakdown.meanBatch * 100) / 100 : undefined,
     },
     fakeVkCalls: vkCalls,
+    apiHandlers: handlers,
     cpu,
     backgroundCpuBeforeRun: background,
     eventLoopDelayMs: { p50: r1(eld.percentile(50) / 1e6), p99: r1(eld.percentile(99) / 1e6), max: r1(eld.max / 1e6) },

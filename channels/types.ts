@@ -84,6 +84,8 @@ export interface DeliveryStatusReport {
   error?: { code: number | string; message: string };
   /** The recipient's id in the channel (wa_id). */
   recipientId?: string;
+  /** The idempotency value we sent with the message (WhatsApp biz_opaque_callback_data). */
+  sendKey?: string;
 }
 
 /** Everything the worker-side pipeline needs from a channel. */
@@ -95,6 +97,11 @@ export interface ChannelAdapter {
   filesPerMessage: number;
   /** Longest text that can travel with files in one message (VK: the text limit; WhatsApp: a 1,024-char caption). */
   maxCaptionLength: number;
+  /**
+   * Does the channel itself refuse to send the same message twice (VK random_id)? If not, a
+   * retried send first looks for a delivery report of the first attempt (WhatsApp).
+   */
+  idempotentSends: boolean;
   /** Can a sent message be edited through the API? (rule 13) */
   canEdit: boolean;
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;

@@ -2,6 +2,7 @@ import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvid
 import pg from 'pg';
 import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_delivery_reports.js';
 
 export type Db = Kysely<Database>;
 export type { Database } from './schema.js';
@@ -9,6 +10,7 @@ export type { Database } from './schema.js';
 /** Listed explicitly (not read from a folder) so the same code runs from sources and bundles. */
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_delivery_reports': m0002,
 };
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {

@@ -199,6 +199,17 @@ export interface DeliveriesTable {
   updated_at: Timestamp;
 }
 
+export interface DeliveryReportsTable {
+  id: Id;
+  channel_id: RefColumn;
+  external_id: string;
+  status: Exclude<DeliveryStatus, 'pending'>;
+  send_key: string | null;
+  error: Json<{ code: string | number; message: string }> | null;
+  occurred_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+}
+
 export interface QuickRepliesTable {
   id: Id;
   title: string;
@@ -221,6 +232,7 @@ export interface Database {
   message_log: MessageLogTable;
   deliveries: DeliveriesTable;
   quick_replies: QuickRepliesTable;
+  delivery_reports: DeliveryReportsTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;

@@ -37,6 +37,8 @@ import type {
   EditCommentRequest,
   PostCommentRequest,
   SetTaskStatusRequest,
+  StartConversationRequest,
+  StartConversationResult,
   TaskResult,
 } from './shared/types.js';
 
@@ -45,6 +47,7 @@ export const conversationEventSignal = defineSignal<[ConversationEvent]>('event'
 export const postCommentUpdate = defineUpdate<CommentResult, [PostCommentRequest]>('postComment');
 export const editCommentUpdate = defineUpdate<CommentResult, [EditCommentRequest]>('editComment');
 export const setTaskStatusUpdate = defineUpdate<TaskResult, [SetTaskStatusRequest]>('setTaskStatus');
+export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
 
 const MAX_SEEN_KEYS = 2000;
@@ -182,6 +185,45 @@ export async function conversation(input: ConversationInput): Promise<void> {
         return { taskId: r.taskId };
       }),
     { description: 'Complete or reopen a task of this conversation.' },
+  );
+
+  setHandler(
+    startConversationUpdate,
+    (req) =>
+      once(st, req.requestId, async () => {
+        await contactReady();
+        const { taskId } = await db.openConversationTask({
+          channelId: input.channelId,
+          peerId: input.peerId,
+          contactId: st.contactId!,
+          workflowId: workflowInfo().workflowId,
+        });
+        st.taskId = taskId;
+        const created = await db.createAgentComment({
+          requestId: req.requestId,
+          workflowId: workflowInfo().workflowId,
+          channelId: input.channelId,
+          taskId,
+          authorEmployeeId: req.authorEmployeeId,
+          text: '',
+          notifyContact: true,
+          files: [],
+          template: req.template,
+        });
+        await serialisedSend(() => deliver(created.commentId, created.pendingDeliveryIds));
+        setState('answered');
+        return { taskId, contactId: st.contactId!, commentId: created.commentId };
+      }),
+    {
+      validator: (req) => {
+        if (!TEMPLATES_BYPASS_WINDOW[input.channelKind]) {
+          throw ApplicationFailure.nonRetryable(`${input.channelKind} conversations cannot be started by the company`, FailureType.NotSupported, { reason: 'first_contact_not_supported' });
+        }
+        if (!req.template?.name) throw ApplicationFailure.nonRetryable('a template is required', FailureType.InvalidRequest, { field: 'template' });
+        if (st.messagesAllowed === false) throw ApplicationFailure.nonRetryable('the person has forbidden messages from the company', FailureType.MessagesDenied, {});
+      },
+      description: 'Rule 15: the company writes first with an approved template; contact and task are created.',
+    },
   );
 
   setHandler(conversationStateQuery, (): ConversationView => ({

@@ -40,6 +40,7 @@ export const CommentSchema = z
     broadcast: z.literal(true).optional(),
     deleted: z.literal(true).optional(),
     replyToCommentId: z.string().optional(),
+    reactions: z.array(z.object({ by: z.enum(['contact', 'employee']), emoji: z.string() })).optional(),
     createdAt: IsoTime,
     editedAt: IsoTime.optional(),
   })
@@ -165,9 +166,15 @@ export function serializeComment(c: CommentWithAttachments) {
     ...(c.broadcast ? { broadcast: true as const } : {}),
     ...(c.deleted_at ? { deleted: true as const } : {}),
     ...(c.reply_to_comment_id ? { replyToCommentId: c.reply_to_comment_id } : {}),
+    ...(reactionsOf(c).length ? { reactions: reactionsOf(c) } : {}),
     createdAt: iso(c.created_at),
     ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
   };
+}
+
+function reactionsOf(c: CommentWithAttachments): Array<{ by: 'contact' | 'employee'; emoji: string }> {
+  const r = (c.extra as { reactions?: Array<{ by: 'contact' | 'employee'; emoji: string }> } | null)?.reactions;
+  return Array.isArray(r) ? r : [];
 }
 
 export function serializeTaskSummary(t: Task) {

@@ -3,7 +3,6 @@
  * Temporal durably accepted the signal; when it can't be reached the answer is 503 and the
  * channel retries (the workflow de-duplicates the redelivery).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { findChannelByExternalId, mergeChannelSettings } from '../../db/queries/channels.js';
 import { parseVkCallback, VkCallbackError } from '../../channels/vk/callback.js';
@@ -12,17 +11,11 @@ import { signalConversation } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
+import { secretsEqual } from '../auth.js';
 import { metrics } from '../metrics.js';
+import { registerWhatsAppWebhookRoutes } from './webhooks-whatsapp.js';
 import { errorResponses } from '../schemas.js';
 
-/** Constant-time comparison of secrets of any length. */
-export function secretsEqual(given: string | undefined, expected: string): boolean {
-  const a = Buffer.from(given ?? '', 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  // Compare equal-length buffers always, so the time does not reveal the expected length.
-  const same = timingSafeEqual(Buffer.concat([a, Buffer.alloc(Math.max(0, b.length - a.length))]).subarray(0, b.length), b);
-  return same && a.length === b.length && given !== undefined;
-}
 
 const vkRoute = createRoute({
   method: 'post',
@@ -37,6 +30,11 @@ const vkRoute = createRoute({
 });
 
 export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  registerVkWebhookRoutes(app, deps);
+  registerWhatsAppWebhookRoutes(app, deps);
+}
+
+function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   // Registered with app.post (not app.openapi) so the raw body is parsed here: VK's Content-Type
   // is not guaranteed, and a bad body must be a 400 in the contract's shape.
   app.openAPIRegistry.registerPath(vkRoute);

@@ -14,7 +14,8 @@ import {
   type Profile,
   type SendResult,
 } from '../types.js';
-import { VkApiClient, retryAfterMs } from './api-client.js';
+import { VkApiClient } from './api-client.js';
+import { filenameFromDisposition, retryAfterMs } from '../http.js';
 
 export interface VkAdapterOptions {
   /** e.g. `https://api.vk.com/method`. */
@@ -162,6 +163,8 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     maxTextLength: VK_MAX_TEXT_LENGTH,
     filesPerMessage: VK_MAX_ATTACHMENTS,
     maxCaptionLength: VK_MAX_TEXT_LENGTH,
+    // messages.send with a repeated random_id is not delivered again.
+    idempotentSends: true,
     canEdit: true,
     fetchProfile,
     download,
@@ -265,18 +268,7 @@ function pickMime(contentType: string | null, refMime: string | undefined): stri
 }
 
 function filenameFromResponse(res: Response): string | undefined {
-  const cd = res.headers.get('content-disposition');
-  if (!cd) return undefined;
-  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(cd);
-  if (star?.[1]) {
-    try {
-      return decodeURIComponent(star[1].trim());
-    } catch {
-      /* fall through */
-    }
-  }
-  const plain = /filename\s*=\s*"?([^";]+)"?/.exec(cd);
-  return plain?.[1]?.trim() || undefined;
+  return filenameFromDisposition(res.headers.get('content-disposition'));
 }
 
 function filenameFromUrl(url: string): string | undefined {

@@ -4,6 +4,7 @@
  * It never logs, and the token travels only in the request body (never in a URL or an error).
  */
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
+import { errorText, isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
 
 export type VkParams = Record<string, string | number | boolean | undefined>;
 
@@ -162,40 +163,13 @@ async function readJson(res: Response, what: string): Promise<unknown> {
   }
 }
 
-function networkError(what: string, err: unknown): ChannelTransientError {
-  if (isTimeout(err)) return new ChannelTransientError('timeout', `${what}: timed out`);
-  return new ChannelTransientError('network', `${what}: network error (${errorText(err)})`);
-}
 
-function isTimeout(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-}
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as Error & { cause?: unknown }).cause;
-    const causeText = cause instanceof Error ? `: ${cause.message}` : '';
-    return `${err.message}${causeText}`;
-  }
-  return String(err);
-}
 
-/** `Retry-After` in seconds or as an HTTP date → ms; undefined when absent or unreadable. */
-export function retryAfterMs(res: Response): number | undefined {
-  const header = res.headers.get('retry-after');
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const at = Date.parse(header);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - Date.now());
-}
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function stringify(v: unknown): string {
   if (v === undefined || v === null) return '';
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
+

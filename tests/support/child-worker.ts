@@ -20,6 +20,7 @@ export async function startChildWorker(config: Config, env: Record<string, strin
       TEMPORAL_TASK_QUEUE: config.TEMPORAL_TASK_QUEUE,
       DATA_DIR: config.dataDir,
       VK_API_BASE_URL: config.VK_API_BASE_URL,
+      WHATSAPP_API_BASE_URL: config.WHATSAPP_API_BASE_URL,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...env,
     },

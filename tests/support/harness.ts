@@ -20,6 +20,7 @@ import { createLogger } from '../../runtime/logger.js';
 import { startWorkers, type RunningWorkers } from '../../worker/index.js';
 import { conversationWorkflowId } from '../../workflows/shared/temporal.js';
 import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
+import { FAKE_PHONE_NUMBER_ID, signedWebhook, startFakeGraph, type FakeGraph } from '../fakes/graph-api.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 import { SHARED_DIR } from './shared-dir.js';
@@ -31,12 +32,16 @@ export async function readFixture<T = Record<string, any>>(rel: string): Promise
 
 export const VK_GROUP_ID = 218000001;
 export const VK_SECRET = 's3cr3t-fixture';
+export const WA_APP_SECRET = 'fixture-app-secret';
+export const WA_VERIFY_TOKEN = 'fixture-verify-token';
+export const WA_PHONE_NUMBER_ID = FAKE_PHONE_NUMBER_ID;
 
 export interface Harness {
   config: Config;
   testDb: TestDatabase;
   db: TestDatabase['db'];
   vk: FakeVk;
+  graph: FakeGraph;
   client: Client;
   app: ReturnType<typeof createApp>;
   ownerToken: string;
@@ -47,6 +52,11 @@ export interface Harness {
   /** Calls the API as the owner (or with `token`), returns status and parsed JSON (or text). */
   api<T = any>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T; headers: Headers }>;
   postVk(body: unknown): Promise<{ status: number; text: string }>;
+  /** POSTs a WhatsApp webhook: an object (serialised like Meta) or exact raw bytes, signed with the app secret unless `signature` is given. */
+  postWa(body: object | string | Uint8Array, opts?: { signature?: string | null; secret?: string }): Promise<{ status: number; text: string }>;
+  /** Creates the WhatsApp channel of the fixtures (phone number id 106540352242922). */
+  createWaChannel(settings?: Record<string, unknown>): Promise<string>;
+  waConversationId(waId: string): string;
   /** Creates the VK channel of the fixtures (group 218000001) and returns its id. */
   createVkChannel(settings?: Record<string, unknown>): Promise<string>;
   conversationId(peerId: string | number): string;
@@ -68,6 +78,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   quietTemporalRuntime();
   const testDb = await createTestDatabase();
   const vk = await startFakeVk();
+  const graph = await startFakeGraph();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'taskwire-test-'));
   const config = loadConfig({
     DATABASE_URL: testDb.url,
@@ -75,6 +86,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     TEMPORAL_TASK_QUEUE: `tw-test-${randomBytes(5).toString('hex')}`,
     DATA_DIR: dataDir,
     VK_API_BASE_URL: vk.baseUrl,
+    WHATSAPP_API_BASE_URL: graph.baseUrl,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     CONVERSATION_IDLE_SECONDS: '600',
     ...env,
@@ -93,6 +105,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     testDb,
     db: testDb.db,
     vk,
+    graph,
     client,
     app,
     ownerToken,
@@ -136,6 +149,31 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       });
       return { status: res.status, text: await res.text() };
     },
+    async postWa(body, opts = {}) {
+      const raw = body instanceof Uint8Array ? body : typeof body === 'string' ? new TextEncoder().encode(body) : new TextEncoder().encode(signedWebhook(body, WA_APP_SECRET).raw);
+      const signature = opts.signature === undefined ? signedWebhook(new TextDecoder().decode(raw), opts.secret ?? WA_APP_SECRET).signature : opts.signature;
+      const res = await app.request('/webhooks/whatsapp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(signature === null ? {} : { 'x-hub-signature-256': signature }) },
+        body: raw,
+      });
+      return { status: res.status, text: await res.text() };
+    },
+    async createWaChannel(settings = {}) {
+      const res = await h.api('POST', '/api/channels', {
+        kind: 'whatsapp',
+        name: 'WhatsApp поддержка',
+        phoneNumberId: WA_PHONE_NUMBER_ID,
+        wabaId: '102290129340398',
+        accessToken: graph.accessToken,
+        appSecret: WA_APP_SECRET,
+        verifyToken: WA_VERIFY_TOKEN,
+        settings,
+      });
+      if (res.status !== 201) throw new Error(`channel not created: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+    waConversationId: (waId) => conversationWorkflowId('whatsapp', WA_PHONE_NUMBER_ID, waId),
     async createVkChannel(settings = {}) {
       const res = await h.api('POST', '/api/channels', {
         kind: 'vk',
@@ -171,6 +209,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       await nativeConnection?.close();
       await connection.close();
       await vk.stop();
+      await graph.stop();
       await testDb.drop();
       await rm(dataDir, { recursive: true, force: true });
     },

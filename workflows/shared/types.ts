@@ -139,7 +139,7 @@ export interface CarriedConversationState {
   /** Recently seen event keys, oldest first, bounded. */
   seenKeys: string[];
   /** Recently completed request ids (update ids) with their results, bounded. */
-  recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult }>;
+  recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult | StartConversationResult }>;
 }
 
 /** Agent posts a comment on a task (internal, or notifying the contact). */
@@ -167,6 +167,19 @@ export interface SetTaskStatusRequest {
   taskId: string;
   status: 'open' | 'completed';
   employeeId: string;
+}
+
+/** Rule 15: an agent writes first, by phone number, with an approved template (WhatsApp). */
+export interface StartConversationRequest {
+  requestId: string;
+  authorEmployeeId: string;
+  template: { name: string; language: string; parameters?: string[] };
+}
+
+export interface StartConversationResult {
+  taskId: string;
+  contactId: string;
+  commentId: string;
 }
 
 export interface CommentResult {
