@@ -149,6 +149,35 @@ describe('every fixture through the webhook', () => {
   });
 });
 
+describe('several numbers and partial failures', () => {
+  it('one POST carrying two numbers (two channels) delivers both conversations', async () => {
+    const second = await h.api('POST', '/api/channels', {
+      kind: 'whatsapp', name: 'Second number', phoneNumberId: '106540352242999', wabaId: '102290129340398',
+      accessToken: h.graph.accessToken, appSecret: 'fixture-app-secret', verifyToken: 'another-verify-token',
+    });
+    expect(second.status).toBe(201);
+    const a = textWebhook({ from: '79050000001', name: 'A', text: 'на первый номер', timestamp: now() });
+    const b = textWebhook({ pnid: '106540352242999', from: '79050000002', name: 'B', text: 'на второй номер', timestamp: now() });
+    const both = { object: 'whatsapp_business_account', entry: [...(a.entry as unknown[]), ...(b.entry as unknown[])] };
+    expect((await h.postWa(both)).status).toBe(200);
+    expect((await commentsOf('79050000001'))[0].text).toBe('на первый номер');
+    const taskB = await taskOf('79050000002');
+    expect(taskB.channelId).toBe(second.body.id);
+  });
+
+  it('if Temporal does not accept a message the answer is 503 (Meta retries the POST)', async () => {
+    const { createApp } = await import('../../api/app.js');
+    const failing = Object.create(h.client) as typeof h.client;
+    Object.defineProperty(failing, 'workflow', { value: { signalWithStart: async () => { throw new Error('unavailable'); } } });
+    const app = createApp({ config: h.config, db: h.db, temporal: failing, files: undefined as never, logger: (await import('../../runtime/logger.js')).createLogger('silent') });
+    const { signedWebhook } = await import('../fakes/graph-api.js');
+    const body = signedWebhook(textWebhook({ from: '79050000003', name: 'C', text: 'не принято', timestamp: now() }), 'fixture-app-secret');
+    const res = await app.request('/webhooks/whatsapp', { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': body.signature }, body: body.raw });
+    expect(res.status).toBe(503);
+    expect(await h.db.selectFrom('contact_identities').select('id').where('external_id', '=', '79050000003').executeTakeFirst()).toBeUndefined();
+  });
+});
+
 describe('agent replies', () => {
   const waId = '79031112233';
 
