@@ -53,7 +53,9 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
   --messages N           webhooks to post (default 500)
   --people P             distinct VK users, messages go round-robin (default 100)
   --rate R               messages per second, open loop: message i is sent at start + i/R (default 25)
-  --poll-interval MS     each task is read at most every MS ms while it has messages outstanding (default 50)
+  --poll-interval MS     each task is read at most every MS ms while it has messages outstanding (default 50);
+                         0 = no reads while posting (comments are checked afterwards; latency then comes
+                         from the workflow histories only: webhook answer → recordEvents completed)
   --poll-concurrency C   at most C API reads in flight (default 10)
   --warmup N             unmeasured messages first, from other users, at 10/s (default 20; 0 = none)
   --timeout S            give up when a comment is not visible S seconds after the last answer (default 120)
@@ -105,7 +107,7 @@ const params = {
   messages: num('messages', argv.messages, 1),
   people: num('people', argv.people, 1),
   rate: num('rate', argv.rate, 0.01, false),
-  pollIntervalMs: num('poll-interval', argv['poll-interval'], 1),
+  pollIntervalMs: num('poll-interval', argv['poll-interval'], 0),
   pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
   warmup: num('warmup', argv.warmup, 0),
   timeoutS: num('timeout', argv.timeout, 1, false),
@@ -233,13 +235,17 @@ function diff(a: number | undefined, b: number | undefined): number | undefined 
   return a === undefined || b === undefined ? undefined : b - a;
 }
 
-function latencyTrend(msgs: Msg[], buckets = 5): Array<{ from: number; to: number; p50: number; p95: number; max: number }> {
+function latencyTrend(
+  msgs: Msg[],
+  latencyOf: (m: Msg) => number | undefined,
+  buckets = 5,
+): Array<{ from: number; to: number; p50: number; p95: number; max: number }> {
   const out = [];
   const size = Math.ceil(msgs.length / buckets);
   for (let b = 0; b < buckets; b++) {
-    const slice = msgs.slice(b * size, (b + 1) * size).filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined);
-    if (!slice.length) continue;
-    const s = summarize(slice.map((m) => m.seenAt! - m.answeredAt!));
+    const values = msgs.slice(b * size, (b + 1) * size).map(latencyOf).filter((v): v is number => v !== undefined);
+    if (!values.length) continue;
+    const s = summarize(values);
     out.push({ from: b * size, to: Math.min(msgs.length, (b + 1) * size) - 1, p50: Math.round(s.p50), p95: Math.round(s.p95), max: Math.round(s.max) });
   }
   return out;
@@ -433,14 +439,39 @@ async function main(): Promise<number> {
   for (const c of s.vk.calls.slice(callsBefore)) vkCalls[c.method] = (vkCalls[c.method] ?? 0) + 1;
   const cpu: CpuUse = cpuDiff(cpuBefore, cpuAfter, machine.cores);
 
-  // ---- numbers ----
+  // ---- histories: Temporal cost, and when each message's recordEvents completed ----
   const msgs = r.msgs;
+  let history: HistoryAnalysis | undefined;
+  let breakdown: ReturnType<typeof phaseBreakdown> | undefined;
+  const committedAt = new Map<number, number>();
+  if (params.history) {
+    const peers = new Set(msgs.map((m) => String(m.peer)));
+    const t0 = performance.now();
+    history = await analyzeConversationHistories(s.client, { includeWorkflowId: (id) => peers.has(id.split('/').pop() ?? '') });
+    breakdown = phaseBreakdown(msgs, history.signals, r.tag);
+    const re = new RegExp(`^bench ${r.tag} m(\\d+) `);
+    for (const t of history.signals) {
+      const m = re.exec(String(t.event.text ?? ''));
+      if (m && t.recordCompletedAt !== undefined) committedAt.set(Number(m[1]), t.recordCompletedAt);
+    }
+    say(`read ${history.runs.length} workflow histories in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+
+  // ---- numbers ----
+  const polled = params.pollIntervalMs > 0;
+  const committed = (m: Msg) => (m.answeredAt !== undefined && committedAt.has(m.i) ? committedAt.get(m.i)! - m.answeredAt : undefined);
+  const visible = (m: Msg) => (m.answeredAt !== undefined && m.seenAt !== undefined ? m.seenAt - m.answeredAt : undefined);
+  /** The latency judged: visible through the API, or (no polling) committed according to the histories. */
+  const latencyOf = polled ? visible : committed;
+  const summaryOf = (f: (m: Msg) => number | undefined, list: Msg[]) => summarize(list.map(f).filter((v): v is number => v !== undefined));
   const answeredMsgs = msgs.filter((m) => m.answeredAt !== undefined);
   const seenMsgs = msgs.filter((m) => m.seenAt !== undefined && m.answeredAt !== undefined);
-  const latency = (list: Msg[]) => summarize(list.map((m) => m.seenAt! - m.answeredAt!));
-  const lat = latency(seenMsgs);
-  const latFirst = latency(seenMsgs.filter((m) => m.seq === 0));
-  const latFollow = latency(seenMsgs.filter((m) => m.seq > 0));
+  const lat = summaryOf(latencyOf, msgs);
+  const latFirst = summaryOf(latencyOf, msgs.filter((m) => m.seq === 0));
+  const latFollow = summaryOf(latencyOf, msgs.filter((m) => m.seq > 0));
+  const com = summaryOf(committed, msgs);
+  const comFirst = summaryOf(committed, msgs.filter((m) => m.seq === 0));
+  const comFollow = summaryOf(committed, msgs.filter((m) => m.seq > 0));
   const lowerBound = summarize(seenMsgs.map((m) => Math.max(m.answeredAt!, m.lastNegativeAt ?? m.answeredAt!) - m.answeredAt!));
   const resolution = summarize(seenMsgs.map((m) => m.seenAt! - Math.max(m.answeredAt!, m.lastNegativeAt ?? m.answeredAt!)));
   const answer = summarize(answeredMsgs.map((m) => m.answeredAt! - m.sentAt!));
@@ -450,25 +481,20 @@ async function main(): Promise<number> {
   const measuredS = ((r.allSeenAt ?? performance.timeOrigin + performance.now()) - r.startedAt) / 1000;
   const pollWindowS = r.poll.firstAt !== undefined && r.poll.lastAt !== undefined ? (r.poll.lastAt - r.poll.firstAt) / 1000 : Number.NaN;
   const reads = summarize(r.poll.readMs);
-  const trend = latencyTrend(msgs);
-  const drainMs = r.allSeenAt !== undefined ? r.allSeenAt - r.lastAnsweredAt : Number.NaN;
-
-  let history: HistoryAnalysis | undefined;
-  let breakdown: ReturnType<typeof phaseBreakdown> | undefined;
-  if (params.history) {
-    const peers = new Set(r.msgs.map((m) => String(m.peer)));
-    const t0 = performance.now();
-    history = await analyzeConversationHistories(s.client, { includeWorkflowId: (id) => peers.has(id.split('/').pop() ?? '') });
-    breakdown = phaseBreakdown(msgs, history.signals, r.tag);
-    say(`read ${history.runs.length} workflow histories in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
+  const trend = latencyTrend(msgs, latencyOf);
+  const lastCommitted = committedAt.size ? Math.max(...committedAt.values()) : Number.NaN;
+  const drainMs = polled
+    ? r.allSeenAt !== undefined
+      ? r.allSeenAt - r.lastAnsweredAt
+      : Number.NaN
+    : lastCommitted - r.lastAnsweredAt;
 
   // Keeping up: accepted ≈ offered, no client-side lag, latency not growing, quick drain.
   const reasons: string[] = [];
   if (acceptedRate < 0.95 * params.rate) reasons.push(`accepted ${acceptedRate.toFixed(1)}/s < 95 % of ${params.rate}/s`);
   if (sendLag.p95 > 250) reasons.push(`sends left up to ${fmt(sendLag.max)} ms late (p95 ${fmt(sendLag.p95)} ms): the process could not keep its own schedule`);
   // Growth is judged on follow-up messages (first messages also create contact and task).
-  const followTrend = latencyTrend(msgs.filter((m) => m.seq > 0).length >= 8 ? msgs.filter((m) => m.seq > 0) : msgs, 4);
+  const followTrend = latencyTrend(msgs.filter((m) => m.seq > 0).length >= 8 ? msgs.filter((m) => m.seq > 0) : msgs, latencyOf, 4);
   const firstB = followTrend[0];
   const lastB = followTrend[followTrend.length - 1];
   if (firstB && lastB && lastB.p50 > Math.max(2 * firstB.p50, firstB.p50 + 500)) {
@@ -494,10 +520,21 @@ async function main(): Promise<number> {
   lines.push(
     table([
       ['ms', 'n', 'p50', 'p95', 'p99', 'max'],
-      row('webhook ok → comment visible (API)', lat),
-      row('  first message of a person', latFirst),
-      row('  follow-up messages', latFollow),
-      row('  lower bound (last read without it)', lowerBound),
+      ...(polled
+        ? [
+            row('webhook ok → comment visible (API)', lat),
+            row('  first message of a person', latFirst),
+            row('  follow-up messages', latFollow),
+            row('  lower bound (last read without it)', lowerBound),
+          ]
+        : []),
+      ...(com.n
+        ? [
+            row('webhook ok → recordEvents done (histories)', com),
+            row('  first message of a person', comFirst),
+            row('  follow-up messages', comFollow),
+          ]
+        : []),
       row('webhook answer (POST → ok)', answer),
       row('send lag vs schedule', sendLag, 1),
       row('API task read (poller GET)', reads, 1),
@@ -506,14 +543,14 @@ async function main(): Promise<number> {
   lines.push('');
   lines.push(
     `accepted: ${answeredMsgs.length}/${params.messages} ok, ${acceptedRate.toFixed(2)}/s over ${windowS.toFixed(2)} s ` +
-      `(offered ${params.rate}/s); all visible ${Number.isFinite(drainMs) ? `${Math.round(drainMs)} ms after the last answer` : 'NO'}`,
+      `(offered ${params.rate}/s); all ${polled ? 'visible' : 'committed'} ${Number.isFinite(drainMs) ? `${Math.round(drainMs)} ms after the last answer` : 'NO'}`,
   );
-  lines.push(`latency by fifth of the run (p50/p95/max ms): ${trend.map((t) => `${t.p50}/${t.p95}/${t.max}`).join('  ')}`);
+  lines.push(`${polled ? 'visible' : 'recordEvents done'} latency by fifth of the run (p50/p95/max ms): ${trend.map((t) => `${t.p50}/${t.p95}/${t.max}`).join('  ')}`);
   lines.push(
-    `polling: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
+    `polling${polled ? "" : " (after posting only, to verify)"}: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
       `(${((r.poll.taskReads + r.poll.listRequests) / pollWindowS).toFixed(1)} req/s, ${(r.poll.taskReads / params.messages).toFixed(2)} task reads/message, ` +
       `${Math.round((100 * r.poll.emptyTaskReads) / Math.max(1, r.poll.taskReads))} % found nothing new); ` +
-      `resolution (first read with − last read without) p50 ${fmt(resolution.p50)} / p95 ${fmt(resolution.p95)} ms`,
+      (polled ? `resolution (first read with − last read without) p50 ${fmt(resolution.p50)} / p95 ${fmt(resolution.p95)} ms` : 'no reads while posting'),
   );
   if (history) {
     const runs = history.runs.length;
@@ -624,6 +661,10 @@ async function main(): Promise<number> {
       visibleFirstMessage: rounded(latFirst),
       visibleFollowUp: rounded(latFollow),
       visibleLowerBound: rounded(lowerBound),
+      committed: rounded(com),
+      committedFirstMessage: rounded(comFirst),
+      committedFollowUp: rounded(comFollow),
+      judged: polled ? 'visible' : 'committed',
       pollResolution: rounded(resolution),
       webhookAnswer: rounded(answer),
       sendLag: rounded(sendLag),
@@ -674,7 +715,8 @@ async function main(): Promise<number> {
       seq: m.seq,
       sendLagMs: m.sentAt === undefined ? null : r1(m.sentAt - m.scheduledAt),
       answerMs: m.answeredAt === undefined || m.sentAt === undefined ? null : r1(m.answeredAt - m.sentAt),
-      visibleMs: m.seenAt === undefined || m.answeredAt === undefined ? null : r1(m.seenAt - m.answeredAt),
+      visibleMs: !polled || m.seenAt === undefined || m.answeredAt === undefined ? null : r1(m.seenAt - m.answeredAt),
+      committedMs: committed(m) === undefined ? null : r1(committed(m)!),
       lowerBoundMs: m.seenAt === undefined || m.answeredAt === undefined ? null : r1(Math.max(0, (m.lastNegativeAt ?? m.answeredAt) - m.answeredAt)),
       ...(m.seenBeforeAnswer ? { seenBeforeAnswer: true } : {}),
     })),

@@ -25,6 +25,7 @@ export interface PhaseOptions {
   fixture: Record<string, any>;
   /** Task ids not to read during discovery (earlier phases). */
   knownTaskIds: string[];
+  /** 0: no reads while posting; every comment is checked once all webhooks were answered (seenAt then means nothing). */
   pollIntervalMs: number;
   pollConcurrency: number;
   timeoutS: number;
@@ -251,18 +252,25 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     if (fresh === 0) poll.emptyTaskReads++;
   }
 
+  // --poll-interval 0: stay silent while posting, then verify at a relaxed pace.
+  const deferred = o.pollIntervalMs === 0;
+  const interval = () => (deferred ? 200 : o.pollIntervalMs);
   let tickTimer: NodeJS.Timeout | undefined;
   const tick = () => {
     if (stopped) return;
+    if (deferred && answered < msgs.length) {
+      tickTimer = setTimeout(tick, 20);
+      return;
+    }
     const t = now();
-    if (!discovering && t - lastDiscoveryStart >= o.pollIntervalMs && needsDiscovery() && sem.free > 0) {
+    if (!discovering && t - lastDiscoveryStart >= interval() && needsDiscovery() && sem.free > 0) {
       discovering = true;
       void discover()
         .catch((err: Error) => fail(err))
         .finally(() => (discovering = false));
     }
     const due = persons
-      .filter((x) => x.taskId !== undefined && x.outstanding.size > 0 && !x.inFlight && t - x.lastPollStart >= o.pollIntervalMs)
+      .filter((x) => x.taskId !== undefined && x.outstanding.size > 0 && !x.inFlight && t - x.lastPollStart >= interval())
       .sort((a, b) => a.lastPollStart - b.lastPollStart);
     for (const x of due) {
       if (!sem.tryAcquire()) break;

@@ -14,8 +14,8 @@
  * Tests wait on recorded state with `waitFor`, never with sleeps.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { createGates, listenOnLoopback, pollUntil, readBody, sendJson as sendJsonBase, sendText, toRequest, type FakeHold } from './common.js';
 
 /** Identity used by the shared fixtures (shared/fixtures/whatsapp/README.md). */
 export const FAKE_WABA_ID = '102290129340398';
@@ -104,14 +104,8 @@ export interface FakeGraphDownload {
   userAgent?: string;
 }
 
-export interface FakeGraphHold {
-  /** Resolves when the held request has arrived (its body is read). */
-  arrived: Promise<void>;
-  /** Lets the request go on: it is processed then (Meta got it, even if the client is gone) and answered. */
-  release(): void;
-  /** Resolves once the released request was processed and its answer written (or the client was gone). */
-  released: Promise<void>;
-}
+/** `release()` lets the request go on: it is processed then (Meta got it, even if the client is gone) and answered. */
+export type FakeGraphHold = FakeHold;
 
 export interface FakeGraphFailOptions {
   /** HTTP status of the envelope answer (default 400; 401 for code 190). */
@@ -235,12 +229,6 @@ const MESSAGE_TYPES = new Set(['text', 'image', 'video', 'audio', 'document', 's
 
 type Failure = { kind: 'graph'; code: number; httpStatus?: number; retryAfter?: number } | { kind: 'http'; status: number; retryAfter?: number };
 
-interface Gate {
-  arrived: () => void;
-  waitRelease: Promise<void>;
-  done: () => void;
-}
-
 export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeGraph> {
   const accessToken = opts.accessToken ?? 'wa-test-token';
   const version = opts.version ?? 'v21.0';
@@ -250,38 +238,17 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
   const store = new Map<string, FakeGraphMedia>();
   /** CDN hash → media id; expired hashes answer 404. */
   const issued = new Map<string, { mediaId: string; expired: boolean }>();
-  const failures = new Map<string, Failure[]>();
-  const delays = new Map<string, number[]>();
-  const holds = new Map<string, Gate[]>();
-  const openGates = new Set<() => void>();
+  const gates = createGates<Failure>();
   const recipientErrors = new Map<string, number>();
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      } else res.destroy();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const server = await listenOnLoopback(handle);
+  const origin = server.origin;
 
   function issueUrl(mediaId: string): string {
     const hash = `AT${randomBytes(18).toString('base64url')}`;
     issued.set(hash, { mediaId, expired: false });
     const ext = Math.floor(Date.now() / 1000) + 300;
     return `${origin}/cdn/whatsapp_business/attachments/?mid=${encodeURIComponent(mediaId)}&ext=${ext}&hash=${encodeURIComponent(hash)}`;
-  }
-
-  function push<T>(map: Map<string, T[]>, key: string, value: T): void {
-    const list = map.get(key) ?? [];
-    list.push(value);
-    map.set(key, list);
   }
 
   const fake: FakeGraph = {
@@ -304,46 +271,19 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
       for (const v of issued.values()) v.expired = true;
     },
     failNext(kindOrPath, code, times = 1, o = {}) {
-      for (let i = 0; i < times; i++) push(failures, kindOrPath, { kind: 'graph', code, httpStatus: o.httpStatus, retryAfter: o.retryAfter });
+      gates.failNext(kindOrPath, { kind: 'graph', code, httpStatus: o.httpStatus, retryAfter: o.retryAfter }, times);
     },
     failNextHttp(kindOrPath, status, times = 1, o = {}) {
-      for (let i = 0; i < times; i++) push(failures, kindOrPath, { kind: 'http', status, retryAfter: o.retryAfter });
+      gates.failNext(kindOrPath, { kind: 'http', status, retryAfter: o.retryAfter }, times);
     },
-    delayNext(kindOrPath, ms) {
-      push(delays, kindOrPath, ms);
-    },
-    holdNext(kindOrPath) {
-      let arrived!: () => void;
-      let release!: () => void;
-      let done!: () => void;
-      const arrivedP = new Promise<void>((r) => (arrived = r));
-      const releaseP = new Promise<void>((r) => (release = r));
-      const doneP = new Promise<void>((r) => (done = r));
-      push(holds, kindOrPath, { arrived, waitRelease: releaseP, done });
-      openGates.add(release);
-      return {
-        arrived: arrivedP,
-        release: () => {
-          openGates.delete(release);
-          release();
-        },
-        released: doneP,
-      };
-    },
+    delayNext: (kindOrPath, ms) => gates.delayNext(kindOrPath, ms),
+    holdNext: (kindOrPath) => gates.holdNext(kindOrPath),
     setRecipientError(waId, code) {
       const digits = waId.replace(/\D/g, '');
       if (code === null) recipientErrors.delete(digits);
       else recipientErrors.set(digits, code);
     },
-    async waitFor(predicate, timeoutMs = 5000, what = 'condition') {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = predicate();
-        if (v) return v as never;
-        if (Date.now() > deadline) throw new Error(`fake Graph: timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
+    waitFor: (predicate, timeoutMs, what) => pollUntil(predicate, timeoutMs, what, 'fake Graph'),
     callCount(kind) {
       return fake.calls.filter((c) => c.kind === kind).length;
     },
@@ -353,36 +293,21 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
       fake.uploads.length = 0;
       fake.downloads.length = 0;
       fake.readReceipts.length = 0;
-      failures.clear();
-      delays.clear();
-      for (const r of openGates) r();
-      openGates.clear();
-      holds.clear();
+      gates.clear();
       recipientErrors.clear();
     },
     async stop() {
-      for (const r of openGates) r();
-      openGates.clear();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      gates.releaseAll();
+      await server.close();
     },
   };
 
   // -------------------------------------------------------------------------------------------
 
-  /** The first queued entry for this call's path, else for its kind. */
-  function take<T>(map: Map<string, T[]>, kind: FakeGraphKind, path: string): T | undefined {
-    return map.get(path)?.shift() ?? map.get(kind)?.shift();
-  }
-
+  /** Delay, then hold; injected entries for this call's path come before those for its kind. */
   async function gate(kind: FakeGraphKind, path: string): Promise<(() => void) | undefined> {
-    const ms = take(delays, kind, path);
-    if (ms) await new Promise((r) => setTimeout(r, ms));
-    const g = take(holds, kind, path);
-    if (!g) return undefined;
-    g.arrived();
-    await g.waitRelease;
-    return g.done;
+    await gates.passDelay(path, kind);
+    return gates.passHold(path, kind);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -411,7 +336,7 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
 
     const done = await gate(kind, path);
     try {
-      const failure = take(failures, kind, path);
+      const failure = gates.takeFailure(path, kind);
       if (failure?.kind === 'http') {
         const headers: Record<string, string> = failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {};
         return sendText(res, failure.status, `<html><body>${failure.status}</body></html>`, 'text/html', headers);
@@ -657,7 +582,7 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     const record = (status: number) => fake.downloads.push({ ...(mediaId ? { mediaId } : {}), status, authorized, ...(userAgent ? { userAgent } : {}) });
     fake.calls.push({ method: req.method ?? 'GET', path: url.pathname, kind: 'cdn', authorized, ...(userAgent ? { userAgent } : {}), query: Object.fromEntries(url.searchParams), at: Date.now() });
 
-    const failure = take(failures, 'cdn', url.pathname);
+    const failure = gates.takeFailure(url.pathname, 'cdn');
     if (failure) {
       const status = failure.kind === 'http' ? failure.status : (failure.httpStatus ?? 400);
       record(status);
@@ -723,27 +648,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function toRequest(contentType: string, body: Buffer): Request {
-  return new Request('http://fake.invalid/', { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) });
-}
-
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
+/** Graph writes `charset=UTF-8`. */
 function sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  if (res.destroyed || res.writableEnded) return;
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function sendText(res: http.ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8', headers: Record<string, string> = {}): void {
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
+  sendJsonBase(res, status, value, { 'content-type': 'application/json; charset=UTF-8', ...headers });
 }
 
 // ---------------------------------------------------------------------------------------------

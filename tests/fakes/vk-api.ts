@@ -9,8 +9,8 @@
  * Tests wait on recorded state with `waitFor`, never with sleeps.
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { createGates, listenOnLoopback, pollUntil, readBody, sendJson, sendText, toRequest, type FakeHold } from './common.js';
 
 export interface FakeVkProfile {
   first_name: string;
@@ -77,14 +77,8 @@ export interface FakeVkUpload {
   bytes: Uint8Array;
 }
 
-export interface FakeVkHold {
-  /** Resolves when the held request has arrived (its body is read). */
-  arrived: Promise<void>;
-  /** Lets the request go on: it is processed then (VK got it, even if the client is gone) and answered. */
-  release(): void;
-  /** Resolves once the released request was processed and its answer written (or the client was gone). */
-  released: Promise<void>;
-}
+/** `release()` lets the request go on: it is processed then (VK got it, even if the client is gone) and answered. */
+export type FakeVkHold = FakeHold;
 
 export interface FakeVkCallbackDelivery {
   body: Record<string, unknown>;
@@ -206,12 +200,6 @@ interface PendingUpload {
   used: boolean;
 }
 
-interface Gate {
-  arrived: () => void;
-  waitRelease: Promise<void>;
-  done: () => void;
-}
-
 export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
   const accessToken = opts.accessToken ?? 'vk-test-token';
   const groupId = opts.groupId ?? 218000001;
@@ -220,10 +208,7 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
   let callbackTarget: FakeVkCallbackTarget | null = opts.callback ?? null;
 
   const files = new Map<string, { bytes?: Uint8Array; contentType?: string; status?: number; redirect?: string }>();
-  const failures = new Map<string, Array<{ kind: 'vk'; code: number } | { kind: 'http'; status: number }>>();
-  const delays = new Map<string, number[]>();
-  const holds = new Map<string, Gate[]>();
-  const openGates = new Set<() => void>();
+  const gates = createGates<{ kind: 'vk'; code: number } | { kind: 'http'; status: number }>();
   const peerErrors = new Map<number, number>();
   const pendingUploads = new Map<string, PendingUpload>();
   const uploadedPhotos = new Map<string, { hash: string; server: number; upload: FakeVkUpload; used: boolean }>();
@@ -237,20 +222,8 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
   let nextDocId = 670002000;
   let nextUploadId = 1;
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      } else res.destroy();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const server = await listenOnLoopback(handle);
+  const origin = server.origin;
 
   const fake: FakeVk = {
     baseUrl: `${origin}/method`,
@@ -280,40 +253,13 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
       profiles[userId] = profile;
     },
     failNext(method, errorCode, times = 1) {
-      const list = failures.get(method) ?? [];
-      for (let i = 0; i < times; i++) list.push({ kind: 'vk', code: errorCode });
-      failures.set(method, list);
+      gates.failNext(method, { kind: 'vk', code: errorCode }, times);
     },
     failNextHttp(method, status, times = 1) {
-      const list = failures.get(method) ?? [];
-      for (let i = 0; i < times; i++) list.push({ kind: 'http', status });
-      failures.set(method, list);
+      gates.failNext(method, { kind: 'http', status }, times);
     },
-    delayNext(method, ms) {
-      const list = delays.get(method) ?? [];
-      list.push(ms);
-      delays.set(method, list);
-    },
-    holdNext(method) {
-      let arrived!: () => void;
-      let release!: () => void;
-      let done!: () => void;
-      const arrivedP = new Promise<void>((r) => (arrived = r));
-      const releaseP = new Promise<void>((r) => (release = r));
-      const doneP = new Promise<void>((r) => (done = r));
-      const list = holds.get(method) ?? [];
-      list.push({ arrived, waitRelease: releaseP, done });
-      holds.set(method, list);
-      openGates.add(release);
-      return {
-        arrived: arrivedP,
-        release: () => {
-          openGates.delete(release);
-          release();
-        },
-        released: doneP,
-      };
-    },
+    delayNext: (method, ms) => gates.delayNext(method, ms),
+    holdNext: (method) => gates.holdNext(method),
     setPeerError(peerId, errorCode) {
       if (errorCode === null) peerErrors.delete(Number(peerId));
       else peerErrors.set(Number(peerId), errorCode);
@@ -321,15 +267,7 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     setCallback(target) {
       callbackTarget = target;
     },
-    async waitFor(predicate, timeoutMs = 5000, what = 'condition') {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = predicate();
-        if (v) return v as never;
-        if (Date.now() > deadline) throw new Error(`fake VK: timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
+    waitFor: (predicate, timeoutMs, what) => pollUntil(predicate, timeoutMs, what, 'fake VK'),
     callCount(method) {
       return fake.calls.filter((c) => c.method === method).length;
     },
@@ -340,20 +278,14 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
       fake.uploads.length = 0;
       fake.downloads.length = 0;
       fake.callbackDeliveries.length = 0;
-      failures.clear();
-      delays.clear();
-      for (const r of openGates) r();
-      openGates.clear();
-      holds.clear();
+      gates.clear();
       peerErrors.clear();
       sendsByRandomId.clear();
     },
     async stop() {
-      for (const r of openGates) r();
-      openGates.clear();
+      gates.releaseAll();
       await Promise.allSettled([...pendingCallbacks]);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
     },
   };
 
@@ -383,7 +315,7 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     fake.calls.push({ method, params: { ...params }, at: Date.now() });
 
     await gate(method);
-    const failure = failures.get(method)?.shift();
+    const failure = gates.takeFailure(method);
     if (failure?.kind === 'http') return sendText(res, failure.status, `<html><body>${failure.status}</body></html>`, 'text/html');
 
     let answer: unknown;
@@ -402,15 +334,10 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
 
   /** Holds and delays, applied after the request was read and recorded. */
   async function gate(key: string): Promise<void> {
-    const hold = holds.get(key)?.shift();
-    if (hold) {
-      hold.arrived();
-      await hold.waitRelease;
-      // `done` after the answer is written: defer to the next macrotask.
-      setImmediate(hold.done);
-    }
-    const delay = delays.get(key)?.shift();
-    if (delay) await new Promise((r) => setTimeout(r, delay));
+    const done = await gates.passHold(key);
+    // `done` after the answer is written: defer to the next macrotask.
+    if (done) setImmediate(done);
+    await gates.passDelay(key);
   }
 
   function errorBody(method: string, params: Record<string, string>, err: VkError): Record<string, unknown> {
@@ -544,7 +471,7 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     const [, , kind, id] = url.pathname.split('/');
     const key = kind === 'photo' ? 'upload:photo' : 'upload:doc';
     await gate(key);
-    const failure = failures.get(key)?.shift();
+    const failure = gates.takeFailure(key);
     if (failure?.kind === 'http') return sendText(res, failure.status, 'upload failed');
     if (failure?.kind === 'vk') return sendJson(res, 200, { error: `ERR_UPLOAD_${failure.code}`, error_descr: 'injected failure' });
     const pending = id ? pendingUploads.get(id) : undefined;
@@ -758,27 +685,4 @@ function requireInt(p: Record<string, string>, name: string, shownName = name): 
 
 function normPath(path: string): string {
   return path.replace(/^\/+/, '');
-}
-
-function toRequest(contentType: string, body: Buffer): Request {
-  return new Request('http://fake.invalid/', { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) });
-}
-
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  if (res.destroyed || res.writableEnded) return;
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function sendText(res: http.ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
