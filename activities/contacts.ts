@@ -10,6 +10,8 @@ export interface EnsureContactInput {
   workflowId: string;
   /** Profile data the event carried (WhatsApp): used instead of asking the channel. */
   hint?: { name?: string; phone?: string };
+  /** Publication commenters and lead authors have a contact but no private conversation row. */
+  withoutConversation?: boolean;
 }
 
 export interface EnsureContactResult {
@@ -63,6 +65,9 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
           identity = await findIdentity(tx, channel.kind, input.peerId);
           if (!identity) throw new Error('contact identity vanished'); // retried
         }
+      }
+      if (input.withoutConversation) {
+        return { contactId: identity.id, conversationId: '', displayName: identity.name, lastInboundAt: null, messagesAllowed: null };
       }
       const conv = await tx
         .insertInto('conversations')

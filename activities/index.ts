@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps.js';
 import { inboundActivities } from './inbound.js';
 import { mediaActivities } from './media.js';
 import { outboundActivities } from './outbound.js';
+import { publicationActivities } from './publications.js';
 import { taskActivities } from './tasks.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...inboundActivities(deps),
     ...outboundActivities(deps),
     ...taskActivities(deps),
+    ...publicationActivities(deps),
   };
 }
 

@@ -4,7 +4,7 @@ import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import type { StoredFileJson } from '../db/schema.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import type { PostCommentRequest } from '../workflows/shared/types.js';
+import type { PostCommentRequest, PublicationRef } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
@@ -70,7 +70,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
         const pending = await tx.selectFrom('deliveries').select('id').where('comment_id', '=', existing.id).where('status', '=', 'pending').orderBy('part').execute();
         return { commentId: existing.id, pendingDeliveryIds: pending.map((d) => d.id) };
       }
-      const task = await tx.selectFrom('tasks').select(['id', 'workflow_id']).where('id', '=', input.taskId).executeTakeFirst();
+      const task = await tx.selectFrom('tasks').select(['id', 'workflow_id', 'kind']).where('id', '=', input.taskId).executeTakeFirst();
       if (!task || task.workflow_id !== input.workflowId) throw notFound('task');
       let replyToExternalId: string | undefined;
       if (input.replyToCommentId) {
@@ -79,6 +79,21 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
           throw ApplicationFailure.nonRetryable('replyToCommentId is not a comment of this task', FailureType.InvalidRequest, { field: 'replyToCommentId' });
         }
         replyToExternalId = target.external_id ?? undefined;
+      }
+      if (!replyToExternalId && task.kind === 'publication' && input.notifyContact) {
+        // Rule 19: with one commenter, the reply answers their last comment.
+        const authors = await tx
+          .selectFrom('comments')
+          .select(['author_id', 'external_id'])
+          .where('task_id', '=', task.id)
+          .where('direction', '=', 'inbound')
+          .where('deleted_at', 'is', null)
+          .orderBy('id', 'desc')
+          .execute();
+        if (new Set(authors.map((a) => a.author_id)).size === 1) replyToExternalId = authors[0]!.external_id ?? undefined;
+        if (!replyToExternalId) {
+          throw ApplicationFailure.nonRetryable('say which comment to answer (replyToCommentId): several people commented', FailureType.InvalidRequest, { field: 'replyToCommentId' });
+        }
       }
       const text = input.template && !input.text ? `[template ${input.template.name}]` : input.text;
       const comment = await tx
@@ -133,8 +148,8 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       .selectFrom('deliveries as d')
       .innerJoin('comments as c', 'c.id', 'd.comment_id')
       .innerJoin('tasks as t', 't.id', 'c.task_id')
-      .innerJoin('conversations as v', 'v.id', 't.conversation_id')
-      .select(['d.id', 'd.status', 'd.external_id', 'd.extra', 'd.error', 'd.comment_id', 'd.channel_id', 'v.peer_id', 'v.contact_id', 'c.text as comment_text'])
+      .leftJoin('conversations as v', 'v.id', 't.conversation_id')
+      .select(['d.id', 'd.status', 'd.external_id', 'd.extra', 'd.error', 'd.comment_id', 'd.channel_id', 'v.peer_id', 'v.contact_id', 't.kind as task_kind', 't.publication', 'c.text as comment_text'])
       .where('d.id', '=', input.deliveryId)
       .executeTakeFirst();
     if (!d) throw notFound('delivery');
@@ -156,8 +171,21 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
         const externalId = await firstAttemptReport(channel.id, d.id, FIRST_ATTEMPT_WAIT_MS);
         if (externalId) sent = { externalId };
       }
+      if (d.task_kind === 'publication') {
+        // Rule 19: a reply under a wall comment, posted as the community (guid = idempotency).
+        const pub = d.publication as { type: PublicationRef['kind']; ownerId: number; itemId: number } | null;
+        if (!adapter.publications || !pub || !content.replyToExternalId) {
+          throw ApplicationFailure.nonRetryable('this publication cannot be answered from here', FailureType.NotSupported, { reason: 'reply_in_vk' });
+        }
+        sent ??= await adapter.publications.reply(channel, { kind: pub.type, ownerId: pub.ownerId, itemId: pub.itemId }, {
+          replyToCommentId: content.replyToExternalId,
+          text: content.text,
+          files: loaded,
+          idempotencyKey: `taskwire-${d.id}`,
+        });
+      }
       sent ??= await adapter.send(channel, {
-        peerId: d.peer_id,
+        peerId: d.peer_id!,
         text: content.text,
         files: loaded,
         idempotencyKey: d.id,
@@ -196,7 +224,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
         .where('external_id', 'is', null)
         .returning(['id', 'text', 'created_at'])
         .executeTakeFirst();
-      if (comment) {
+      if (comment && d.contact_id) {
         const atts = await tx.selectFrom('attachments').select(['sha256', 'filename', 'mime_type', 'size']).where('comment_id', '=', comment.id).execute();
         await logMessage(tx, {
           contactId: d.contact_id,
@@ -247,7 +275,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       .selectFrom('comments as c')
       .innerJoin('tasks as t', 't.id', 'c.task_id')
       .leftJoin('conversations as v', 'v.id', 't.conversation_id')
-      .select(['c.id', 'c.direction', 'c.author_type', 'c.text', 'c.extra', 't.workflow_id', 't.channel_id', 'v.peer_id'])
+      .select(['c.id', 'c.direction', 'c.author_type', 'c.text', 'c.extra', 't.workflow_id', 't.channel_id', 't.kind as task_kind', 'v.peer_id'])
       .where('c.id', '=', input.commentId)
       .executeTakeFirst();
     if (!c || c.workflow_id !== input.workflowId) throw notFound('comment');
@@ -260,6 +288,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       const sent = deliveries.filter((d) => d.external_id);
       if (sent.length > 0) {
         if (!adapter.canEdit) throw notSupported('edit_not_supported', `${channel.kind} messages cannot be edited once sent`);
+        if (c.task_kind !== 'conversation') throw notSupported('edit_not_supported', 'replies under publications cannot be edited through the API (rule 13)');
         if (deliveries.length > 1) throw notSupported('edit_not_supported', 'a reply sent as several messages cannot be edited');
         const d = sent[0]!;
         const content = (d.extra ?? {}) as Record<string, unknown>;

@@ -3,7 +3,7 @@
  * The pipeline (dedupe, contact, task, comment) is written once in workflows/ and activities/;
  * a channel only verifies and parses webhooks, calls its API, and classifies its errors.
  */
-import type { ChannelKind, MediaRef, StoredFile } from '../workflows/shared/types.js';
+import type { ChannelKind, MediaRef, PublicationKind, PublicationRef, StoredFile } from '../workflows/shared/types.js';
 import type { Channel } from '../db/schema.js';
 
 /** A channel's permanent refusal; activities turn it into a non-retryable ApplicationFailure. */
@@ -88,6 +88,29 @@ export interface DeliveryStatusReport {
   sendKey?: string;
 }
 
+/** What a publication looks like, fetched once when its first comment arrives (rule 17). */
+export interface PublicationInfo {
+  /** Short title for the task: topic title, or the first line of the post / caption. */
+  title: string;
+  /** Post text, photo or video description. */
+  text: string;
+  /** Link to the publication in the channel. */
+  url: string;
+  /** The publication's own files (rule 20 can switch copying them off). */
+  media: MediaRef[];
+}
+
+/** Channels whose publications (posts, photos, videos, topics) carry comment threads (VK). */
+export interface PublicationSupport {
+  fetch(channel: Channel, ref: PublicationRef): Promise<PublicationInfo>;
+  /** Kinds whose comments can be answered through the API (VK: wall posts only). */
+  replyKinds: PublicationKind[];
+  /** Posts a reply under a comment as the community; `idempotencyKey` makes a retry safe (VK guid). */
+  reply(channel: Channel, ref: PublicationRef, reply: { replyToCommentId: string; text: string; files: OutboundMessage['files']; idempotencyKey: string }): Promise<SendResult>;
+  /** Direct link to a comment (rule 19). */
+  commentUrl(ref: PublicationRef, commentId: string, threadRootId?: string): string;
+}
+
 /** Everything the worker-side pipeline needs from a channel. */
 export interface ChannelAdapter {
   kind: ChannelKind;
@@ -108,4 +131,6 @@ export interface ChannelAdapter {
   download(channel: Channel, media: MediaRef): Promise<DownloadedFile>;
   send(channel: Channel, message: OutboundMessage): Promise<SendResult>;
   edit(channel: Channel, request: EditRequest): Promise<void>;
+  /** Present when the channel has publication comment threads (VK). */
+  publications?: PublicationSupport;
 }

@@ -10,8 +10,9 @@ import { getQuickReply } from '../../db/queries/quick-replies.js';
 import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import type { Task } from '../../db/schema.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
-import type { StoredFile } from '../../workflows/shared/types.js';
-import { requireOpenConversation, UpdateStillRunning, updateConversation } from '../conversations.js';
+import type { PublicationRef, StoredFile } from '../../workflows/shared/types.js';
+import type { UpdateDefinition } from '@temporalio/common';
+import { requireOpenConversation, UpdateStillRunning, updateConversation, updateTaskOwner } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, notFound, parseId } from '../errors.js';
@@ -217,16 +218,36 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     return t;
   }
 
-  function conversationRef(t: NonNullable<Awaited<ReturnType<typeof taskTarget>>>) {
-    requireOpenConversation(t);
-    return {
-      ref: { channelId: t.channelId, channelKind: t.channelKind, channelExternalId: t.channelExternalId, peerId: t.peerId! },
-      seed: {
-        contactId: t.contactId ?? undefined,
-        lastInboundAt: t.lastInboundAt?.toISOString(),
-        messagesAllowed: t.messagesAllowed ?? undefined,
-      },
-    };
+  type Target = NonNullable<Awaited<ReturnType<typeof taskTarget>>>;
+
+  /** Hands an agent action to the workflow that owns the task (conversation, publication, lead). */
+  async function runUpdate<Ret, Args extends [unknown, ...unknown[]]>(t: Target, update: UpdateDefinition<Ret, Args>, args: Args, requestId: string): Promise<Ret> {
+    const ch = { channelId: t.channelId, channelKind: t.channelKind, channelExternalId: t.channelExternalId };
+    if (t.kind === 'conversation') {
+      requireOpenConversation(t);
+      const seed = { contactId: t.contactId ?? undefined, lastInboundAt: t.lastInboundAt?.toISOString(), messagesAllowed: t.messagesAllowed ?? undefined };
+      return updateConversation(temporal, config, { ...ch, peerId: t.peerId! }, seed, update, args, requestId);
+    }
+    if (t.kind === 'publication') {
+      const p = t.publication as unknown as { type: PublicationRef["kind"]; ownerId: number; itemId: number };
+      return updateTaskOwner(temporal, config, ch, { kind: 'publication', ref: { kind: p.type, ownerId: p.ownerId, itemId: p.itemId } }, update, args, requestId);
+    }
+    // A lead's workflow re-finds its task by the lead id; the rest of the lead is not needed again.
+    const identity = t.taskContactId
+      ? await db.selectFrom('contact_identities').select('external_id').where('contact_id', '=', t.taskContactId).where('channel_kind', '=', t.channelKind).executeTakeFirst()
+      : undefined;
+    const leadId = t.workflowId.split('/').at(-1)!;
+    const stub = { leadId, formId: '', formName: '', userId: identity?.external_id ?? '0', answers: [], occurredAt: new Date(0).toISOString() };
+    return updateTaskOwner(temporal, config, ch, { kind: 'lead', lead: stub }, update, args, requestId);
+  }
+
+  /** Rule 19: only wall-post comments are answered from the task; the rest in VK itself. */
+  function checkReplyAllowed(t: Target): void {
+    if (t.kind === 'publication') {
+      const p = t.publication as { type: string; url: string };
+      if (p.type !== 'wall') throw new ApiError(409, 'reply_in_vk', `comments under a ${p.type === 'topic' ? 'board topic' : p.type} are answered in VK`, { url: p.url });
+    }
+    if (t.kind === 'lead') throw new ApiError(409, 'not_supported', 'a lead has no conversation to reply in; write to the person from their private conversation');
   }
 
   function requestIdOf(c: Context<AppEnv>, scope: string): string {
@@ -247,7 +268,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const taskId = parseId(c.req.valid('param').id, 'task');
     const body = c.req.valid('json');
     const t = await target(taskId);
-    const { ref, seed } = conversationRef(t);
+    if (body.notifyContact) checkReplyAllowed(t);
 
     let text = body.text ?? '';
     if (body.quickReplyId !== undefined) {
@@ -273,7 +294,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
     const requestId = requestIdOf(c, 'comment');
     try {
-      const r = await updateConversation(temporal, config, ref, seed, postCommentUpdate, [
+      const r = await runUpdate(t, postCommentUpdate, [
         {
           requestId,
           taskId,
@@ -303,9 +324,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const existing = await getComment(db, commentId);
     if (!existing) throw notFound('comment', commentId);
     const t = await target(existing.task_id);
-    const { ref, seed } = conversationRef(t);
     const requestId = requestIdOf(c, 'edit');
-    await updateConversation(temporal, config, ref, seed, editCommentUpdate, [
+    await runUpdate(t, editCommentUpdate, [
       { requestId, commentId, editorEmployeeId: c.get('employee').id, text: c.req.valid('json').text },
     ], requestId);
     return c.json({ comment: serializeComment((await getComment(db, commentId))!) }, 200);
@@ -315,9 +335,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     app.openapi(route, async (c) => {
       const taskId = parseId(c.req.valid('param').id, 'task');
       const t = await target(taskId);
-      const { ref, seed } = conversationRef(t);
       const requestId = `status:${randomUUID()}`;
-      await updateConversation(temporal, config, ref, seed, setTaskStatusUpdate, [{ requestId, taskId, status, employeeId: c.get('employee').id }], requestId);
+      await runUpdate(t, setTaskStatusUpdate, [{ requestId, taskId, status, employeeId: c.get('employee').id }], requestId);
       return c.json({ task: await fullTask(taskId) }, 200);
     });
   }

@@ -7,7 +7,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { findChannelByExternalId, mergeChannelSettings } from '../../db/queries/channels.js';
 import { parseVkCallback, VkCallbackError } from '../../channels/vk/callback.js';
 import type { Channel } from '../../db/schema.js';
-import { signalConversation } from '../conversations.js';
+import { signalConversation, signalPublication, startLead } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
@@ -72,13 +72,11 @@ function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void 
       metrics.webhookEvents.inc({ channel: 'vk', result: 'ignored' });
       return c.text('ok', 200);
     }
+    const ch = { channelId: channel.id, channelKind: 'vk' as const, channelExternalId: channel.external_id };
     try {
-      await signalConversation(
-        deps.temporal,
-        deps.config,
-        { channelId: channel.id, channelKind: 'vk', channelExternalId: channel.external_id, peerId: parsed.peerId },
-        parsed.event,
-      );
+      if (parsed.type === 'conversation') await signalConversation(deps.temporal, deps.config, { ...ch, peerId: parsed.peerId }, parsed.event);
+      else if (parsed.type === 'publication') await signalPublication(deps.temporal, deps.config, ch, parsed.publication, parsed.event);
+      else await startLead(deps.temporal, deps.config, ch, parsed.lead);
     } catch (err) {
       metrics.webhookEvents.inc({ channel: 'vk', result: 'unavailable' });
       deps.logger.error({ err: errText(err), channelId: channel.id, eventId: parsed.eventId }, 'VK event not accepted by Temporal; VK will retry');

@@ -1,6 +1,7 @@
 /**
  * The VK implementation of the channel contract (channels/types.ts): profiles, media download,
- * sending (with uploads) and editing private messages with a community token.
+ * sending (with uploads) and editing private messages with a community token; publication
+ * comment threads through `publications` (channels/vk/publications.ts).
  */
 import type { Channel } from '../../db/schema.js';
 import type { MediaRef } from '../../workflows/shared/types.js';
@@ -14,7 +15,8 @@ import {
   type Profile,
   type SendResult,
 } from '../types.js';
-import { VkApiClient } from './api-client.js';
+import { VkApiClient, vkClientForChannel } from './api-client.js';
+import { createVkPublications } from './publications.js';
 import { filenameFromDisposition, retryAfterMs } from '../http.js';
 
 export interface VkAdapterOptions {
@@ -48,17 +50,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
   const downloadTimeoutMs = opts.downloadTimeoutMs ?? 30_000;
 
   function client(channel: Channel): VkApiClient {
-    const creds = channel.credentials;
-    if (creds.kind !== 'vk' || !creds.accessToken) {
-      throw new ChannelPermanentError('misconfigured', `channel ${channel.id} has no VK access token`, 'refused');
-    }
-    return new VkApiClient({
-      baseUrl: opts.baseUrl,
-      version: opts.version,
-      accessToken: creds.accessToken,
-      fetch: fetchFn,
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    });
+    return vkClientForChannel(channel, { ...opts, fetch: fetchFn });
   }
 
   async function fetchProfile(channel: Channel, peerId: string): Promise<Profile> {
@@ -170,6 +162,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     download,
     send,
     edit,
+    publications: createVkPublications({ ...opts, fetch: fetchFn }),
   };
 }
 

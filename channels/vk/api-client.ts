@@ -3,6 +3,7 @@
  * envelope, and error classification into the channel contract's transient / permanent errors.
  * It never logs, and the token travels only in the request body (never in a URL or an error).
  */
+import type { Channel } from '../../db/schema.js';
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
 import { errorText, isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
 
@@ -36,7 +37,11 @@ const UPLOAD_REDO_CODES = new Set([22, 114, 118, 121, 129]);
 const UPLOAD_SAVE_METHODS = new Set(['photos.saveMessagesPhoto', 'docs.save']);
 const MESSAGES_DENIED_CODES = new Set([18, 900, 901, 902]);
 
-/** Map a VK `error` object onto the channel contract (§7). */
+/**
+ * Map a VK `error` object onto the channel contract (§7). Everything not listed as transient is
+ * permanent, among them wall.createComment's 212/213 (comments / replies closed), 222 (links
+ * forbidden) and 223 (too many replies), and 27 (a user-only method called with a community token).
+ */
 export function classifyVkError(method: string, error: VkApiErrorBody): ChannelTransientError | ChannelPermanentError {
   const code = error.error_code;
   const msg = error.error_msg || 'unknown VK error';
@@ -54,6 +59,29 @@ export function classifyVkError(method: string, error: VkApiErrorBody): ChannelT
   if (code === 950) return new ChannelPermanentError(code, msg, 'reply_window_closed');
   if (MESSAGES_DENIED_CODES.has(code)) return new ChannelPermanentError(code, msg, 'messages_denied');
   return new ChannelPermanentError(code, msg, 'refused');
+}
+
+/** What a client for one channel needs besides the channel's token. */
+export interface VkChannelClientOptions {
+  baseUrl: string;
+  version: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+/** A client with the channel's community token; a channel without one is a permanent misconfiguration. */
+export function vkClientForChannel(channel: Channel, opts: VkChannelClientOptions): VkApiClient {
+  const creds = channel.credentials;
+  if (creds.kind !== 'vk' || !creds.accessToken) {
+    throw new ChannelPermanentError('misconfigured', `channel ${channel.id} has no VK access token`, 'refused');
+  }
+  return new VkApiClient({
+    baseUrl: opts.baseUrl,
+    version: opts.version,
+    accessToken: creds.accessToken,
+    fetch: opts.fetch ?? globalThis.fetch,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+  });
 }
 
 export class VkApiClient {

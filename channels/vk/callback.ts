@@ -2,14 +2,24 @@
  * VK Callback API bodies → taskwire events (reference: shared/reference/vk-api.md §2–§4).
  *
  * Pure parsing, no I/O: the webhook route parses, checks `group_id` + `secret` against the
- * channel, and hands `event` to the conversation workflow keyed by `peerId`. Unknown event types,
+ * channel, and hands `event` to the conversation workflow keyed by `peerId` (private messages),
+ * to the publication workflow keyed by `publication` (wall / photo / video / board comments), or
+ * starts the lead workflow (`lead_forms_new`). Unknown event types,
  * unknown fields and unknown attachment kinds never reject a body (VK adds them over time); only a
  * body we cannot route (no object, no group_id, no type, a message event without its message)
- * throws `VkCallbackError`, which the API answers with 400.
+ * throws `VkCallbackError`, which the API answers with 400. The same goes for a comment or lead
+ * event without the ids it is routed by.
  */
 import { z } from 'zod';
 import type { ChannelSettings } from '../../db/schema.js';
-import type { ConversationEvent, MediaRef } from '../../workflows/shared/types.js';
+import type {
+  ConversationEvent,
+  LeadEvent,
+  MediaRef,
+  PublicationCommentEvent,
+  PublicationKind,
+  PublicationRef,
+} from '../../workflows/shared/types.js';
 
 /** A Callback body we cannot route. `field` names the offending field (dotted path). */
 export class VkCallbackError extends Error {
@@ -23,8 +33,13 @@ export class VkCallbackError extends Error {
 }
 
 type ReceiveKind = keyof ChannelSettings['receive'];
+/** The settings switches of publication comment events. */
+export type VkPublicationReceiveKind = 'wallComments' | 'photoComments' | 'videoComments' | 'boardComments';
 
-/** Which channel-settings switch (`settings.receive.*`) governs each event type. */
+/**
+ * Which channel-settings switch (`settings.receive.*`) governs each event type. Every type listed
+ * here is routed (`conversation`, `publication` or `lead`); other types are `unsupported_type`.
+ */
 export const VK_EVENT_RECEIVE_KIND: Record<string, ReceiveKind> = {
   message_new: 'messages',
   message_reply: 'messages',
@@ -75,24 +90,48 @@ export interface VkConversationCallback extends VkCallbackBase {
   receiveKind: 'messages';
 }
 
+/** A comment under a community publication (wall post, photo, video, board topic): one workflow per publication. */
+export interface VkPublicationCallback extends VkCallbackBase {
+  type: 'publication';
+  eventId: string;
+  /** VK event type (`wall_reply_new`...), for logs. */
+  eventType: string;
+  /** The publication the comment belongs to: the workflow is `(channel, publication)`. */
+  publication: PublicationRef;
+  event: PublicationCommentEvent;
+  receiveKind: VkPublicationReceiveKind;
+}
+
+/** A lead form submission (`lead_forms_new`). */
+export interface VkLeadCallback extends VkCallbackBase {
+  type: 'lead';
+  eventId: string;
+  eventType: string;
+  lead: LeadEvent;
+  receiveKind: 'leadForms';
+}
+
 export interface VkIgnoredCallback extends VkCallbackBase {
   type: 'ignored';
   eventId?: string;
   eventType: string;
-  /** Why nothing is done: for logs and metrics. */
+  /**
+   * Why nothing is done: for logs and metrics. (`not_implemented` is no longer produced: every
+   * type with a receive switch is routed; it stays in the union for callers that name it.)
+   */
   reason: 'group_chat' | 'own_message_edit' | 'not_implemented' | 'unsupported_type';
   /** The settings switch the event type belongs to, when it has one. */
   receiveKind?: ReceiveKind;
 }
 
-/**
- * A routed Callback body. Open union: wall/photo/video/board comments and lead forms are
- * `ignored` (reason `not_implemented`) until their `publication` / `lead` variants are added.
- */
-export type VkCallback = VkConfirmationCallback | VkConversationCallback | VkIgnoredCallback;
+/** A routed Callback body. */
+export type VkCallback = VkConfirmationCallback | VkConversationCallback | VkPublicationCallback | VkLeadCallback | VkIgnoredCallback;
 
 export interface ParseVkCallbackOptions {
-  /** Time the body was received; used as `occurredAt` of events whose payload has no date (message_allow/deny). */
+  /**
+   * Time the body was received; used as `occurredAt` of events whose payload has no date
+   * (message_allow/deny, comment deletions, lead forms).
+   */
   receivedAt?: Date;
 }
 
@@ -198,6 +237,68 @@ const wallReplySchema = z.object({ id: z.number(), owner_id: z.number(), post_id
 const marketSchema = z.object({ id: z.number(), owner_id: z.number(), title: z.string().optional() });
 const geoSchema = z.object({ coordinates: z.object({ latitude: z.number(), longitude: z.number() }) });
 
+const int = z.number().int();
+const optionalInt = z.number().int().optional();
+
+/**
+ * Comment events (§3.5). new/edit/restore carry the comment object plus the location fields;
+ * delete events carry ids only. Location owner fields are all optional here: which one a kind
+ * uses (and its sign) varies, see `ownerOf`.
+ */
+const commentSchema = z.object({
+  id: int.positive(),
+  from_id: int,
+  date: z.number().nonnegative(),
+  text: z.string().optional().default(''),
+  attachments: z.array(z.unknown()).optional().default([]),
+  reply_to_comment: optionalInt,
+  parents_stack: z.array(z.number()).optional().catch(undefined),
+});
+const commentDeleteSchema = z.object({
+  id: int.positive(),
+  deleter_id: optionalInt,
+  user_id: optionalInt,
+});
+const ownerFieldsSchema = z.object({
+  owner_id: optionalInt,
+  post_owner_id: optionalInt,
+  photo_owner_id: optionalInt,
+  video_owner_id: optionalInt,
+  topic_owner_id: optionalInt,
+});
+
+interface PublicationEventSpec {
+  kind: PublicationKind;
+  receiveKind: VkPublicationReceiveKind;
+  /** Field with the post / photo / video / topic id. */
+  itemField: string;
+  /** Owner id fields, in order of preference (delete events of photos / videos use `owner_id`). */
+  ownerFields: Array<keyof z.infer<typeof ownerFieldsSchema>>;
+}
+
+/** Per event-type prefix: the publication kind, the settings switch, and where the ids are. */
+const PUBLICATION_EVENTS: Record<string, PublicationEventSpec> = {
+  wall_reply: { kind: 'wall', receiveKind: 'wallComments', itemField: 'post_id', ownerFields: ['owner_id', 'post_owner_id'] },
+  photo_comment: { kind: 'photo', receiveKind: 'photoComments', itemField: 'photo_id', ownerFields: ['photo_owner_id', 'owner_id'] },
+  video_comment: { kind: 'video', receiveKind: 'videoComments', itemField: 'video_id', ownerFields: ['video_owner_id', 'owner_id'] },
+  board_post: { kind: 'topic', receiveKind: 'boardComments', itemField: 'topic_id', ownerFields: ['topic_owner_id', 'owner_id'] },
+};
+const PUBLICATION_EVENT_TYPE = /^(wall_reply|photo_comment|video_comment|board_post)_(new|edit|delete|restore)$/;
+
+/** `lead_forms_new` (§3.6). How multi-choice answers arrive is unconfirmed: answers are read leniently. */
+const leadSchema = z.object({
+  lead_id: z.union([int.positive(), z.string().regex(/^\d+$/, 'expected a positive integer')]),
+  user_id: int.positive(),
+  form_id: z.union([int.nonnegative(), z.string().min(1)]),
+  form_name: z.string().optional().default(''),
+  answers: z.array(z.unknown()).optional().default([]),
+});
+const leadAnswerSchema = z.object({
+  key: z.union([z.string(), z.number()]).optional(),
+  question: z.string().optional(),
+  answer: z.unknown().optional(),
+});
+
 // ---------------------------------------------------------------------------------------------
 
 /** Parse an already JSON-parsed Callback body. Throws `VkCallbackError` for bodies that can't be routed. */
@@ -221,16 +322,29 @@ export function parseVkCallback(body: unknown, options: ParseVkCallbackOptions =
     return out;
   };
 
-  if (receiveKind !== 'messages') return ignored(receiveKind === undefined ? 'unsupported_type' : 'not_implemented');
+  if (receiveKind === undefined) return ignored('unsupported_type');
 
-  // Message events: event_id is the de-duplication key, so it is required here.
-  if (envelope.event_id === undefined) throw new VkCallbackError('event_id', 'required for message events');
+  // Routed events: event_id is the de-duplication key, so it is required here.
+  if (envelope.event_id === undefined) throw new VkCallbackError('event_id', `required for ${receiveKind === 'messages' ? 'message' : eventType} events`);
   const eventId = envelope.event_id;
   const object = envelope.object;
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
     throw new VkCallbackError('object', 'expected an object');
   }
   const ctx: Ctx = { groupId: envelope.group_id, eventId };
+  const receivedAt = options.receivedAt ?? new Date();
+
+  if (receiveKind === 'leadForms') {
+    if (eventType !== 'lead_forms_new') return ignored('unsupported_type');
+    return { type: 'lead', ...base, eventId, eventType, lead: parseLead(object, receivedAt), receiveKind: 'leadForms' };
+  }
+  if (receiveKind !== 'messages') {
+    const m = PUBLICATION_EVENT_TYPE.exec(eventType);
+    const spec = m ? PUBLICATION_EVENTS[m[1]!] : undefined;
+    if (!m || !spec) return ignored('unsupported_type');
+    const { publication, event } = parsePublicationComment(ctx, spec, m[2] as PublicationCommentEvent['action'], object, receivedAt);
+    return { type: 'publication', ...base, eventId, eventType, publication, event, receiveKind: spec.receiveKind };
+  }
   const routed = (peerId: number, event: ConversationEvent): VkConversationCallback => ({
     type: 'conversation',
     ...base,
@@ -270,7 +384,7 @@ export function parseVkCallback(body: unknown, options: ParseVkCallbackOptions =
     case 'message_deny': {
       const p = parseWith(permissionSchema, object, 'object');
       // No date in these payloads: the time of receipt stands in for it.
-      const occurredAt = (options.receivedAt ?? new Date()).toISOString();
+      const occurredAt = receivedAt.toISOString();
       return routed(p.user_id, {
         type: 'permission',
         keys: [`vk-event:${eventId}`],
@@ -356,6 +470,170 @@ function replyToId(raw: unknown): string | undefined {
   const r = foreignMessageSchema.safeParse(raw);
   if (!r.success || !r.data.id) return undefined;
   return String(r.data.id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publication comments and leads
+
+/**
+ * A comment event → the publication it belongs to and the comment event.
+ *
+ * Keys: `vk-event:<event_id>` (VK redelivery) and one logical key per change of one comment,
+ * `vk-pub:<group>:<kind>:<owner>_<item>:<comment>:<action>`; edits and restores add the
+ * comment's `date`, edits also a fingerprint of the new content: VK's `date` on an edit is the
+ * comment's creation time, so without it a second edit of the same comment would be dropped.
+ */
+function parsePublicationComment(
+  ctx: Ctx,
+  spec: PublicationEventSpec,
+  action: PublicationCommentEvent['action'],
+  object: object,
+  receivedAt: Date,
+): { publication: PublicationRef; event: PublicationCommentEvent } {
+  const raw = object as Record<string, unknown>;
+  const itemId = parseWith(int.positive(), raw[spec.itemField], `object.${spec.itemField}`);
+  const owners = parseWith(ownerFieldsSchema, raw, 'object');
+  const ownerId = ownerOf(spec.ownerFields.map((f) => owners[f]), ctx.groupId);
+  const publication: PublicationRef = { kind: spec.kind, ownerId, itemId };
+  const logicalKey = `vk-pub:${ctx.groupId}:${spec.kind}:${ownerId}_${itemId}`;
+
+  if (action === 'delete') {
+    const d = parseWith(commentDeleteSchema, raw, 'object');
+    const commentId = String(d.id);
+    const by = d.deleter_id ?? d.user_id;
+    return {
+      publication,
+      event: {
+        type: 'publication_comment',
+        action,
+        keys: [`vk-event:${ctx.eventId}`, `${logicalKey}:${commentId}:delete`],
+        // Delete events carry no date.
+        occurredAt: receivedAt.toISOString(),
+        commentId,
+        fromId: by !== undefined ? String(by) : '',
+        text: '',
+        media: [],
+        externalUrl: vkCommentUrl(publication, commentId),
+      },
+    };
+  }
+
+  const c = parseWith(commentSchema, raw, 'object');
+  const commentId = String(c.id);
+  const { text, media } = renderVkContent(c.text, c.attachments, ctx.groupId);
+  let key = `${logicalKey}:${commentId}:${action}`;
+  if (action === 'edit') key += `:${c.date}:${fingerprint(text, media)}`;
+  else if (action === 'restore') key += `:${c.date}`;
+  const root = spec.kind === 'wall' ? c.parents_stack?.[0] : undefined;
+  const event: PublicationCommentEvent = {
+    type: 'publication_comment',
+    action,
+    keys: [`vk-event:${ctx.eventId}`, key],
+    occurredAt: unixToIso(c.date),
+    commentId,
+    fromId: String(c.from_id),
+    text,
+    media,
+    externalUrl: vkCommentUrl(publication, commentId, root !== undefined ? String(root) : undefined),
+  };
+  if (c.reply_to_comment !== undefined && c.reply_to_comment > 0) event.replyToCommentId = String(c.reply_to_comment);
+  return { publication, event };
+}
+
+/**
+ * The publication's owner id: negative (a community), whatever sign the field has (§3.5 conflict:
+ * some owner ids arrive positive). The first non-zero candidate wins; when none is present the
+ * Callback's own community is the owner (it only reports events on its own publications).
+ */
+function ownerOf(candidates: Array<number | undefined>, groupId: number): number {
+  for (const c of candidates) if (c !== undefined && c !== 0) return -Math.abs(c);
+  return -groupId;
+}
+
+/** A short stable hash (FNV-1a, hex) of a comment's content, to tell its edits apart. */
+function fingerprint(text: string, media: MediaRef[]): string {
+  const s = [text, ...media.map((m) => m.url ?? m.mediaId ?? '')].join('\u0000');
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+function parseLead(object: object, receivedAt: Date): LeadEvent {
+  const l = parseWith(leadSchema, object, 'object');
+  const answers: LeadEvent['answers'] = [];
+  l.answers.forEach((raw, i) => {
+    const a = leadAnswerSchema.safeParse(raw);
+    if (!a.success) return;
+    const key = a.data.key !== undefined ? String(a.data.key) : '';
+    const question = (a.data.question ?? '').trim();
+    const answer = flattenAnswer(a.data.answer);
+    if (!key && !question) return;
+    answers.push({ key: key || `answer_${i}`, question: question || key, answer });
+  });
+  return {
+    leadId: String(l.lead_id),
+    formId: String(l.form_id),
+    formName: l.form_name,
+    userId: String(l.user_id),
+    answers,
+    // lead_forms_new carries no date.
+    occurredAt: receivedAt.toISOString(),
+  };
+}
+
+/** A lead answer as text: strings as they are; numbers; `{value}` objects and arrays of them (leadForms.getLeads shape) joined. */
+function flattenAnswer(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map(flattenAnswer).filter(Boolean).join(', ');
+  if (typeof v === 'object' && 'value' in v) return flattenAnswer((v as { value: unknown }).value);
+  return JSON.stringify(v);
+}
+
+/** Link to a publication in VK (§9). */
+export function vkPublicationUrl(ref: PublicationRef): string {
+  const id = `${ref.ownerId}_${ref.itemId}`;
+  switch (ref.kind) {
+    case 'wall':
+      return `https://vk.com/wall${id}`;
+    case 'photo':
+      return `https://vk.com/photo${id}`;
+    case 'video':
+      return `https://vk.com/video${id}`;
+    case 'topic':
+      return `https://vk.com/topic${id}`;
+  }
+}
+
+/**
+ * Direct link to a comment (§9): wall `?reply=<id>` (plus `&thread=<root>` inside a thread, root =
+ * `parents_stack[0]`), topic `?post=<id>`. Photos and videos have no documented comment anchor:
+ * the publication's link.
+ */
+export function vkCommentUrl(ref: PublicationRef, commentId: string, threadRootId?: string): string {
+  const base = vkPublicationUrl(ref);
+  switch (ref.kind) {
+    case 'wall': {
+      const thread = threadRootId && threadRootId !== commentId ? `&thread=${encodeURIComponent(threadRootId)}` : '';
+      return `${base}?reply=${encodeURIComponent(commentId)}${thread}`;
+    }
+    case 'topic':
+      return `${base}?post=${encodeURIComponent(commentId)}`;
+    default:
+      return base;
+  }
+}
+
+/**
+ * A VK text with its attachments (a comment, a post): mention markup rendered, links appended,
+ * files collected as in private messages.
+ */
+export function renderVkContent(text: string, attachments: unknown[], groupId: number): { text: string; media: MediaRef[] } {
+  return renderMessage({ text, attachments, fwd_messages: [] }, { groupId, eventId: '' });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ export async function taskTarget(db: Q, taskId: string) {
     .innerJoin('channels as ch', 'ch.id', 't.channel_id')
     .leftJoin('conversations as v', 'v.id', 't.conversation_id')
     .select([
-      't.id as taskId', 't.kind', 't.workflow_id as workflowId', 't.channel_id as channelId',
+      't.id as taskId', 't.kind', 't.workflow_id as workflowId', 't.channel_id as channelId', 't.publication', 't.contact_id as taskContactId',
       'ch.kind as channelKind', 'ch.external_id as channelExternalId', 'ch.active as channelActive',
       'v.peer_id as peerId', 'v.contact_id as contactId', 'v.last_inbound_at as lastInboundAt', 'v.messages_allowed as messagesAllowed',
     ])

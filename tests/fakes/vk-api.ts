@@ -6,6 +6,12 @@
  * HTTP failures and in-flight holds can be injected per method. Optionally it POSTs the
  * `message_reply` Callback event a successful send produces (§3.2) to a callback URL.
  *
+ * Publications (§3.5, §6.4): `wall.getById`, `photos.getById`, `video.get` and `board.getTopics`
+ * serve configurable posts / photos / videos / topics (defaults: the fixtures' post 1542 with a
+ * photo on the fake CDN, photo 457240321, video 456239045, topic 49876543); `wall.createComment`
+ * posts as the community, idempotent by `guid`, and (with a callback URL) echoes the new comment
+ * as `wall_reply_new` with `from_id = -group_id`, as VK does.
+ *
  * Tests wait on recorded state with `waitFor`, never with sleeps.
  */
 import { randomBytes } from 'node:crypto';
@@ -77,6 +83,24 @@ export interface FakeVkUpload {
   bytes: Uint8Array;
 }
 
+export type FakeVkPublicationKind = 'wall' | 'photo' | 'video' | 'topic';
+
+/** A comment the community posted with wall.createComment. */
+export interface FakeVkWallComment {
+  commentId: number;
+  /** Negative: the community's wall. */
+  ownerId: number;
+  postId: number;
+  /** Positive community id. */
+  fromGroup: number;
+  replyToComment?: number;
+  parentsStack: number[];
+  message: string;
+  guid?: string;
+  date: number;
+  params: Record<string, string>;
+}
+
 /** `release()` lets the request go on: it is processed then (VK got it, even if the client is gone) and answered. */
 export type FakeVkHold = FakeHold;
 
@@ -101,6 +125,16 @@ export interface FakeVk {
   /** GETs of CDN files: path and answered status. */
   downloads: Array<{ path: string; status: number }>;
   callbackDeliveries: FakeVkCallbackDelivery[];
+  /** Comments posted with wall.createComment (a repeated `guid` is recorded once). */
+  wallComments: FakeVkWallComment[];
+  /**
+   * Content of a publication as its VK object (post, photo, video or topic fields; `id` and
+   * `owner_id` are set by the fake). `null` makes it invisible: the get methods leave it out and
+   * wall.createComment under such a post answers 212. Publications stay on `reset()`.
+   */
+  setPublication(kind: FakeVkPublicationKind, ownerId: number, itemId: number, data: Record<string, unknown> | null): void;
+  /** The stored VK object of a publication (undefined when none is configured). */
+  getPublication(kind: FakeVkPublicationKind, ownerId: number, itemId: number): Record<string, unknown> | undefined;
   /** URL under which `path` is (or will be) served by the fake CDN. */
   cdnUrl(path: string): string;
   /** Serve `bytes` at `path`; returns its URL. */
@@ -162,6 +196,7 @@ const ERROR_TEXTS: Record<number, string> = {
   9: 'Flood control',
   10: 'Internal server error',
   14: 'Captcha needed',
+  27: 'Group authorization failed: method is unavailable with group auth.',
   15: 'Access denied',
   18: 'User was deleted or banned',
   29: 'Rate limit reached',
@@ -169,6 +204,10 @@ const ERROR_TEXTS: Record<number, string> = {
   105: "Couldn't save file",
   113: 'Invalid user id',
   121: 'Invalid hash',
+  212: 'Access to post comments denied',
+  213: 'Access to status replies denied',
+  222: 'Hyperlinks are forbidden',
+  223: 'Too many replies',
   900: "Can't send messages for users from blacklist",
   901: "Can't send messages for users without permission",
   902: "Can't send messages to this user due to their privacy settings",
@@ -221,6 +260,10 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
   let nextPhotoId = 457239500;
   let nextDocId = 670002000;
   let nextUploadId = 1;
+  /** `<kind>:<owner>_<item>` → VK object; null = not visible. */
+  const publications = new Map<string, Record<string, unknown> | null>();
+  const wallCommentsByGuid = new Map<string, FakeVkWallComment>();
+  let nextCommentId = 3315;
 
   const server = await listenOnLoopback(handle);
   const origin = server.origin;
@@ -236,6 +279,16 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     uploads: [],
     downloads: [],
     callbackDeliveries: [],
+    wallComments: [],
+    setPublication(kind, ownerId, itemId, data) {
+      const owner = -Math.abs(ownerId);
+      const key = pubKey(kind, owner, itemId);
+      if (data === null) publications.set(key, null);
+      else publications.set(key, { ...data, id: itemId, ...(kind === 'topic' ? {} : { owner_id: owner }) });
+    },
+    getPublication(kind, ownerId, itemId) {
+      return publications.get(pubKey(kind, -Math.abs(ownerId), itemId)) ?? undefined;
+    },
     cdnUrl: (path) => `${origin}/cdn/${normPath(path).split('/').map(encodeURIComponent).join('/')}`,
     addFile(path, bytes, contentType = 'application/octet-stream') {
       files.set(normPath(path), { bytes: new Uint8Array(bytes), contentType });
@@ -278,9 +331,11 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
       fake.uploads.length = 0;
       fake.downloads.length = 0;
       fake.callbackDeliveries.length = 0;
+      fake.wallComments.length = 0;
       gates.clear();
       peerErrors.clear();
       sendsByRandomId.clear();
+      wallCommentsByGuid.clear();
     },
     async stop() {
       gates.releaseAll();
@@ -373,6 +428,18 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
         return savePhoto(p);
       case 'docs.save':
         return saveDoc(p);
+      case 'wall.getById':
+        return { items: getPublications('wall', p.posts, 'posts') };
+      case 'photos.getById':
+        return getPublications('photo', p.photos, 'photos');
+      case 'video.get': {
+        const items = getPublications('video', p.videos, 'videos');
+        return { count: items.length, items };
+      }
+      case 'board.getTopics':
+        return boardGetTopics(p);
+      case 'wall.createComment':
+        return wallCreateComment(p);
       default:
         throw new VkError(3, method);
     }
@@ -597,33 +664,33 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
   }
 
   function emitMessageReply(msg: FakeVkSentMessage): void {
+    if (!callbackTarget) return;
+    deliverCallback('message_reply', {
+      date: msg.date,
+      from_id: -groupId,
+      id: msg.messageId,
+      out: 1,
+      version: 10_000_000 + msg.messageId,
+      attachments: msg.attachments.map((a) => {
+        const m = /^([a-z_]+)(-?\d+)_(\d+)/.exec(a);
+        const saved = m ? savedMedia.get(`${m[1]}${m[2]}_${m[3]}`) : undefined;
+        return saved ? { type: saved.type, [saved.type]: saved.object } : { type: 'unknown' };
+      }),
+      conversation_message_id: msg.conversationMessageId,
+      fwd_messages: [],
+      important: false,
+      is_hidden: false,
+      peer_id: msg.peerId,
+      random_id: msg.randomId,
+      text: msg.text,
+    });
+  }
+
+  /** POSTs a Callback event to the configured target (if any); recorded in `callbackDeliveries`. */
+  function deliverCallback(type: string, object: Record<string, unknown>): void {
     const target = callbackTarget;
     if (!target) return;
-    const body: Record<string, unknown> = {
-      group_id: groupId,
-      type: 'message_reply',
-      event_id: randomBytes(20).toString('hex'),
-      v: '5.199',
-      object: {
-        date: msg.date,
-        from_id: -groupId,
-        id: msg.messageId,
-        out: 1,
-        version: 10_000_000 + msg.messageId,
-        attachments: msg.attachments.map((a) => {
-          const m = /^([a-z_]+)(-?\d+)_(\d+)/.exec(a);
-          const saved = m ? savedMedia.get(`${m[1]}${m[2]}_${m[3]}`) : undefined;
-          return saved ? { type: saved.type, [saved.type]: saved.object } : { type: 'unknown' };
-        }),
-        conversation_message_id: msg.conversationMessageId,
-        fwd_messages: [],
-        important: false,
-        is_hidden: false,
-        peer_id: msg.peerId,
-        random_id: msg.randomId,
-        text: msg.text,
-      },
-    };
+    const body: Record<string, unknown> = { group_id: groupId, type, event_id: randomBytes(20).toString('hex'), v: '5.199', object };
     if (target.secret !== undefined) body.secret = target.secret;
     const delivery: FakeVkCallbackDelivery = { body };
     fake.callbackDeliveries.push(delivery);
@@ -669,11 +736,189 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     res.end(req.method === 'HEAD' ? undefined : Buffer.from(entry.bytes));
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Publications
+
+  /** `owner_itemId[_accessKey]` list → the visible objects, in order (unknown ones left out, as VK does). */
+  function getPublications(kind: FakeVkPublicationKind, raw: string | undefined, name: string): Record<string, unknown>[] {
+    const ids = (raw ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    if (ids.length === 0) throw new VkError(100, `${name} is undefined`);
+    const out: Record<string, unknown>[] = [];
+    for (const id of ids) {
+      const m = /^(-?\d+)_(\d+)(?:_[0-9a-zA-Z]+)?$/.exec(id);
+      if (!m) throw new VkError(100, `${name} is invalid: ${id}`);
+      const item = publications.get(pubKey(kind, Number(m[1]), Number(m[2])));
+      if (item) out.push(structuredClone(item));
+    }
+    return out;
+  }
+
+  function boardGetTopics(p: Record<string, string>): unknown {
+    const group = requireInt(p, 'group_id');
+    if (group <= 0) throw new VkError(100, 'group_id must be positive');
+    const ids = (p.topic_ids ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    const preview = Number(p.preview ?? 0);
+    const previewLength = p.preview_length !== undefined ? Number(p.preview_length) : 90;
+    const items: Record<string, unknown>[] = [];
+    const wanted = ids.length
+      ? ids.map((id) => publications.get(pubKey('topic', -group, Number(id))))
+      : [...publications.entries()].filter(([k]) => k.startsWith(`topic:${-group}_`)).map(([, v]) => v);
+    for (const t of wanted) {
+      if (!t) continue;
+      const { first_comment: first, ...topic } = structuredClone(t);
+      // §board.getTopics: preview=1 adds the first post's text, shortened to preview_length (0 = whole).
+      if (preview === 1 || preview === 3) {
+        const text = typeof first === 'string' ? first : '';
+        topic.first_comment = previewLength > 0 ? [...text].slice(0, previewLength).join('') : text;
+      }
+      items.push(topic);
+    }
+    return { count: items.length, items, default_order: 1, can_add_topics: false };
+  }
+
+  function wallCreateComment(p: Record<string, string>): unknown {
+    const owner = requireInt(p, 'owner_id');
+    const post = requireInt(p, 'post_id');
+    if (owner >= 0) throw new VkError(100, 'owner_id must be negative (a community wall)');
+    if (post <= 0) throw new VkError(100, 'post_id is invalid');
+    const fromGroup = requireInt(p, 'from_group');
+    if (fromGroup <= 0) throw new VkError(100, 'from_group must be a positive community id');
+    if (fromGroup !== -owner || fromGroup !== groupId) throw new VkError(15, 'from_group must be the community that owns the wall');
+    if (publications.get(pubKey('wall', owner, post)) === null) throw new VkError(212);
+    const message = p.message ?? '';
+    if (message.trim() === '' && !p.attachments && !p.sticker_id) throw new VkError(100, 'message is empty');
+    const guid = p.guid || undefined;
+    // §6.4: a repeated guid does not post a second comment.
+    if (guid !== undefined) {
+      const earlier = wallCommentsByGuid.get(guid);
+      if (earlier) return { comment_id: earlier.commentId, parents_stack: earlier.parentsStack };
+    }
+    let replyTo: number | undefined;
+    if (p.reply_to_comment !== undefined && p.reply_to_comment !== '') replyTo = requireInt(p, 'reply_to_comment');
+    // Threads are two levels deep: a reply to a reply joins the root's thread.
+    const parent = replyTo !== undefined ? fake.wallComments.find((c) => c.commentId === replyTo && c.ownerId === owner && c.postId === post) : undefined;
+    const parentsStack = replyTo === undefined ? [] : parent?.parentsStack.length ? [parent.parentsStack[0]!] : [replyTo];
+    const comment: FakeVkWallComment = {
+      commentId: nextCommentId++,
+      ownerId: owner,
+      postId: post,
+      fromGroup,
+      parentsStack,
+      message,
+      date: Math.floor(Date.now() / 1000),
+      params: { ...p },
+    };
+    if (replyTo !== undefined) comment.replyToComment = replyTo;
+    if (guid !== undefined) {
+      comment.guid = guid;
+      wallCommentsByGuid.set(guid, comment);
+    }
+    fake.wallComments.push(comment);
+    emitWallReplyNew(comment);
+    return { comment_id: comment.commentId, parents_stack: parentsStack };
+  }
+
+  /** §3.5: the community's own comment comes back as wall_reply_new with from_id = -group_id. */
+  function emitWallReplyNew(c: FakeVkWallComment): void {
+    const object: Record<string, unknown> = {
+      id: c.commentId,
+      from_id: -groupId,
+      post_id: c.postId,
+      owner_id: c.ownerId,
+      parents_stack: c.parentsStack,
+      date: c.date,
+      text: c.message,
+      thread: { count: 0 },
+      post_owner_id: c.ownerId,
+    };
+    if (c.replyToComment !== undefined) object.reply_to_comment = c.replyToComment;
+    deliverCallback('wall_reply_new', object);
+  }
+
+  function installDefaultPublications(): void {
+    const owner = -groupId;
+    const wallPhotoBig = fake.addFile(`publications/wall${owner}_1542/photo-1080.jpg`, jpegBytes(1542, 48_000), 'image/jpeg');
+    const wallPhotoSmall = fake.addFile(`publications/wall${owner}_1542/photo-604.jpg`, jpegBytes(604, 12_000), 'image/jpeg');
+    fake.setPublication('wall', owner, 1542, {
+      from_id: owner,
+      date: 1767790800,
+      post_type: 'post',
+      text: 'Доставка по всей России 🚚\nСчитаем стоимость и сроки доставки в ваш город — спрашивайте в комментариях!',
+      attachments: [
+        {
+          type: 'photo',
+          photo: {
+            id: 457240300,
+            owner_id: owner,
+            album_id: -7,
+            date: 1767790700,
+            text: '',
+            has_tags: false,
+            sizes: [
+              { type: 'x', url: wallPhotoSmall, width: 604, height: 403 },
+              { type: 'z', url: wallPhotoBig, width: 1080, height: 720 },
+            ],
+          },
+        },
+      ],
+      comments: { count: 2, can_post: 1 },
+    });
+    const photoBig = fake.addFile(`publications/photo${owner}_457240321/photo-1280.jpg`, jpegBytes(457240321, 64_000), 'image/jpeg');
+    const photoSmall = fake.addFile(`publications/photo${owner}_457240321/photo-604.jpg`, jpegBytes(457240322, 15_000), 'image/jpeg');
+    fake.setPublication('photo', owner, 457240321, {
+      album_id: 284000001,
+      date: 1767700000,
+      text: 'Диван «Осло», 220×95 см\nВ наличии бежевый и синий.',
+      has_tags: false,
+      sizes: [
+        { type: 'x', url: photoSmall, width: 604, height: 453 },
+        { type: 'z', url: photoBig, width: 1280, height: 960 },
+      ],
+    });
+    fake.setPublication('video', owner, 456239045, {
+      title: 'Как раскладывается диван «Осло»',
+      description: 'Механизм «еврокнижка»: раскладываем за 10 секунд.',
+      duration: 34,
+      date: 1767600000,
+      comments: 1,
+      image: [{ url: fake.cdnUrl(`publications/video${owner}_456239045/preview.jpg`), width: 800, height: 450 }],
+    });
+    fake.setPublication('topic', owner, 49876543, {
+      title: 'Возврат и обмен товара',
+      created: 1767000000,
+      created_by: 300100200,
+      updated: 1767860400,
+      updated_by: 512340008,
+      is_closed: 0,
+      is_fixed: 1,
+      comments: 38,
+      first_comment: 'Здесь отвечаем на вопросы о возврате и обмене. Укажите номер заказа или возврата.',
+    });
+  }
+
   function generatedProfile(id: number): FakeVkProfile {
     return { first_name: GEN_FIRST[id % GEN_FIRST.length]!, last_name: GEN_LAST[id % GEN_LAST.length]!, screen_name: `id${id}` };
   }
 
+  installDefaultPublications();
   return fake;
+}
+
+function pubKey(kind: FakeVkPublicationKind, ownerId: number, itemId: number): string {
+  return `${kind}:${-Math.abs(ownerId)}_${itemId}`;
+}
+
+/** Deterministic JPEG-looking bytes (SOI … EOI) of `size` bytes. */
+function jpegBytes(seed: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = x >>> 24;
+  }
+  out.set([0xff, 0xd8, 0xff, 0xe0], 0);
+  out.set([0xff, 0xd9], size - 2);
+  return out;
 }
 
 function requireInt(p: Record<string, string>, name: string, shownName = name): number {

@@ -17,6 +17,13 @@ export function conversationWorkflowId(kind: ChannelKind, channelExternalId: str
   return `conversation/${channelKey(kind, channelExternalId)}/${peerId}`;
 }
 
+export function publicationWorkflowId(kind: ChannelKind, channelExternalId: string, ref: { kind: string; ownerId: number; itemId: number }): string {
+  return `publication/${channelKey(kind, channelExternalId)}/${ref.kind}/${ref.ownerId}_${ref.itemId}`;
+}
+export function leadWorkflowId(kind: ChannelKind, channelExternalId: string, leadId: string): string {
+  return `lead/${channelKey(kind, channelExternalId)}/${leadId}`;
+}
+
 export const SA = {
   /** 'vk' | 'whatsapp' */
   channel: defineSearchAttributeKey('TwChannel', SearchAttributeType.KEYWORD),

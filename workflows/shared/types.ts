@@ -101,6 +101,44 @@ export type ConversationEvent =
   | PermissionEvent
   | ReactionEvent;
 
+/** A community publication whose comments become one task (rules 17–19). */
+export type PublicationKind = 'wall' | 'photo' | 'video' | 'topic';
+
+export interface PublicationRef {
+  kind: PublicationKind;
+  /** Owner id as VK uses it in links: negative for a community (`-218000001`). */
+  ownerId: number;
+  /** Post, photo, video or topic id. */
+  itemId: number;
+}
+
+/** A comment under a publication: new, edited, deleted or restored. */
+export interface PublicationCommentEvent extends EventBase {
+  type: 'publication_comment';
+  action: 'new' | 'edit' | 'delete' | 'restore';
+  /** VK comment id (board: post id in the topic). */
+  commentId: string;
+  /** Author: a VK user id, or a negative community id (the community's own comments). */
+  fromId: string;
+  text: string;
+  media: MediaRef[];
+  /** The comment this one answers (wall threads). */
+  replyToCommentId?: string;
+  /** Direct link to the comment in VK (rule 19). */
+  externalUrl: string;
+}
+
+/** A lead form submission (VK lead_forms_new, rule 21). */
+export interface LeadEvent {
+  leadId: string;
+  formId: string;
+  formName: string;
+  /** The submitting VK user. */
+  userId: string;
+  answers: Array<{ key: string; question: string; answer: string }>;
+  occurredAt: string;
+}
+
 /** Durations and limits a conversation runs with; read from config once and passed as input. */
 export interface ConversationTiming {
   /** Reply window after the person's last message (rule 14), seconds. */

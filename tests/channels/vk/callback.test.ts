@@ -8,8 +8,12 @@ import {
   mimeFromExtension,
   parseVkCallback,
   renderVkText,
+  vkCommentUrl,
+  vkPublicationUrl,
   type VkCallback,
   type VkConversationCallback,
+  type VkLeadCallback,
+  type VkPublicationCallback,
 } from '../../../channels/vk/callback.js';
 
 /** The shared VK fixtures (`../shared/fixtures/vk` beside the repository). */
@@ -25,6 +29,10 @@ function parseFixture(name: string, receivedAt?: Date): VkCallback {
 function conversation(r: VkCallback): VkConversationCallback {
   expect(r.type).toBe('conversation');
   return r as VkConversationCallback;
+}
+function publication(r: VkCallback): VkPublicationCallback {
+  expect(r.type).toBe('publication');
+  return r as VkPublicationCallback;
 }
 
 const GROUP = 218000001;
@@ -156,32 +164,329 @@ describe('parseVkCallback – fixtures', () => {
     });
   });
 
-  it.each([
-    ['wall_reply_new.json', 'wallComments'],
-    ['wall_reply_new.reply_to_comment.json', 'wallComments'],
-    ['wall_reply_edit.json', 'wallComments'],
-    ['wall_reply_delete.json', 'wallComments'],
-    ['photo_comment_new.json', 'photoComments'],
-    ['video_comment_new.json', 'videoComments'],
-    ['board_post_new.json', 'boardComments'],
-    ['lead_forms_new.json', 'leadForms'],
-  ])('publication / lead fixture %s is ignored for now', (name, receiveKind) => {
-    const body = fixture(name);
-    expect(parseVkCallback(body)).toEqual({
-      type: 'ignored',
-      groupId: GROUP,
-      secret: SECRET,
-      eventId: body.event_id,
-      eventType: body.type,
-      reason: 'not_implemented',
-      receiveKind,
-    });
-  });
-
   it('every fixture file parses without throwing', () => {
     const names = readdirSync(FIXTURES!).filter((n) => n.endsWith('.json'));
     expect(names.length).toBeGreaterThanOrEqual(16);
     for (const n of names) expect(() => parseFixture(n), n).not.toThrow();
+  });
+});
+
+const OWNER = -GROUP;
+const AT = new Date('2026-01-08T12:00:00.000Z');
+const iso = (unix: number) => new Date(unix * 1000).toISOString();
+
+describe('parseVkCallback – publication comment fixtures', () => {
+  it('wall_reply_new: a top-level comment under post 1542', () => {
+    const r = publication(parseFixture('wall_reply_new.json'));
+    expect(r).toEqual({
+      type: 'publication',
+      groupId: GROUP,
+      secret: SECRET,
+      eventId: 'c07b01900d6bd3385968251fb6507488dacb6459',
+      eventType: 'wall_reply_new',
+      publication: { kind: 'wall', ownerId: OWNER, itemId: 1542 },
+      receiveKind: 'wallComments',
+      event: {
+        type: 'publication_comment',
+        action: 'new',
+        keys: ['vk-event:c07b01900d6bd3385968251fb6507488dacb6459', 'vk-pub:218000001:wall:-218000001_1542:3310:new'],
+        occurredAt: iso(1767856800),
+        commentId: '3310',
+        fromId: '512340004',
+        text: 'Сколько стоит доставка в Казань и сколько дней идёт?',
+        media: [],
+        externalUrl: 'https://vk.com/wall-218000001_1542?reply=3310',
+      },
+    });
+  });
+
+  it('wall_reply_new answering a comment: replyToCommentId, mention rendered, thread link', () => {
+    const r = publication(parseFixture('wall_reply_new.reply_to_comment.json'));
+    expect(r.publication).toEqual({ kind: 'wall', ownerId: OWNER, itemId: 1542 });
+    expect(r.event).toEqual({
+      type: 'publication_comment',
+      action: 'new',
+      keys: ['vk-event:feea725606ac82a434dd7dc9215072aa6ec489d6', 'vk-pub:218000001:wall:-218000001_1542:3312:new'],
+      occurredAt: iso(1767857400),
+      commentId: '3312',
+      fromId: '512340005',
+      text: 'Сергей, нам в Казань привезли за 3 дня, доставка была 350 ₽',
+      media: [],
+      replyToCommentId: '3310',
+      externalUrl: 'https://vk.com/wall-218000001_1542?reply=3312&thread=3310',
+    });
+  });
+
+  it('wall_reply_edit: action edit; the key carries date and content, so a second edit is not a duplicate', () => {
+    const body = fixture('wall_reply_edit.json');
+    const r = publication(parseVkCallback(body));
+    expect(r.eventType).toBe('wall_reply_edit');
+    expect(r.receiveKind).toBe('wallComments');
+    expect(r.publication).toEqual({ kind: 'wall', ownerId: OWNER, itemId: 1542 });
+    expect(r.event).toMatchObject({
+      type: 'publication_comment',
+      action: 'edit',
+      commentId: '3310',
+      fromId: '512340004',
+      text: 'Сколько стоит доставка в Казань и сколько дней идёт? Нужно к 20 января.',
+      media: [],
+      occurredAt: iso(1767856800),
+      externalUrl: 'https://vk.com/wall-218000001_1542?reply=3310',
+    });
+    expect(r.event.keys[0]).toBe('vk-event:c9c1d06e1a21fbeba0020f2963efd1c5ed194443');
+    expect(r.event.keys[1]).toMatch(/^vk-pub:218000001:wall:-218000001_1542:3310:edit:1767856800:[0-9a-f]{8}$/);
+    expect(r.event).not.toHaveProperty('replyToCommentId');
+
+    // The same edit delivered again (new event id) has the same logical key; a different edit does not.
+    const again = publication(parseVkCallback({ ...body, event_id: 'other' }));
+    expect(again.event.keys[1]).toBe(r.event.keys[1]);
+    const second = publication(parseVkCallback({ ...body, event_id: 'e2', object: { ...body.object, text: 'Уже не нужно' } }));
+    expect(second.event.keys[1]).not.toBe(r.event.keys[1]);
+  });
+
+  it('wall_reply_delete: deleter as fromId, no text, receipt time, logical delete key', () => {
+    const r = publication(parseFixture('wall_reply_delete.json', AT));
+    expect(r).toMatchObject({ eventType: 'wall_reply_delete', receiveKind: 'wallComments', publication: { kind: 'wall', ownerId: OWNER, itemId: 1542 } });
+    expect(r.event).toEqual({
+      type: 'publication_comment',
+      action: 'delete',
+      keys: ['vk-event:07f403161258d74f40dd25ca150faf6842238662', 'vk-pub:218000001:wall:-218000001_1542:3312:delete'],
+      occurredAt: AT.toISOString(),
+      commentId: '3312',
+      fromId: '512340005',
+      text: '',
+      media: [],
+      externalUrl: 'https://vk.com/wall-218000001_1542?reply=3312',
+    });
+  });
+
+  it('photo_comment_new', () => {
+    const r = publication(parseFixture('photo_comment_new.json'));
+    expect(r).toMatchObject({
+      eventId: '290b1b7b4441a69a3a1d8194652b64927e72e0bb',
+      eventType: 'photo_comment_new',
+      receiveKind: 'photoComments',
+      publication: { kind: 'photo', ownerId: OWNER, itemId: 457240321 },
+    });
+    expect(r.event).toEqual({
+      type: 'publication_comment',
+      action: 'new',
+      keys: ['vk-event:290b1b7b4441a69a3a1d8194652b64927e72e0bb', 'vk-pub:218000001:photo:-218000001_457240321:871:new'],
+      occurredAt: iso(1767858600),
+      commentId: '871',
+      fromId: '512340006',
+      text: 'А этот диван есть в сером цвете?',
+      media: [],
+      externalUrl: 'https://vk.com/photo-218000001_457240321',
+    });
+  });
+
+  it('video_comment_new', () => {
+    const r = publication(parseFixture('video_comment_new.json'));
+    expect(r).toMatchObject({
+      eventType: 'video_comment_new',
+      receiveKind: 'videoComments',
+      publication: { kind: 'video', ownerId: OWNER, itemId: 456239045 },
+    });
+    expect(r.event).toEqual({
+      type: 'publication_comment',
+      action: 'new',
+      keys: ['vk-event:45aef409e5c480aa43d6af3eb5569c1ab9cf6d1d', 'vk-pub:218000001:video:-218000001_456239045:214:new'],
+      occurredAt: iso(1767859200),
+      commentId: '214',
+      fromId: '512340007',
+      text: 'Покажите, пожалуйста, как раскладывается механизм, в видео не видно.',
+      media: [],
+      externalUrl: 'https://vk.com/video-218000001_456239045',
+    });
+  });
+
+  it('board_post_new: a topic publication, link to the post in the topic', () => {
+    const r = publication(parseFixture('board_post_new.json'));
+    expect(r).toMatchObject({
+      eventType: 'board_post_new',
+      receiveKind: 'boardComments',
+      publication: { kind: 'topic', ownerId: OWNER, itemId: 49876543 },
+    });
+    expect(r.event).toEqual({
+      type: 'publication_comment',
+      action: 'new',
+      keys: ['vk-event:776055ed04e028f9c93e328f5a825bd9b425e101', 'vk-pub:218000001:topic:-218000001_49876543:38:new'],
+      occurredAt: iso(1767860400),
+      commentId: '38',
+      fromId: '512340008',
+      text: 'Добрый вечер. Оформил возврат 5 января, деньги до сих пор не пришли. Номер возврата R-1187.',
+      media: [],
+      externalUrl: 'https://vk.com/topic-218000001_49876543?post=38',
+    });
+  });
+
+  it('lead_forms_new: the lead with its answers, received time as occurredAt', () => {
+    const r = parseFixture('lead_forms_new.json', AT);
+    expect(r).toEqual({
+      type: 'lead',
+      groupId: GROUP,
+      secret: SECRET,
+      eventId: '7100eaee8000247949ba313ce649c6c73bfccfbb',
+      eventType: 'lead_forms_new',
+      receiveKind: 'leadForms',
+      lead: {
+        leadId: '27',
+        formId: '4',
+        formName: 'Заявка на консультацию',
+        userId: '512340009',
+        answers: [
+          { key: 'first_name', question: 'Имя', answer: 'Наталья' },
+          { key: 'phone_number', question: 'Номер телефона', answer: '+7 916 123-45-67' },
+          { key: 'email', question: 'Электронная почта', answer: 'natalia.k@example.ru' },
+          { key: 'custom_0', question: 'Удобное время для звонка', answer: 'Будни после 18:00' },
+        ],
+        occurredAt: AT.toISOString(),
+      },
+    } satisfies VkLeadCallback);
+  });
+});
+
+describe('parseVkCallback – publication comment rules', () => {
+  it("the community's own comment (negative from_id) is routed with its negative fromId", () => {
+    const body = fixture('wall_reply_new.json');
+    Object.assign(body.object, { id: 3315, from_id: -GROUP, reply_to_comment: 3310, parents_stack: [3310], text: 'Сергей, доставка 350 ₽' });
+    const r = publication(parseVkCallback(body));
+    expect(r.event).toMatchObject({
+      action: 'new',
+      fromId: '-218000001',
+      commentId: '3315',
+      replyToCommentId: '3310',
+      externalUrl: 'https://vk.com/wall-218000001_1542?reply=3315&thread=3310',
+    });
+  });
+
+  it('owner ids are made negative whatever their sign; post_owner_id stands in for owner_id', () => {
+    const photo = fixture('photo_comment_new.json');
+    photo.object.photo_owner_id = GROUP;
+    expect(publication(parseVkCallback(photo)).publication).toEqual({ kind: 'photo', ownerId: OWNER, itemId: 457240321 });
+    const board = fixture('board_post_new.json');
+    board.object.topic_owner_id = GROUP;
+    const b = publication(parseVkCallback(board));
+    expect(b.publication.ownerId).toBe(OWNER);
+    expect(b.event.externalUrl).toBe('https://vk.com/topic-218000001_49876543?post=38');
+    const wall = fixture('wall_reply_new.json');
+    delete wall.object.owner_id;
+    expect(publication(parseVkCallback(wall)).publication.ownerId).toBe(OWNER);
+  });
+
+  it('edit / delete / restore of every kind', () => {
+    const types = ['wall_reply', 'photo_comment', 'video_comment', 'board_post'];
+    const location: Record<string, Record<string, number>> = {
+      wall_reply: { post_id: 1542, owner_id: OWNER, post_owner_id: OWNER },
+      photo_comment: { photo_id: 457240321, photo_owner_id: OWNER },
+      video_comment: { video_id: 456239045, video_owner_id: OWNER },
+      board_post: { topic_id: 49876543, topic_owner_id: OWNER },
+    };
+    for (const t of types) {
+      for (const action of ['new', 'edit', 'restore'] as const) {
+        const r = publication(
+          parseVkCallback({
+            type: `${t}_${action}`,
+            group_id: GROUP,
+            event_id: `${t}-${action}`,
+            object: { id: 5, from_id: 512340004, date: 1767900000, text: 'x', ...location[t] },
+          }),
+        );
+        expect(r.event.action).toBe(action);
+        expect(r.event.occurredAt).toBe(iso(1767900000));
+        const k = r.event.keys[1]!;
+        if (action === 'new') expect(k).toMatch(/:5:new$/);
+        if (action === 'restore') expect(k).toMatch(/:5:restore:1767900000$/);
+        if (action === 'edit') expect(k).toMatch(/:5:edit:1767900000:[0-9a-f]{8}$/);
+      }
+    }
+    // Delete bodies: no text, `owner_id` for photos/videos, deleter_id ?? user_id ?? ''.
+    const photoDel = publication(
+      parseVkCallback({ type: 'photo_comment_delete', group_id: GROUP, event_id: 'pd', object: { owner_id: OWNER, id: 871, user_id: 512340006, deleter_id: 300100200, photo_id: 457240321 } }, { receivedAt: AT }),
+    );
+    expect(photoDel.publication).toEqual({ kind: 'photo', ownerId: OWNER, itemId: 457240321 });
+    expect(photoDel.event).toMatchObject({ action: 'delete', commentId: '871', fromId: '300100200', text: '', media: [], occurredAt: AT.toISOString() });
+    expect(photoDel.event.keys).toEqual(['vk-event:pd', 'vk-pub:218000001:photo:-218000001_457240321:871:delete']);
+    const videoDel = publication(parseVkCallback({ type: 'video_comment_delete', group_id: GROUP, event_id: 'vd', object: { owner_id: OWNER, id: 214, user_id: 512340007, video_id: 456239045 } }));
+    expect(videoDel.event.fromId).toBe('512340007');
+    const wallDel = publication(parseVkCallback({ type: 'wall_reply_delete', group_id: GROUP, event_id: 'wd', object: { owner_id: OWNER, id: 3312, user_id: 512340005, post_id: 1542 } }));
+    expect(wallDel.event.fromId).toBe('512340005'); // schema spelling (user_id) also read
+    const boardDel = publication(parseVkCallback({ type: 'board_post_delete', group_id: GROUP, event_id: 'bd', object: { topic_owner_id: OWNER, topic_id: 49876543, id: 38 } }));
+    expect(boardDel).toMatchObject({ receiveKind: 'boardComments', publication: { kind: 'topic', ownerId: OWNER, itemId: 49876543 } });
+    expect(boardDel.event).toMatchObject({ action: 'delete', commentId: '38', fromId: '', externalUrl: 'https://vk.com/topic-218000001_49876543?post=38' });
+  });
+
+  it('comment attachments become media like message attachments; links go to the text', () => {
+    const body = fixture('wall_reply_new.json');
+    body.object.text = 'Вот фото [club218000001|Магазин]';
+    body.object.attachments = [
+      { type: 'photo', photo: { id: 9, owner_id: 512340004, sizes: [{ type: 'x', url: 'https://sun9/x.jpg', width: 604, height: 453 }] } },
+      { type: 'doc', doc: { id: 10, owner_id: 512340004, title: 'чек', ext: 'pdf', url: 'https://vk.com/doc512340004_10', type: 1 } },
+      { type: 'video', video: { id: 11, owner_id: 512340004, title: 'Ролик' } },
+      { type: 'link', link: { url: 'https://example.ru/x' } },
+      { type: 'note', note: { id: 1 } },
+    ];
+    const r = publication(parseVkCallback(body));
+    expect(r.event.text).toBe('Вот фото Магазин\nhttps://example.ru/x\n[note]');
+    expect(r.event.media).toEqual([
+      { kind: 'image', url: 'https://sun9/x.jpg', filename: 'photo512340004_9.jpg', mimeType: 'image/jpeg' },
+      { kind: 'document', url: 'https://vk.com/doc512340004_10', filename: 'чек.pdf', mimeType: 'application/pdf' },
+      { kind: 'video', url: 'https://vk.com/video512340004_11', linkOnly: true, filename: 'Ролик' },
+    ]);
+  });
+
+  it('lead answers of other shapes are flattened; answers without key and question are skipped', () => {
+    const body = fixture('lead_forms_new.json');
+    body.object.answers = [
+      { key: 'custom_1', question: 'Какие товары?', answer: ['Диван', 'Кресло'] },
+      { key: 'custom_2', question: 'Бюджет', answer: { key: 'b', value: 'до 50 000' } },
+      { key: 'age', question: 'Возраст', answer: 34 },
+      { answer: 'без вопроса' },
+      'garbage',
+    ];
+    body.object.lead_id = '28';
+    delete body.object.form_name;
+    const r = parseVkCallback(body) as VkLeadCallback;
+    expect(r.type).toBe('lead');
+    expect(r.lead).toMatchObject({ leadId: '28', formName: '' });
+    expect(r.lead.answers).toEqual([
+      { key: 'custom_1', question: 'Какие товары?', answer: 'Диван, Кресло' },
+      { key: 'custom_2', question: 'Бюджет', answer: 'до 50 000' },
+      { key: 'age', question: 'Возраст', answer: '34' },
+    ]);
+  });
+
+  it('every event type with a receive switch is routed, none is ignored', () => {
+    const objects: Record<string, Record<string, unknown>> = {
+      wallComments: { id: 1, from_id: 2, date: 3, post_id: 4, owner_id: OWNER, deleter_id: 2 },
+      photoComments: { id: 1, from_id: 2, date: 3, photo_id: 4, photo_owner_id: OWNER },
+      videoComments: { id: 1, from_id: 2, date: 3, video_id: 4, video_owner_id: OWNER },
+      boardComments: { id: 1, from_id: 2, date: 3, topic_id: 4, topic_owner_id: OWNER },
+      leadForms: { lead_id: 1, user_id: 2, form_id: 3, form_name: 'f', answers: [] },
+    };
+    for (const [type, kind] of Object.entries(VK_EVENT_RECEIVE_KIND)) {
+      if (kind === 'messages') continue;
+      const r = parseVkCallback({ type, group_id: GROUP, event_id: type, object: objects[kind] });
+      expect(r.type, type).toBe(kind === 'leadForms' ? 'lead' : 'publication');
+      expect((r as VkPublicationCallback | VkLeadCallback).receiveKind, type).toBe(kind);
+    }
+  });
+
+  it('market comments stay unsupported', () => {
+    expect(parseVkCallback({ type: 'market_comment_new', group_id: GROUP, event_id: 'm', object: { id: 1 } })).toMatchObject({
+      type: 'ignored',
+      reason: 'unsupported_type',
+    });
+  });
+
+  it('link helpers (§9)', () => {
+    expect(vkPublicationUrl({ kind: 'wall', ownerId: OWNER, itemId: 1542 })).toBe('https://vk.com/wall-218000001_1542');
+    expect(vkPublicationUrl({ kind: 'topic', ownerId: OWNER, itemId: 49876543 })).toBe('https://vk.com/topic-218000001_49876543');
+    expect(vkCommentUrl({ kind: 'wall', ownerId: OWNER, itemId: 1542 }, '3312', '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3312&thread=3310');
+    expect(vkCommentUrl({ kind: 'wall', ownerId: OWNER, itemId: 1542 }, '3310', '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3310');
+    expect(vkCommentUrl({ kind: 'photo', ownerId: OWNER, itemId: 457240321 }, '871')).toBe('https://vk.com/photo-218000001_457240321');
+    expect(vkCommentUrl({ kind: 'video', ownerId: OWNER, itemId: 456239045 }, '214')).toBe('https://vk.com/video-218000001_456239045');
   });
 });
 
@@ -402,6 +707,17 @@ describe('parseVkCallback – malformed bodies', () => {
     ],
     ['message_reply without id', { type: 'message_reply', group_id: GROUP, event_id: 'e', object: { date: 1, peer_id: 1, from_id: -1 } }, 'object.id'],
     ['message_allow without user_id', { type: 'message_allow', group_id: GROUP, event_id: 'e', object: { key: '' } }, 'object.user_id'],
+    ['wall_reply_new without object', { type: 'wall_reply_new', group_id: GROUP, event_id: 'e' }, 'object'],
+    ['wall_reply_new without event_id', { type: 'wall_reply_new', group_id: GROUP, object: { id: 1, from_id: 2, date: 3, post_id: 4 } }, 'event_id'],
+    ['wall_reply_new without post_id', { type: 'wall_reply_new', group_id: GROUP, event_id: 'e', object: { id: 1, from_id: 2, date: 3, owner_id: -GROUP } }, 'object.post_id'],
+    ['wall_reply_new without from_id', { type: 'wall_reply_new', group_id: GROUP, event_id: 'e', object: { id: 1, date: 3, post_id: 4, owner_id: -GROUP } }, 'object.from_id'],
+    ['wall_reply_edit without date', { type: 'wall_reply_edit', group_id: GROUP, event_id: 'e', object: { id: 1, from_id: 2, post_id: 4 } }, 'object.date'],
+    ['photo_comment_new with a string photo_id', { type: 'photo_comment_new', group_id: GROUP, event_id: 'e', object: { id: 1, from_id: 2, date: 3, photo_id: 'x' } }, 'object.photo_id'],
+    ['video_comment_new with a string owner', { type: 'video_comment_new', group_id: GROUP, event_id: 'e', object: { id: 1, from_id: 2, date: 3, video_id: 4, video_owner_id: 'club' } }, 'object.video_owner_id'],
+    ['board_post_delete without id', { type: 'board_post_delete', group_id: GROUP, event_id: 'e', object: { topic_id: 4, topic_owner_id: -GROUP } }, 'object.id'],
+    ['lead_forms_new without lead_id', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { user_id: 1, form_id: 2 } }, 'object.lead_id'],
+    ['lead_forms_new without user_id', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { lead_id: 1, form_id: 2 } }, 'object.user_id'],
+    ['lead_forms_new with an object as answers', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { lead_id: 1, user_id: 1, form_id: 2, answers: {} } }, 'object.answers'],
   ];
   it.each(cases)('%s → VkCallbackError naming %s', (_name, body, field) => {
     let error: unknown;
@@ -424,6 +740,13 @@ describe('VK_EVENT_RECEIVE_KIND', () => {
     expect(VK_EVENT_RECEIVE_KIND.video_comment_new).toBe('videoComments');
     expect(VK_EVENT_RECEIVE_KIND.board_post_new).toBe('boardComments');
     expect(VK_EVENT_RECEIVE_KIND.lead_forms_new).toBe('leadForms');
+    for (const action of ['new', 'edit', 'delete', 'restore']) {
+      expect(VK_EVENT_RECEIVE_KIND[`wall_reply_${action}`]).toBe('wallComments');
+      expect(VK_EVENT_RECEIVE_KIND[`photo_comment_${action}`]).toBe('photoComments');
+      expect(VK_EVENT_RECEIVE_KIND[`video_comment_${action}`]).toBe('videoComments');
+      expect(VK_EVENT_RECEIVE_KIND[`board_post_${action}`]).toBe('boardComments');
+    }
     expect(VK_EVENT_RECEIVE_KIND.group_join).toBeUndefined();
+    expect(VK_EVENT_RECEIVE_KIND.market_comment_new).toBeUndefined();
   });
 });

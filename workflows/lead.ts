@@ -1,0 +1,47 @@
+/**
+ * A workflow per VK lead form submission: `lead/<channel>/<leadId>` (rule 21). It writes the task
+ * (one idempotent transaction: a redelivered lead is a no-op), then serves agent actions on it
+ * (internal comments, complete / reopen) until idle. An action on an idle lead starts a new run
+ * under the same id (update-with-start), which finds the task already written.
+ */
+import { allHandlersFinished, condition, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { serveTaskUpdates } from './publication.js';
+import { FailureType } from './shared/errors.js';
+import { channelTaskQueue } from './shared/temporal.js';
+import type { ChannelKind, ConversationTiming, LeadEvent } from './shared/types.js';
+
+export interface LeadInput {
+  channelId: string;
+  channelKind: ChannelKind;
+  lead: LeadEvent;
+  timing: ConversationTiming;
+}
+
+const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: Object.values(FailureType) };
+
+export async function lead(input: LeadInput): Promise<void> {
+  const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
+  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
+  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
+  const db = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  let ready = false;
+  const thread = serveTaskUpdates({ channelId: input.channelId, db, channelOut, recent: [], ready: () => ready });
+
+  const contact = await channel.ensureContact({
+    channelId: input.channelId,
+    peerId: input.lead.userId,
+    workflowId: workflowInfo().workflowId,
+    withoutConversation: true,
+  });
+  await db.recordLead({ channelId: input.channelId, workflowId: workflowInfo().workflowId, lead: input.lead, contactId: contact.contactId });
+  ready = true;
+
+  const idleMs = input.timing.idleSeconds * 1000;
+  for (;;) {
+    await sleep(Math.max(50, thread.lastActivityMs() + idleMs - Date.now()));
+    if (Date.now() < thread.lastActivityMs() + idleMs || thread.sendsInFlight() > 0) continue;
+    await condition(allHandlersFinished);
+    if (thread.sendsInFlight() === 0) return;
+  }
+}

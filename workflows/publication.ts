@@ -1,0 +1,195 @@
+/**
+ * One entity workflow per VK publication thread: `publication/<channel>/<kind>/<owner>_<id>`
+ * (rules 17–19). Comments are queued and recorded in order, de-duplicated by their keys; the
+ * publication is fetched once, when its first comment creates the task. Agent replies (wall
+ * posts only) are Updates, like in conversations. Idle runs complete; the next event restarts.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  defineSignal,
+  makeContinueAsNewFunc,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
+import { FailureType } from './shared/errors.js';
+import { channelTaskQueue } from './shared/temporal.js';
+import type { ChannelKind, CommentResult, ConversationTiming, PublicationCommentEvent, PublicationRef, TaskResult } from './shared/types.js';
+
+export const publicationEventSignal = defineSignal<[PublicationCommentEvent]>('publicationEvent');
+
+export interface PublicationInput {
+  channelId: string;
+  channelKind: ChannelKind;
+  ref: PublicationRef;
+  timing: ConversationTiming;
+  carried?: { pending: PublicationCommentEvent[]; seenKeys: string[]; recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult }> };
+}
+
+const NON_RETRYABLE = Object.values(FailureType);
+const retry: ActivityOptions['retry'] = { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE };
+const MAX_SEEN_KEYS = 2000;
+
+export async function publication(input: PublicationInput): Promise<void> {
+  const pending: PublicationCommentEvent[] = input.carried?.pending ?? [];
+  const seenKeys: string[] = input.carried?.seenKeys ?? [];
+  const seen = new Set(seenKeys);
+  const recent = input.carried?.recentRequests ?? [];
+
+  const db = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
+  const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
+  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
+
+  setHandler(publicationEventSignal, (event) => {
+    if (event.keys.some((k) => seen.has(k))) return;
+    for (const k of event.keys) {
+      seen.add(k);
+      seenKeys.push(k);
+    }
+    if (seenKeys.length > MAX_SEEN_KEYS) for (const old of seenKeys.splice(0, seenKeys.length - MAX_SEEN_KEYS)) seen.delete(old);
+    pending.push(event);
+  });
+
+  const thread = serveTaskUpdates({ channelId: input.channelId, db, channelOut, recent });
+
+  const idleMs = input.timing.idleSeconds * 1000;
+  let idleFired = false;
+  const armIdle = () => {
+    idleFired = false;
+    void sleep(Math.max(50, thread.lastActivityMs() + idleMs - Date.now())).then(() => (idleFired = true));
+  };
+  armIdle();
+
+  for (;;) {
+    await condition(() => pending.length > 0 || idleFired);
+    if (pending.length > 0) {
+      await processBatch(pending.slice(0, 50));
+      thread.touch();
+    } else if (Date.now() < thread.lastActivityMs() + idleMs || thread.sendsInFlight() > 0) {
+      armIdle();
+    } else {
+      await condition(allHandlersFinished);
+      if (pending.length === 0 && thread.sendsInFlight() === 0) return;
+      armIdle();
+    }
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > input.timing.continueAsNewAfterEvents) {
+      await condition(() => allHandlersFinished() && thread.sendsInFlight() === 0);
+      return makeContinueAsNewFunc<typeof publication>({ memo: workflowInfo().memo })({ ...input, carried: { pending, seenKeys, recentRequests: recent } });
+    }
+  }
+
+  async function processBatch(batch: PublicationCommentEvent[]): Promise<void> {
+    const events = [];
+    for (const event of batch) {
+      // Commenters are contacts (name from users.get; the contacts table is the cache).
+      const contactId = event.action === 'new' && /^\d+$/.test(event.fromId)
+        ? (await channelIn.ensureContact({ channelId: input.channelId, peerId: event.fromId, workflowId: workflowInfo().workflowId, withoutConversation: true })).contactId
+        : undefined;
+      const files = event.media.length ? await channelIn.downloadMedia({ channelId: input.channelId, items: event.media }) : [];
+      events.push({ event, contactId, files });
+    }
+    const args = { channelId: input.channelId, workflowId: workflowInfo().workflowId, ref: input.ref, events };
+    let r = await db.recordPublicationEvents(args);
+    if (r.needsPublication) {
+      const snapshot = await channelIn.fetchPublication({ channelId: input.channelId, ref: input.ref });
+      r = await db.recordPublicationEvents({ ...args, publication: snapshot });
+    }
+    pending.splice(0, batch.length);
+  }
+}
+
+type Db = ReturnType<typeof proxyLocalActivities<Activities>>;
+type ChannelOut = ReturnType<typeof proxyActivities<Activities>>;
+
+/**
+ * Agent actions on a task owned by a publication or lead workflow: comments (replies under a
+ * wall comment with notifyContact), edits, complete / reopen. Registered by the workflow that
+ * owns the task; serialises sends; tells the owner when it was last active.
+ */
+export function serveTaskUpdates(o: { channelId: string; db: Db; channelOut: ChannelOut; recent: Array<{ requestId: string; result: CommentResult | TaskResult }>; ready?: () => boolean }) {
+  const { db, channelOut, recent } = o;
+  let lastActivityMs = Date.now();
+  let sending: Promise<unknown> = Promise.resolve();
+  let sendsInFlight = 0;
+  const once = async <T extends CommentResult | TaskResult>(requestId: string, fn: () => Promise<T>): Promise<T> => {
+    const done = recent.find((r) => r.requestId === requestId);
+    if (done) return done.result as T;
+    lastActivityMs = Date.now();
+    // The owner may still be writing the task (a lead's first run).
+    if (o.ready) await condition(o.ready);
+    const result = await fn();
+    recent.push({ requestId, result });
+    if (recent.length > 200) recent.splice(0, recent.length - 200);
+    return result;
+  };
+
+  const serialised = <T>(fn: () => Promise<T>): Promise<T> => {
+    sendsInFlight++;
+    const run = sending.then(fn, fn);
+    sending = run.catch(() => undefined);
+    return run.finally(() => {
+      sendsInFlight--;
+      lastActivityMs = Date.now();
+    });
+  };
+
+  setHandler(
+    postCommentUpdate,
+    (req) =>
+      once(req.requestId, async () => {
+        const created = await db.createAgentComment({ ...req, workflowId: workflowInfo().workflowId, channelId: o.channelId });
+        if (req.notifyContact && created.pendingDeliveryIds.length) {
+          await serialised(async () => {
+            for (const deliveryId of created.pendingDeliveryIds) {
+              try {
+                await channelOut.deliverPart({ deliveryId });
+              } catch (err) {
+                const cause = err instanceof ActivityFailure ? err.cause : err;
+                const f = cause instanceof ApplicationFailure ? cause : undefined;
+                const details = (f?.details?.[0] ?? { channelCode: 'retries_exhausted', channelMessage: String(cause) }) as Record<string, unknown>;
+                await db.markCommentFailed({ commentId: created.commentId, code: (details.channelCode as string) ?? 'error', message: f?.message ?? String(cause) });
+                throw ApplicationFailure.nonRetryable(f?.message ?? 'the channel did not accept the reply', f?.type && NON_RETRYABLE.includes(f.type as never) ? f.type : FailureType.ChannelRefused, details);
+              }
+            }
+          });
+        }
+        return { commentId: created.commentId };
+      }),
+    {
+      validator: (req) => {
+        if (!req.text.trim() && req.files.length === 0) throw ApplicationFailure.nonRetryable('a comment needs text or files', FailureType.InvalidRequest, { field: 'text' });
+      },
+    },
+  );
+  setHandler(editCommentUpdate, (req) =>
+    once(req.requestId, async () => {
+      try {
+        await channelOut.editComment({ commentId: req.commentId, workflowId: workflowInfo().workflowId, text: req.text, editorEmployeeId: req.editorEmployeeId });
+      } catch (err) {
+        const cause = err instanceof ActivityFailure ? err.cause : err;
+        if (cause instanceof ApplicationFailure) throw ApplicationFailure.nonRetryable(cause.message, cause.type ?? FailureType.ChannelRefused, ...(cause.details ?? []));
+        throw err;
+      }
+      return { commentId: req.commentId };
+    }),
+  );
+  setHandler(setTaskStatusUpdate, (req) =>
+    once(req.requestId, () => db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status })),
+  );
+
+  return {
+    lastActivityMs: () => lastActivityMs,
+    sendsInFlight: () => sendsInFlight,
+    touch: () => void (lastActivityMs = Date.now()),
+  };
+}
