@@ -242,10 +242,11 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   }
 
   /** Rule 19: only wall-post comments are answered from the task; the rest in VK itself. */
-  function checkReplyAllowed(t: Target): void {
+  function checkReplyAllowed(t: Target, withFiles: boolean): void {
     if (t.kind === 'publication') {
       const p = t.publication as { type: string; url: string };
       if (p.type !== 'wall') throw new ApiError(409, 'reply_in_vk', `comments under a ${p.type === 'topic' ? 'board topic' : p.type} are answered in VK`, { url: p.url });
+      if (withFiles) throw new ApiError(409, 'not_supported', 'replies under wall comments carry text only; attach files in VK', { url: p.url });
     }
     if (t.kind === 'lead') throw new ApiError(409, 'not_supported', 'a lead has no conversation to reply in; write to the person from their private conversation');
   }
@@ -268,7 +269,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const taskId = parseId(c.req.valid('param').id, 'task');
     const body = c.req.valid('json');
     const t = await target(taskId);
-    if (body.notifyContact) checkReplyAllowed(t);
+    if (body.notifyContact) checkReplyAllowed(t, body.attachments.length > 0);
 
     let text = body.text ?? '';
     if (body.quickReplyId !== undefined) {
