@@ -211,7 +211,7 @@ function phaseBreakdown(msgs: Msg[], traces: SignalTrace[], tag: string): { rows
     ['signal → its workflow task started (local recordEvents)', (m, t) => (t.recordLocal ? diff(t.signaledAt, t.recordScheduledAt) : undefined)],
     ['workflow task started → local recordEvents done', (m, t) => (t.recordLocal ? diff(t.recordScheduledAt, t.recordCompletedAt) : undefined)],
     ['webhook answer → recordEvents completed', (m, t) => diff(epoch(m.answeredAt), t.recordCompletedAt)],
-    ['recordEvents completed → seen by poller', (m, t) => diff(t.recordCompletedAt, epoch(m.seenAt))],
+    ['recordEvents completed → seen by poller', (m, t) => (params.pollIntervalMs > 0 ? diff(t.recordCompletedAt, epoch(m.seenAt)) : undefined)],
   ];
   const rows: Breakdown[] = [];
   for (const [what, f] of defs) {

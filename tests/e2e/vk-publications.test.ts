@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFixture, startHarness, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 
 let h: Harness;
 let channelId: string;
@@ -195,5 +196,13 @@ describe('lead forms (rule 21)', () => {
     const done = await h.api('POST', `/api/tasks/${task.id}/complete`);
     expect(done.status).toBe(200);
     expect((await h.api('GET', `/api/tasks?kind=lead&channelId=${channelId}`)).body.items).toHaveLength(1);
+  });
+});
+
+describe('determinism', () => {
+  it('publication and lead histories replay with the current workflow code', async () => {
+    const { replayed, failures } = await replayAll(h, 'publication');
+    expect(replayed).toBeGreaterThan(5);
+    expect(failures).toEqual([]);
   });
 });

@@ -3,19 +3,10 @@
  * under the same id without losing or doubling anything; long conversations continue-as-new
  * carrying their state; recorded histories replay deterministically.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from '@temporalio/worker';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { WORKFLOWS_PATH } from '../../worker/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayAll } from '../support/replay.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
 
-const run = promisify(execFile);
-const HISTORIES = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 
 let h: Harness;
 let base: Record<string, any>;
@@ -123,28 +114,8 @@ describe('continue-as-new', () => {
 
 describe('determinism', () => {
   it('histories of this run and the recorded ones replay without nondeterminism', async () => {
-    const histories = [];
-    for await (const r of h.client.workflow.list({ query: `TaskQueue = '${h.config.TEMPORAL_TASK_QUEUE}'` })) {
-      histories.push({ workflowId: r.workflowId, runId: r.runId, history: await h.client.workflow.getHandle(r.workflowId, r.runId).fetchHistory() });
-    }
-    expect(histories.length).toBeGreaterThan(3);
-    if (process.env.RECORD_HISTORIES === '1') {
-      await mkdir(HISTORIES, { recursive: true });
-      // The CLI's JSON is the documented interchange format (also what the UI downloads).
-      for (const [i, x] of histories.entries()) {
-        const { stdout } = await run(inject('temporalCli'), ['workflow', 'show', '--address', h.config.TEMPORAL_ADDRESS!, '--workflow-id', x.workflowId, '--run-id', x.runId, '--output', 'json'], { maxBuffer: 64 << 20 });
-        await writeFile(path.join(HISTORIES, `conversation-${i}.json`), stdout);
-      }
-    }
-    const recorded = [];
-    for (const f of (await readdir(HISTORIES).catch(() => [])).filter((f) => f.endsWith('.json'))) {
-      recorded.push({ workflowId: `recorded/${f}`, history: historyFromJSON(JSON.parse(await readFile(path.join(HISTORIES, f), 'utf8'))) });
-    }
-    expect(recorded.length).toBeGreaterThan(0);
-    const failures: string[] = [];
-    for await (const r of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, [...histories.map(({ workflowId, history }) => ({ workflowId, history })), ...recorded])) {
-      if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
-    }
+    const { replayed, failures } = await replayAll(h, 'conversation');
+    expect(replayed).toBeGreaterThan(3);
     expect(failures).toEqual([]);
   });
 });
