@@ -5,11 +5,12 @@
  *   npm run bench -- --messages 500 --people 100 --rate 25
  *
  * Starts a private taskwire (embedded PostgreSQL, in-memory Temporal dev server with metrics,
- * fake VK, in-process workers, the real HTTP server on a free port), creates a VK channel, then
- * posts `message_new` webhooks over HTTP on an open-loop schedule (message i is sent at
- * start + i/rate whether or not earlier ones were answered) from `people` VK users in turn.
- * A bounded poller reads `GET /api/tasks/:id` of the people who have messages outstanding and
- * notes when each message's comment first appears. See bench/README.md.
+ * fake VK, in-process workers, the real HTTP server on a free port) and creates a VK channel.
+ * A child process (lib/driver.ts) then posts `message_new` webhooks over HTTP on an open-loop
+ * schedule (message i is sent at start + i/rate whether or not earlier ones were answered) from
+ * `people` VK users in turn, and a bounded poller reads `GET /api/tasks/:id` of the people who
+ * have messages outstanding to note when each comment first appears. Afterwards the workflow
+ * histories and server metrics give the Temporal cost and where the time went. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,10 +20,10 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuDiff, cpuSnapshot, type CpuPids, type CpuUse } from './lib/proc-cpu.js';
 import { metrics as apiMetrics } from '../api/metrics.js';
 import type { MsgResult as Msg, PhaseOptions, PhaseResult } from './lib/driver.js';
 import { startDriverProcess, type DriverProcess } from './lib/driver-process.js';
+import { cpuDiff, cpuSnapshot, cpuSpeedIndex, type CpuPids, type CpuUse } from './lib/proc-cpu.js';
 import { startStack, type Stack } from './lib/stack.js';
 import { fmt, rounded, summarize, table, type Summary } from './lib/stats.js';
 import { analyzeConversationHistories, type HistoryAnalysis, type SignalTrace } from './lib/temporal-history.js';
@@ -389,6 +390,7 @@ async function main(): Promise<number> {
   // ---- measured phase ----
   const pids = { driverPid: driver.pid, temporalPid: s.temporalPid, postmasterPidFile: path.join(s.postgresDataDir, 'postmaster.pid') };
   const background = await waitForQuiet(pids, machine.cores);
+  const speedBefore = await cpuSpeedIndex();
 
   let actionsBefore: ActionCounts | undefined;
   let histBefore: ReturnType<typeof parseHistograms> | undefined;
@@ -428,7 +430,16 @@ async function main(): Promise<number> {
   let server: Record<string, Record<string, HistogramDiff>> | undefined;
   try {
     if (actionsBefore && histBefore) {
-      const text = await fetchMetrics(s.metricsUrl);
+      // The server publishes its metrics periodically (about every second): read until the
+      // action counters have settled (all work is done by now), at most ~6 s.
+      let text = await fetchMetrics(s.metricsUrl);
+      for (let i = 0; i < 6; i++) {
+        await new Promise((res) => setTimeout(res, 1000));
+        const again = await fetchMetrics(s.metricsUrl);
+        const settled = total(parseActionCounters(again, s.config.TEMPORAL_NAMESPACE)) === total(parseActionCounters(text, s.config.TEMPORAL_NAMESPACE));
+        text = again;
+        if (settled && i > 0) break;
+      }
       actions = diffCounts(actionsBefore, parseActionCounters(text, s.config.TEMPORAL_NAMESPACE));
       server = diffHistograms(histBefore, parseHistograms(text, SERVER_HISTOGRAMS));
     }
@@ -438,6 +449,7 @@ async function main(): Promise<number> {
   const vkCalls: Record<string, number> = {};
   for (const c of s.vk.calls.slice(callsBefore)) vkCalls[c.method] = (vkCalls[c.method] ?? 0) + 1;
   const cpu: CpuUse = cpuDiff(cpuBefore, cpuAfter, machine.cores);
+  const speedAfter = await cpuSpeedIndex();
 
   // ---- histories: Temporal cost, and when each message's recordEvents completed ----
   const msgs = r.msgs;
@@ -624,6 +636,7 @@ async function main(): Promise<number> {
       `temporal ${pct(cpu.temporalPercent)}, postgres ${pct(cpu.postgresPercent)}, bench driver ${pct(cpu.driverPercent)}, ` +
       `other processes ${pct(cpu.othersPercent)}; machine busy ${pct(cpu.machineBusyPercent)} of ${machine.cores} cores`,
   );
+  lines.push(`CPU speed index (sha256 MB/s, one thread, idle machine): ${speedBefore} before, ${speedAfter} after the run`);
   lines.push(
     `taskwire main thread busy ${mainThreadBusy} % (event loop utilisation); ` +
       `event loop delay: taskwire p50 ${fmt(eld.percentile(50) / 1e6, 1)} / p99 ${fmt(eld.percentile(99) / 1e6, 1)} / max ${fmt(eld.max / 1e6, 1)} ms; ` +
@@ -705,6 +718,7 @@ async function main(): Promise<number> {
     apiHandlers: handlers,
     cpu,
     backgroundCpuBeforeRun: background,
+    cpuSpeedIndex: { before: speedBefore, after: speedAfter },
     eventLoopDelayMs: { p50: r1(eld.percentile(50) / 1e6), p99: r1(eld.percentile(99) / 1e6), max: r1(eld.max / 1e6) },
     driverEventLoopDelayMs: r.driverEventLoop,
     mainThreadBusyPercent: mainThreadBusy,

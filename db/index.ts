@@ -15,8 +15,10 @@ const migrations: Record<string, Migration> = {
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.max ?? 10 });
-  // An idle client's error (server restart) must not crash the process; the next query reconnects.
+  // A client's error (server restart, terminated connection) must not crash the process: the
+  // query in flight fails (and is retried by its activity or answered 503), the next one reconnects.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -156,3 +156,20 @@ export function cpuDiff(a: CpuSnapshot, b: CpuSnapshot, cores: number): CpuUse {
     cores,
   };
 }
+
+/**
+ * A machine speed index: MB/s of sha256 over 1 KiB blocks on this thread for ~`ms` ms. The VM's
+ * effective CPU speed varies over time (shared host, no steal time reported), so results taken at
+ * different times are only comparable together with this number.
+ */
+export async function cpuSpeedIndex(ms = 300): Promise<number> {
+  const { createHash } = await import('node:crypto');
+  const block = Buffer.alloc(1024, 7);
+  const start = performance.now();
+  let bytes = 0;
+  while (performance.now() - start < ms) {
+    for (let i = 0; i < 200; i++) createHash('sha256').update(block).digest();
+    bytes += 200 * block.length;
+  }
+  return Math.round(bytes / 1e6 / ((performance.now() - start) / 1000));
+}
