@@ -3,6 +3,7 @@
  * readable as a comment through the API, at a steady message rate — and what it costs in Temporal.
  *
  *   npm run bench -- --messages 500 --people 100 --rate 25
+ *   npm run bench -- --channel whatsapp          # signed WhatsApp webhooks, then the delivery-status phase
  *
  * Starts a private taskwire (embedded PostgreSQL, in-memory Temporal dev server with metrics,
  * fake VK, in-process workers, the real HTTP server on a free port) and creates a VK channel.
@@ -37,12 +38,19 @@ import {
   type ActionCounts,
   type HistogramDiff,
 } from './lib/temporal-metrics.js';
-import { readMessageNewFixture, vkMessageNew } from './lib/vk.js';
+import { runStatusPhase, type StatusPhaseResult } from './lib/statuses.js';
+import { readMessageNewFixture } from './lib/vk.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const GROUP_ID = 218000001;
 const PEER_BASE = 710_000_000;
 const WARMUP_PEER_BASE = 719_000_000;
+/** WhatsApp: wa_ids 7900000001… (measured) and 7990000001… (warm-up); the fixtures' phone number id and WABA. */
+const WA_PEER_BASE = 7_900_000_000;
+const WA_WARMUP_PEER_BASE = 7_990_000_000;
+const WA_PHONE_NUMBER_ID = '106540352242922';
+const WA_WABA_ID = '102290129340398';
+const WA_APP_SECRET = 'fixture-app-secret';
 /** Server-side histograms diffed over the measured phase (by `operation`). */
 const SERVER_HISTOGRAMS = ['task_latency_load', 'task_latency_schedule', 'task_latency_processing', 'task_latency_queue', 'persistence_latency'];
 
@@ -51,6 +59,10 @@ const SERVER_HISTOGRAMS = ['task_latency_load', 'task_latency_schedule', 'task_l
 
 const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.ts)
 
+  --channel C            vk (default) or whatsapp (signed Cloud API webhooks to /webhooks/whatsapp, fake Graph API)
+  --statuses N           whatsapp only: afterwards, N agent replies get sent/delivered/read status webhooks each;
+                         reports Temporal history events and database writes they add (default 100; 0 = skip)
+  --status-rate R        status webhooks per second in that phase, open loop (default 25)
   --messages N           webhooks to post (default 500)
   --people P             distinct VK users, messages go round-robin (default 100)
   --rate R               messages per second, open loop: message i is sent at start + i/R (default 25)
@@ -71,6 +83,9 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
 
 const { values: argv } = parseArgs({
   options: {
+    channel: { type: 'string', default: 'vk' },
+    statuses: { type: 'string', default: '100' },
+    'status-rate': { type: 'string', default: '25' },
     messages: { type: 'string', default: '500' },
     people: { type: 'string', default: '100' },
     rate: { type: 'string', default: '25' },
@@ -104,7 +119,15 @@ function num(name: string, raw: string | undefined, min: number, integer = true)
   return n;
 }
 
+if (argv.channel !== 'vk' && argv.channel !== 'whatsapp') {
+  console.error(`--channel must be vk or whatsapp (got ${argv.channel})\n\n${HELP}`);
+  process.exit(2);
+}
+
 const params = {
+  channel: argv.channel as 'vk' | 'whatsapp',
+  statuses: argv.channel === 'whatsapp' ? num('statuses', argv.statuses, 0) : 0,
+  statusRate: num('status-rate', argv['status-rate'], 0.01, false),
   messages: num('messages', argv.messages, 1),
   people: num('people', argv.people, 1),
   rate: num('rate', argv.rate, 0.01, false),
@@ -328,7 +351,8 @@ async function main(): Promise<number> {
       `(poll every ${params.pollIntervalMs} ms, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
   );
 
-  const fixture = await readMessageNewFixture();
+  const wa = params.channel === 'whatsapp';
+  const fixture = wa ? undefined : await readMessageNewFixture();
   stack = await startStack({
     logLevel: params.logLevel,
     postgresFlags: params.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
@@ -339,22 +363,37 @@ async function main(): Promise<number> {
   if (abortError) throw abortError;
   s.workers.done.catch((err: unknown) => abort(new Error(`a worker failed: ${String(err)}`)));
 
-  const secret = `bench-secret-${randomBytes(6).toString('hex')}`;
-  const ch = await s.api<{ id: string }>('POST', '/api/channels', {
-    kind: 'vk',
-    name: 'Benchmark community',
-    groupId: GROUP_ID,
-    accessToken: s.vk.accessToken,
-    confirmationCode: 'bench-confirm',
-    secret,
-  });
+  const secret = wa ? WA_APP_SECRET : `bench-secret-${randomBytes(6).toString('hex')}`;
+  const ch = await s.api<{ id: string }>(
+    'POST',
+    '/api/channels',
+    wa
+      ? {
+          kind: 'whatsapp',
+          name: 'Benchmark WhatsApp',
+          phoneNumberId: WA_PHONE_NUMBER_ID,
+          wabaId: WA_WABA_ID,
+          accessToken: s.graph.accessToken,
+          appSecret: WA_APP_SECRET,
+          verifyToken: 'v',
+        }
+      : {
+          kind: 'vk',
+          name: 'Benchmark community',
+          groupId: GROUP_ID,
+          accessToken: s.vk.accessToken,
+          confirmationCode: 'bench-confirm',
+          secret,
+        },
+  );
   if (ch.status !== 201) throw new Error(`channel not created: HTTP ${ch.status} ${JSON.stringify(ch.body)}`);
   const channelId = ch.body.id;
-  say(`VK channel ${channelId} for group ${GROUP_ID}`);
+  say(wa ? `WhatsApp channel ${channelId} for phone number id ${WA_PHONE_NUMBER_ID}` : `VK channel ${channelId} for group ${GROUP_ID}`);
 
   driver = await startDriverProcess();
   if (abortError) throw abortError;
   const common = {
+    channel: params.channel,
     groupId: GROUP_ID,
     apiUrl: s.apiUrl,
     ownerToken: s.ownerToken,
@@ -375,7 +414,7 @@ async function main(): Promise<number> {
       messages: params.warmup,
       people: Math.max(1, Math.min(10, Math.ceil(params.warmup / 2))),
       rate: 10,
-      peerBase: WARMUP_PEER_BASE,
+      peerBase: wa ? WA_WARMUP_PEER_BASE : WARMUP_PEER_BASE,
       idBase: 9_000_000,
       knownTaskIds,
       progressEvery: 1e9,
@@ -408,6 +447,7 @@ async function main(): Promise<number> {
   const handlersBefore = await apiHandlerTotals();
   const cpuBefore = cpuSnapshot(pids);
   const callsBefore = s.vk.calls.length;
+  const graphCallsBefore = s.graph.calls.length;
 
   const r: PhaseResult = await driver.run({
     ...common,
@@ -415,7 +455,7 @@ async function main(): Promise<number> {
     messages: params.messages,
     people: params.people,
     rate: params.rate,
-    peerBase: PEER_BASE,
+    peerBase: wa ? WA_PEER_BASE : PEER_BASE,
     idBase: 1_000_000,
     knownTaskIds,
     progressEvery: 100,
@@ -448,6 +488,8 @@ async function main(): Promise<number> {
   }
   const vkCalls: Record<string, number> = {};
   for (const c of s.vk.calls.slice(callsBefore)) vkCalls[c.method] = (vkCalls[c.method] ?? 0) + 1;
+  const graphCalls: Record<string, number> = {};
+  for (const c of s.graph.calls.slice(graphCallsBefore)) graphCalls[`${c.method} ${c.kind}`] = (graphCalls[`${c.method} ${c.kind}`] ?? 0) + 1;
   const cpu: CpuUse = cpuDiff(cpuBefore, cpuAfter, machine.cores);
   const speedAfter = await cpuSpeedIndex();
 
@@ -525,7 +567,7 @@ async function main(): Promise<number> {
   const row = (name: string, x: Summary, d = 0) => [name, String(x.n), fmt(x.p50, d), fmt(x.p95, d), fmt(x.p99, d), fmt(x.max, d)];
   const lines: string[] = [];
   lines.push(
-    `inbound-latency — ${params.messages} messages, ${params.people} people, ${params.rate}/s offered; ` +
+    `inbound-latency${wa ? ' (WhatsApp)' : ''} — ${params.messages} messages, ${params.people} people, ${params.rate}/s offered; ` +
       `${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}`,
   );
   lines.push('');
@@ -585,7 +627,11 @@ async function main(): Promise<number> {
       .map(([k, v]) => `${k} ${v.count}× ${fmt(v.meanMs, 1)} ms = ${(v.totalMs / 1000).toFixed(1)} s`)
       .join(', ')}`,
   );
-  lines.push(`  fake VK calls: ${Object.entries(vkCalls).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  lines.push(
+    wa
+      ? `  fake Graph API calls: ${Object.entries(graphCalls).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`
+      : `  fake VK calls: ${Object.entries(vkCalls).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+  );
   if (breakdown) {
     lines.push('');
     lines.push(`where the time goes (from workflow histories; ${breakdown.matched}/${params.messages} messages matched; mean recordEvents batch ${breakdown.meanBatch.toFixed(2)} messages):`);
@@ -651,8 +697,26 @@ async function main(): Promise<number> {
           : `does NOT keep up with ${params.rate}/s: ${reasons.join('; ')}`
     }` + (disturbed ? ` (DISTURBED: other processes used ${pct(cpu.othersPercent)} of a core during the run)` : ''),
   );
-  const report = lines.join('\n');
+  let report = lines.join('\n');
   console.log(`\n${report}\n`);
+
+  // ---- WhatsApp: what delivery statuses cost (after the measured phase, on the same stack) ----
+  let statusPhase: StatusPhaseResult | undefined;
+  if (wa && params.statuses > 0) {
+    const waIds = [...new Set(msgs.map((m) => String(m.peer)))];
+    statusPhase = await runStatusPhase(s, {
+      channelId,
+      waIds,
+      replies: params.statuses,
+      rate: params.statusRate,
+      appSecret: WA_APP_SECRET,
+      phoneNumberId: WA_PHONE_NUMBER_ID,
+      say,
+      aborted: () => abortError,
+    });
+    console.log(`\n${statusPhase.report}\n`);
+    report = `${report}\n\n${statusPhase.report}`;
+  }
 
   // ---- JSON ----
   const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -662,6 +726,7 @@ async function main(): Promise<number> {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine,
     params,
+    channel: params.channel,
     code: gitState(),
     complete: r.complete,
     verdict,
@@ -715,6 +780,8 @@ async function main(): Promise<number> {
       meanRecordEventsBatch: breakdown ? Math.round(breakdown.meanBatch * 100) / 100 : undefined,
     },
     fakeVkCalls: vkCalls,
+    fakeGraphCalls: graphCalls,
+    statusPhase: statusPhase ? { ...statusPhase, report: undefined } : null,
     apiHandlers: handlers,
     cpu,
     backgroundCpuBeforeRun: background,
@@ -739,7 +806,7 @@ async function main(): Promise<number> {
   const file = path.join(params.outDir, `inbound-latency-${runStarted.toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   say(`result written to ${path.relative(process.cwd(), file)}`);
-  return r.complete ? 0 : 1;
+  return r.complete && (statusPhase?.complete ?? true) ? 0 : 1;
 }
 
 let code = 1;

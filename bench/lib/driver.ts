@@ -1,5 +1,5 @@
 /**
- * The load side of inbound-latency: posts VK webhooks on an open-loop schedule and polls the API
+ * The load side of inbound-latency: posts VK (or signed WhatsApp) webhooks on an open-loop schedule and polls the API
  * until each message's comment is visible. Runs in a child process (forked by the benchmark),
  * so its event loop and CPU are not mixed with the system under test: it only talks HTTP to it,
  * like VK and an agent's browser would. All times are epoch milliseconds with sub-ms precision,
@@ -8,21 +8,27 @@
  * Protocol (IPC): parent → `{type:'run', id, opts}`; child → `{type:'done', id, result}` or
  * `{type:'failed', id, error}`. The child exits when the parent disconnects.
  */
+import { newWamid, signedWebhook, textWebhook } from '../../tests/fakes/graph-api.js';
 import { vkMessageNew } from './vk.js';
 
 export interface PhaseOptions {
+  /** Which webhook to post: VK `message_new` (answered `ok`) or a signed WhatsApp text message (answered 200). */
+  channel: 'vk' | 'whatsapp';
   tag: string;
   messages: number;
   people: number;
   rate: number;
   peerBase: number;
   idBase: number;
-  groupId: number;
+  /** VK only. */
+  groupId?: number;
   apiUrl: string;
   ownerToken: string;
   channelId: string;
+  /** VK: the channel's secret. WhatsApp: the app secret the body is signed with. */
   secret: string;
-  fixture: Record<string, any>;
+  /** VK only: the message_new fixture. */
+  fixture?: Record<string, any>;
   /** Task ids not to read during discovery (earlier phases). */
   knownTaskIds: string[];
   /** 0: no reads while posting; every comment is checked once all webhooks were answered (seenAt then means nothing). */
@@ -289,16 +295,20 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
 
   // ---- posting: open loop (message i at startedAt + i/rate, whatever happened to earlier ones) ----
 
-  const webhookUrl = `${o.apiUrl}/webhooks/vk`;
-  let next = 0;
-  let postTimer: NodeJS.Timeout | undefined;
-  let lastAnsweredAt = -Infinity;
-  const answerMs: number[] = [];
+  const wa = o.channel === 'whatsapp';
+  const webhookUrl = `${o.apiUrl}/webhooks/${wa ? 'whatsapp' : 'vk'}`;
 
-  const fire = (msg: MsgResult) => {
-    msg.sentAt = now();
-    const body = vkMessageNew(o.fixture, {
-      groupId: o.groupId,
+  /** The request for one message: VK's JSON with the secret inside, or WhatsApp's bytes signed with the app secret. */
+  const request = (msg: MsgResult): { headers: Record<string, string>; body: string } => {
+    if (wa) {
+      const signed = signedWebhook(
+        textWebhook({ from: String(msg.peer), name: `Bench ${msg.peer}`, text: msg.text, timestamp: Math.floor(Date.now() / 1000), id: newWamid(String(msg.peer)) }),
+        o.secret,
+      );
+      return { headers: { 'content-type': 'application/json', 'x-hub-signature-256': signed.signature }, body: signed.raw };
+    }
+    const body = vkMessageNew(o.fixture!, {
+      groupId: o.groupId!,
       secret: o.secret,
       peer: msg.peer,
       id: o.idBase + msg.i,
@@ -306,12 +316,22 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       eventId: `bench-${o.tag}-${msg.peer}-${msg.i}`,
       text: msg.text,
     });
-    fetch(webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  };
+  let next = 0;
+  let postTimer: NodeJS.Timeout | undefined;
+  let lastAnsweredAt = -Infinity;
+  const answerMs: number[] = [];
+
+  const fire = (msg: MsgResult) => {
+    const req = request(msg);
+    msg.sentAt = now();
+    fetch(webhookUrl, { method: 'POST', headers: req.headers, body: req.body })
       .then(async (res) => {
         const text = await res.text();
         msg.answeredAt = now();
         msg.status = res.status;
-        if (res.status !== 200 || text !== 'ok') {
+        if (res.status !== 200 || (!wa && text !== 'ok')) {
           fail(new Error(`webhook of message ${msg.i} (peer ${msg.peer}) answered HTTP ${res.status}: ${text.slice(0, 500)}`));
           return;
         }

@@ -1,7 +1,8 @@
 /**
  * A whole taskwire for a benchmark, started the way `npm start` / the test harness wire it, but
  * private to this process: embedded PostgreSQL in a temp folder, an in-memory headless Temporal
- * dev server on free ports (with `--metrics-port`), the loopback fake VK API, migrations, search
+ * dev server on free ports (with `--metrics-port`), the loopback fake VK API and fake WhatsApp Graph
+ * API (`WHATSAPP_API_BASE_URL` points at it), migrations, search
  * attributes, the workers in-process and the real HTTP server on a free port.
  *
  * Everything started is registered for `close()`, which stops it in reverse order and removes
@@ -24,6 +25,7 @@ import { createLogger, type Logger } from '../../runtime/logger.js';
 import { ensureSearchAttributes } from '../../runtime/search-attributes.js';
 import { findOrBuildTemporalCli } from '../../runtime/temporal-cli.js';
 import { startTemporalDevServer } from '../../runtime/temporal-dev-server.js';
+import { startFakeGraph, type FakeGraph } from '../../tests/fakes/graph-api.js';
 import { startFakeVk, type FakeVk } from '../../tests/fakes/vk-api.js';
 import { startWorkers, type RunningWorkers } from '../../worker/index.js';
 import { installTemporalRuntime } from '../../worker/runtime.js';
@@ -48,6 +50,10 @@ export interface Stack {
   apiUrl: string;
   ownerToken: string;
   vk: FakeVk;
+  /** The fake WhatsApp Cloud (Graph) API the WhatsApp adapter talks to. */
+  graph: FakeGraph;
+  /** The API's database pool (for the benchmark's own lookups and pg_stat reads). */
+  db: Db;
   /** Temporal client (its own gRPC connection, not the API's). */
   client: Client;
   temporalAddress: string;
@@ -97,20 +103,23 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const binary = await findOrBuildTemporalCli({ log: say });
     const metricsPort = await freePort('127.0.0.1');
     const postgresDataDir = path.join(tmp, 'pg');
-    const [pgResult, temporalResult, vkResult] = await Promise.allSettled([
+    const [pgResult, temporalResult, vkResult, graphResult] = await Promise.allSettled([
       startEmbeddedPostgres({ dataDir: postgresDataDir, postgresFlags: opts.postgresFlags }),
       startTemporalDevServer({ binary, headless: true, extraArgs: ['--metrics-port', String(metricsPort), ...(opts.temporalExtraArgs ?? [])] }),
       startFakeVk(),
+      startFakeGraph(),
     ]);
     // Register what did start before failing on what did not.
     if (pgResult.status === 'fulfilled') closers.push({ what: 'stop PostgreSQL', fn: () => pgResult.value.stop() });
     if (temporalResult.status === 'fulfilled') closers.push({ what: 'stop Temporal dev server', fn: () => temporalResult.value.stop() });
     if (vkResult.status === 'fulfilled') closers.push({ what: 'stop fake VK', fn: () => vkResult.value.stop() });
-    for (const r of [pgResult, temporalResult, vkResult]) if (r.status === 'rejected') throw r.reason;
+    if (graphResult.status === 'fulfilled') closers.push({ what: 'stop fake Graph', fn: () => graphResult.value.stop() });
+    for (const r of [pgResult, temporalResult, vkResult, graphResult]) if (r.status === 'rejected') throw r.reason;
     const pg = (pgResult as PromiseFulfilledResult<Awaited<ReturnType<typeof startEmbeddedPostgres>>>).value;
     const temporal = (temporalResult as PromiseFulfilledResult<Awaited<ReturnType<typeof startTemporalDevServer>>>).value;
     const vk = (vkResult as PromiseFulfilledResult<FakeVk>).value;
-    say(`PostgreSQL :${pg.port}, Temporal ${temporal.address} (metrics :${metricsPort}), fake VK ${vk.origin} — ${Date.now() - t0} ms`);
+    const graph = (graphResult as PromiseFulfilledResult<FakeGraph>).value;
+    say(`PostgreSQL :${pg.port}, Temporal ${temporal.address} (metrics :${metricsPort}), fake VK ${vk.origin}, fake Graph ${graph.origin} — ${Date.now() - t0} ms`);
 
     const ownerToken = `tw_bench_owner_${randomBytes(16).toString('hex')}`;
     const config = loadConfig({
@@ -120,6 +129,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       PORT: '0',
       DATA_DIR: path.join(tmp, 'data'),
       VK_API_BASE_URL: vk.baseUrl,
+      WHATSAPP_API_BASE_URL: graph.baseUrl,
       BOOTSTRAP_ADMIN_TOKEN: ownerToken,
       LOG_LEVEL: logLevel,
       ...(opts.env ?? {}),
@@ -182,6 +192,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       apiUrl: server.url,
       ownerToken,
       vk,
+      graph,
+      db: apiDb,
       client,
       temporalAddress: temporal.address,
       temporalPid: temporal.pid,
