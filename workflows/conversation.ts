@@ -28,6 +28,7 @@ import type { Activities } from '../activities/index.js';
 import { FailureType } from './shared/errors.js';
 import { closedReplyWindow, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
+import { createSendQueue, once } from './task-thread.js';
 import type {
   CarriedConversationState,
   CommentResult,
@@ -51,7 +52,6 @@ export const startConversationUpdate = defineUpdate<StartConversationResult, [St
 export const conversationStateQuery = defineQuery<ConversationView>('state');
 
 const MAX_SEEN_KEYS = 2000;
-const MAX_RECENT_REQUESTS = 200;
 const MAX_BATCH = 50;
 
 const NON_RETRYABLE = Object.values(FailureType);
@@ -66,8 +66,6 @@ interface State extends CarriedConversationState {
   seen: Set<string>;
   processed: number;
   sendsInFlight: number;
-  /** Serialises channel sends so the person receives replies in the order agents sent them. */
-  sendQueue: Promise<unknown>;
   /** Workflow time of the last event or agent action; the run completes `idleSeconds` after it. */
   lastActivityMs: number;
   lastSA: Record<string, unknown>;
@@ -87,13 +85,14 @@ export async function conversation(input: ConversationInput): Promise<void> {
     seen: new Set(carried?.seenKeys ?? []),
     processed: 0,
     sendsInFlight: 0,
-    sendQueue: Promise.resolve(),
     lastActivityMs: Date.now(),
     lastSA: {},
   };
 
   // Database work runs as local activities: one short transaction each, executed inside the
   // workflow task (a marker event instead of scheduled/started/completed + another task).
+  const serialisedSend = createSendQueue(st);
+
   const db = proxyLocalActivities<Activities>({
     startToCloseTimeout: '30 seconds',
     localRetryThreshold: '10 seconds',
@@ -127,7 +126,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   setHandler(
     postCommentUpdate,
     (req) =>
-      once(st, req.requestId, async () => {
+      once(st.recentRequests, st, req.requestId, async () => {
         await contactReady();
         const created = await db.createAgentComment({
           requestId: req.requestId,
@@ -156,7 +155,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   setHandler(
     editCommentUpdate,
     (req) =>
-      once(st, req.requestId, () =>
+      once(st.recentRequests, st, req.requestId, () =>
         serialisedSend(async () => {
           await runChannel(() =>
             channelOut.editComment({
@@ -180,7 +179,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   setHandler(
     setTaskStatusUpdate,
     (req) =>
-      once(st, req.requestId, async () => {
+      once(st.recentRequests, st, req.requestId, async () => {
         const r = await db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status });
         return { taskId: r.taskId };
       }),
@@ -190,7 +189,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   setHandler(
     startConversationUpdate,
     (req) =>
-      once(st, req.requestId, async () => {
+      once(st.recentRequests, st, req.requestId, async () => {
         await contactReady();
         const { taskId } = await db.openConversationTask({
           channelId: input.channelId,
@@ -282,16 +281,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (r.messagesAllowed !== null && st.messagesAllowed === undefined) st.messagesAllowed = r.messagesAllowed;
   }
 
-  function serialisedSend<T>(fn: () => Promise<T>): Promise<T> {
-    st.lastActivityMs = Date.now();
-    st.sendsInFlight++;
-    const run = st.sendQueue.then(fn, fn);
-    st.sendQueue = run.catch(() => undefined);
-    return run.finally(() => {
-      st.sendsInFlight--;
-      st.lastActivityMs = Date.now();
-    });
-  }
+
 
   async function deliver(commentId: string, deliveryIds: string[]): Promise<void> {
     for (const deliveryId of deliveryIds) {
@@ -413,19 +403,6 @@ function remember(st: State, key: string): void {
   }
 }
 
-/**
- * Update ids de-duplicate only within one run; requests are remembered across continue-as-new
- * so a retried HTTP call after a new run returns the first outcome instead of acting twice.
- */
-async function once<T extends CommentResult | TaskResult>(st: State, requestId: string, fn: () => Promise<T>): Promise<T> {
-  const done = st.recentRequests.find((r) => r.requestId === requestId);
-  if (done) return done.result as T;
-  st.lastActivityMs = Date.now();
-  const result = await fn();
-  st.recentRequests.push({ requestId, result });
-  if (st.recentRequests.length > MAX_RECENT_REQUESTS) st.recentRequests.splice(0, st.recentRequests.length - MAX_RECENT_REQUESTS);
-  return result;
-}
 
 function carry(st: State): CarriedConversationState {
   return {

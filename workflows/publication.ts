@@ -22,6 +22,7 @@ import type { Activities } from '../activities/index.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
 import { FailureType } from './shared/errors.js';
 import { channelTaskQueue } from './shared/temporal.js';
+import { createSendQueue, once, type ActivityClock } from './task-thread.js';
 import type { ChannelKind, CommentResult, ConversationTiming, PublicationCommentEvent, PublicationRef, TaskResult } from './shared/types.js';
 
 export const publicationEventSignal = defineSignal<[PublicationCommentEvent]>('publicationEvent');
@@ -118,35 +119,19 @@ type ChannelOut = ReturnType<typeof proxyActivities<Activities>>;
  */
 export function serveTaskUpdates(o: { channelId: string; db: Db; channelOut: ChannelOut; recent: Array<{ requestId: string; result: CommentResult | TaskResult }>; ready?: () => boolean }) {
   const { db, channelOut, recent } = o;
-  let lastActivityMs = Date.now();
-  let sending: Promise<unknown> = Promise.resolve();
-  let sendsInFlight = 0;
-  const once = async <T extends CommentResult | TaskResult>(requestId: string, fn: () => Promise<T>): Promise<T> => {
-    const done = recent.find((r) => r.requestId === requestId);
-    if (done) return done.result as T;
-    lastActivityMs = Date.now();
-    // The owner may still be writing the task (a lead's first run).
-    if (o.ready) await condition(o.ready);
-    const result = await fn();
-    recent.push({ requestId, result });
-    if (recent.length > 200) recent.splice(0, recent.length - 200);
-    return result;
-  };
-
-  const serialised = <T>(fn: () => Promise<T>): Promise<T> => {
-    sendsInFlight++;
-    const run = sending.then(fn, fn);
-    sending = run.catch(() => undefined);
-    return run.finally(() => {
-      sendsInFlight--;
-      lastActivityMs = Date.now();
+  const clock: ActivityClock = { lastActivityMs: Date.now(), sendsInFlight: 0 };
+  const serialised = createSendQueue(clock);
+  const guarded = async <T extends CommentResult | TaskResult>(requestId: string, fn: () => Promise<T>): Promise<T> =>
+    once(recent, clock, requestId, async () => {
+      // The owner may still be writing the task (a lead's first run).
+      if (o.ready) await condition(o.ready);
+      return fn();
     });
-  };
 
   setHandler(
     postCommentUpdate,
     (req) =>
-      once(req.requestId, async () => {
+      guarded(req.requestId, async () => {
         const created = await db.createAgentComment({ ...req, workflowId: workflowInfo().workflowId, channelId: o.channelId });
         if (req.notifyContact && created.pendingDeliveryIds.length) {
           await serialised(async () => {
@@ -172,7 +157,7 @@ export function serveTaskUpdates(o: { channelId: string; db: Db; channelOut: Cha
     },
   );
   setHandler(editCommentUpdate, (req) =>
-    once(req.requestId, async () => {
+    guarded(req.requestId, async () => {
       try {
         await channelOut.editComment({ commentId: req.commentId, workflowId: workflowInfo().workflowId, text: req.text, editorEmployeeId: req.editorEmployeeId });
       } catch (err) {
@@ -184,12 +169,12 @@ export function serveTaskUpdates(o: { channelId: string; db: Db; channelOut: Cha
     }),
   );
   setHandler(setTaskStatusUpdate, (req) =>
-    once(req.requestId, () => db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status })),
+    guarded(req.requestId, () => db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status })),
   );
 
   return {
-    lastActivityMs: () => lastActivityMs,
-    sendsInFlight: () => sendsInFlight,
-    touch: () => void (lastActivityMs = Date.now()),
+    lastActivityMs: () => clock.lastActivityMs,
+    sendsInFlight: () => clock.sendsInFlight,
+    touch: () => void (clock.lastActivityMs = Date.now()),
   };
 }
