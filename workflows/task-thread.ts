@@ -2,6 +2,8 @@
  * What every workflow that owns tasks does with agent actions (workflow-side, deterministic):
  * remember finished requests so a retried update returns the first outcome, and send to the
  * channel one message at a time, in the order agents sent them.
+ *
+ * `Date.now()` here is the workflow sandbox's clock (the workflow task's time), deterministic on replay.
  */
 import type { CommentResult, StartConversationResult, TaskResult } from './shared/types.js';
 

@@ -7,35 +7,13 @@ import { createVkAdapter, toRandomId } from '../../../channels/vk/adapter.js';
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type OutboundMessage } from '../../../channels/types.js';
 import type { Channel } from '../../../db/schema.js';
 import { startFakeVk, type FakeVk } from '../../fakes/vk-api.js';
+import { outboundFile, vkChannelRow } from '../../support/channel-rows.js';
 
 const GROUP = 218000001;
 
-function vkChannel(accessToken: string): Channel {
-  return {
-    id: '7',
-    kind: 'vk',
-    name: 'Магазин',
-    active: true,
-    external_id: String(GROUP),
-    credentials: { kind: 'vk', accessToken, confirmationCode: '5d2a9c41', secret: 's3cr3t-fixture' },
-    settings: {
-      taskTemplateId: null,
-      extraAssigneeIds: [],
-      createNewTaskIfNoActive: false,
-      outgoingTasksOnlyOnReply: false,
-      attachPublicationFiles: true,
-      historyMessages: 10,
-      receive: { messages: true, wallComments: true, photoComments: true, videoComments: true, boardComments: true, leadForms: true },
-    },
-    created_by: null,
-    created_at: new Date(),
-    updated_at: new Date(),
-  };
-}
+const vkChannel = (accessToken: string): Channel => vkChannelRow(GROUP, accessToken);
 
-function file(filename: string, mimeType: string, bytes: Uint8Array): OutboundMessage['files'][number] {
-  return { sha256: 'x'.repeat(64), filename, mimeType, size: bytes.byteLength, bytes };
-}
+const file = outboundFile;
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

@@ -8,6 +8,7 @@ import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type
 import type { Channel } from '../../../db/schema.js';
 import type { PublicationRef } from '../../../workflows/shared/types.js';
 import { startFakeVk, type FakeVk } from '../../fakes/vk-api.js';
+import { vkChannelRow } from '../../support/channel-rows.js';
 
 const GROUP = 218000001;
 const OWNER = -GROUP;
@@ -16,28 +17,7 @@ const PHOTO: PublicationRef = { kind: 'photo', ownerId: OWNER, itemId: 457240321
 const VIDEO: PublicationRef = { kind: 'video', ownerId: OWNER, itemId: 456239045 };
 const TOPIC: PublicationRef = { kind: 'topic', ownerId: OWNER, itemId: 49876543 };
 
-function vkChannel(accessToken: string): Channel {
-  return {
-    id: '7',
-    kind: 'vk',
-    name: 'Магазин',
-    active: true,
-    external_id: String(GROUP),
-    credentials: { kind: 'vk', accessToken, confirmationCode: '5d2a9c41', secret: 's3cr3t-fixture' },
-    settings: {
-      taskTemplateId: null,
-      extraAssigneeIds: [],
-      createNewTaskIfNoActive: false,
-      outgoingTasksOnlyOnReply: false,
-      attachPublicationFiles: true,
-      historyMessages: 10,
-      receive: { messages: true, wallComments: true, photoComments: true, videoComments: true, boardComments: true, leadForms: true },
-    },
-    created_by: null,
-    created_at: new Date(),
-    updated_at: new Date(),
-  };
-}
+const vkChannel = (accessToken: string): Channel => vkChannelRow(GROUP, accessToken);
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

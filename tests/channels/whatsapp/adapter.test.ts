@@ -7,36 +7,14 @@ import { createWhatsAppAdapter, toRecipient, whatsAppMediaType } from '../../../
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type OutboundMessage } from '../../../channels/types.js';
 import type { Channel } from '../../../db/schema.js';
 import { FAKE_PHONE_NUMBER_ID, startFakeGraph, type FakeGraph } from '../../fakes/graph-api.js';
+import { outboundFile, whatsAppChannelRow } from '../../support/channel-rows.js';
 
 const PNID = FAKE_PHONE_NUMBER_ID;
 const ANNA = '79161234567';
 
-function waChannel(accessToken: string, phoneNumberId = PNID): Channel {
-  return {
-    id: '9',
-    kind: 'whatsapp',
-    name: 'Sales WhatsApp',
-    active: true,
-    external_id: phoneNumberId,
-    credentials: { kind: 'whatsapp', accessToken, appSecret: 'fixture-app-secret', verifyToken: 'fixture-verify-token', wabaId: '102290129340398' },
-    settings: {
-      taskTemplateId: null,
-      extraAssigneeIds: [],
-      createNewTaskIfNoActive: false,
-      outgoingTasksOnlyOnReply: false,
-      attachPublicationFiles: true,
-      historyMessages: 10,
-      receive: { messages: true, wallComments: true, photoComments: true, videoComments: true, boardComments: true, leadForms: true },
-    },
-    created_by: null,
-    created_at: new Date(),
-    updated_at: new Date(),
-  };
-}
+const waChannel = (accessToken: string, phoneNumberId = PNID): Channel => whatsAppChannelRow(phoneNumberId, accessToken, 'Sales WhatsApp');
 
-function file(filename: string, mimeType: string, bytes: Uint8Array): OutboundMessage['files'][number] {
-  return { sha256: 'x'.repeat(64), filename, mimeType, size: bytes.byteLength, bytes };
-}
+const file = outboundFile;
 
 function withMagic(magic: string | number[], size: number): Uint8Array {
   const head = typeof magic === 'string' ? Buffer.from(magic, 'latin1') : Buffer.from(magic);
