@@ -10,8 +10,9 @@ import {
   settingsOf,
   type Tx,
 } from '../db/queries/conversations.js';
+import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, openHolds } from '../db/queries/broadcasts.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
-import type { ConversationEvent } from '../workflows/shared/types.js';
+import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import type { DownloadedMedia } from './media.js';
 
@@ -21,6 +22,26 @@ export interface RecordEventsInput {
   contactId: string;
   workflowId: string;
   events: Array<{ event: ConversationEvent; files: DownloadedMedia[] }>;
+  /** Rules 22–24 (absent from histories recorded before broadcasts: the defaults apply). */
+  broadcast?: BroadcastPolicy;
+}
+
+export interface ConversationRowRef {
+  channelId: string;
+  peerId: string;
+  contactId: string;
+  workflowId: string;
+  broadcast?: BroadcastPolicy;
+}
+
+export interface SettleHoldsResult {
+  holds: HoldRef[];
+  taskId: string | null;
+  /** Classified as not held: went to a task as usual. */
+  recorded: number;
+  /** Held for rule 24 (no active task, the option is on). */
+  heldForReply: number;
+  expired: number;
 }
 
 export interface RecordEventsResult {
@@ -31,6 +52,10 @@ export interface RecordEventsResult {
   reopenedTaskIds: string[];
   recorded: number;
   duplicates: number;
+  /** Everything the conversation holds or is classifying after this batch (rules 22–24). */
+  holds: HoldRef[];
+  /** Held or waiting messages that this batch's reply brought into the task. */
+  released: number;
 }
 
 /** The comment idempotency key of a channel message: the same message is one comment, ever. */
@@ -59,11 +84,20 @@ export function inboundActivities({ db }: ActivityDeps) {
         reopenedTaskIds: [],
         recorded: 0,
         duplicates: 0,
+        holds: [],
+        released: 0,
       };
+      const policy = input.broadcast ?? DEFAULT_BROADCAST_POLICY;
+      const now = new Date();
+      // Classification locks (channel, kind) pairs: take them all up front, in one order.
+      const observed = input.events.flatMap(({ event }) => (event.type === 'observed_outgoing' && !event.bulkSendId ? [kindKeyOf(event)] : []));
+      for (const kindKey of [...new Set(observed)].sort()) await lockKind(tx, channel.id, kindKey);
 
       for (const { event, files } of input.events) {
         switch (event.type) {
           case 'inbound': {
+            // Rule 23: the reply brings what the conversation holds into the task, before it.
+            result.released += await releaseHolds(ctx, result);
             const r = await recordMessage(ctx, result, {
               externalId: event.externalId,
               direction: 'inbound',
@@ -104,14 +138,10 @@ export function inboundActivities({ db }: ActivityDeps) {
               result.duplicates++;
               break;
             }
-            await recordMessage(ctx, result, {
-              externalId: event.externalId,
-              direction: 'outbound',
-              text: withLinks(event.text, files),
-              files: storedFiles(files),
-              occurredAt: event.occurredAt,
-              extra: event.senderRef ? { senderRef: event.senderRef } : undefined,
-            });
+            // One path for everything sent from outside a task (rule 22): stored, classified, and
+            // held or recorded later by the conversation (settleHolds), never straight to a task.
+            if (await holdObserved(ctx, event, files, policy, now)) result.recorded++;
+            else result.duplicates++;
             break;
           }
           case 'reaction': {
@@ -156,6 +186,56 @@ export function inboundActivities({ db }: ActivityDeps) {
         .where('id', '=', conversation.id)
         .execute();
       if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
+      result.holds = await openHolds(tx, conversation.id);
+      return result;
+    });
+  }
+
+  /**
+   * The conversation's deadline came (its one timer): messages whose classification window ended
+   * are recorded as usual, or held for rule 24; held messages whose retention ended expire.
+   */
+  async function settleHolds(input: ConversationRowRef): Promise<SettleHoldsResult> {
+    const policy = input.broadcast ?? DEFAULT_BROADCAST_POLICY;
+    return db.transaction().execute(async (tx) => {
+      const ctx = await conversationCtx(tx, input);
+      const result: SettleHoldsResult = { holds: [], taskId: null, recorded: 0, heldForReply: 0, expired: 0 };
+      const rows = await tx
+        .selectFrom('broadcasts')
+        .selectAll()
+        .where('conversation_id', '=', ctx.conversationId)
+        .where('status', 'in', ['pending', 'held'])
+        .orderBy('sent_at')
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      const now = new Date();
+      const onlyOnReply = settingsOf(ctx.channel).outgoingTasksOnlyOnReply;
+      for (const row of rows) {
+        if (row.status === 'pending' && row.decide_at <= now) {
+          const active = (await latestConversationTask(tx, ctx.conversationId))?.status === 'open';
+          if (onlyOnReply && !active) {
+            // Rule 24: no active task and the option is on: held like a broadcast, until the reply.
+            await tx
+              .updateTable('broadcasts')
+              .set({ status: 'held', expires_at: new Date(row.sent_at.getTime() + policy.retentionSeconds * 1000), updated_at: now })
+              .where('id', '=', row.id)
+              .execute();
+            result.heldForReply++;
+          } else {
+            const tally = { createdTaskIds: [], reopenedTaskIds: [], taskId: null as string | null, recorded: 0, duplicates: 0 };
+            const commentId = await recordMessage(ctx, tally, heldMessage(row));
+            await tx.updateTable('broadcasts').set({ status: 'recorded', comment_id: commentId, updated_at: now }).where('id', '=', row.id).execute();
+            result.taskId = tally.taskId ?? result.taskId;
+            result.recorded++;
+          }
+        } else if (row.status === 'held' && row.expires_at && row.expires_at <= now) {
+          // Rule 23: unanswered for the retention period: dropped, nothing reaches a task.
+          await tx.updateTable('broadcasts').set({ status: 'expired', updated_at: now }).where('id', '=', row.id).execute();
+          result.expired++;
+        }
+      }
+      result.holds = await openHolds(tx, ctx.conversationId);
       return result;
     });
   }
@@ -176,7 +256,76 @@ export function inboundActivities({ db }: ActivityDeps) {
     });
   }
 
-  return { recordEvents, openConversationTask };
+  return { recordEvents, openConversationTask, settleHolds };
+}
+
+async function conversationCtx(tx: Tx, input: { channelId: string; peerId: string; contactId: string; workflowId: string }): Promise<Ctx> {
+  const channel = await getChannelOrThrow(tx, input.channelId);
+  const conversation = await findConversation(tx, input.channelId, input.peerId);
+  if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`);
+  const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
+  return { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+}
+
+/** Stores an observed outgoing message for classification; false if it was seen before. */
+async function holdObserved(ctx: Ctx, event: ObservedOutgoingEvent, files: DownloadedMedia[], policy: BroadcastPolicy, now: Date): Promise<boolean> {
+  const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, event.externalId);
+  // Recorded before broadcasts existed, or by an earlier attempt: the same message, once.
+  if (await ctx.tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst()) return false;
+  const bulkSendId = event.bulkSendId ?? (await bulkSendOfSendKey(ctx.tx, ctx.channel.id, event.sendKey));
+  const extra: Record<string, unknown> = {};
+  if (event.senderRef) extra.senderRef = event.senderRef;
+  if (event.template) extra.template = event.template;
+  return insertObserved(
+    ctx.tx,
+    {
+      channelId: ctx.channel.id,
+      conversationId: ctx.conversationId,
+      contactId: ctx.contactId,
+      externalId: event.externalId,
+      sourceKey,
+      kindKey: kindKeyOf(event),
+      text: withLinks(event.text, files),
+      files: storedFiles(files),
+      extra: Object.keys(extra).length ? extra : undefined,
+      sentAt: new Date(event.occurredAt),
+      bulkSendId,
+    },
+    policy,
+    now,
+  );
+}
+
+type HeldRow = { external_id: string; text: string; files: StoredFileJson[]; sent_at: Date; is_broadcast: boolean; extra: Record<string, unknown> | null };
+
+function heldMessage(row: HeldRow): MessageToRecord {
+  return {
+    externalId: row.external_id,
+    direction: 'outbound',
+    text: row.text,
+    files: row.files,
+    occurredAt: row.sent_at.toISOString(),
+    broadcast: row.is_broadcast,
+    extra: row.extra ?? undefined,
+  };
+}
+
+/** Rule 23: everything held or waiting goes into the reply's task, in the order it was sent. */
+async function releaseHolds(ctx: Ctx, result: RecordEventsResult): Promise<number> {
+  const rows = await ctx.tx
+    .selectFrom('broadcasts')
+    .selectAll()
+    .where('conversation_id', '=', ctx.conversationId)
+    .where('status', 'in', ['pending', 'held'])
+    .orderBy('sent_at')
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  for (const row of rows) {
+    const commentId = await recordMessage(ctx, result, heldMessage(row));
+    await ctx.tx.updateTable('broadcasts').set({ status: 'attached', comment_id: commentId, updated_at: new Date() }).where('id', '=', row.id).execute();
+  }
+  return rows.length;
 }
 
 interface Ctx {
@@ -199,16 +348,20 @@ interface MessageToRecord {
   externalUrl?: string;
   replyToExternalId?: string;
   extra?: Record<string, unknown>;
+  /** A broadcast message attached on the reply (rule 23). */
+  broadcast?: boolean;
 }
 
-/** Returns false when the message was already recorded (a redelivery after the run's memory). */
-async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToRecord): Promise<boolean> {
+type Tally = Pick<RecordEventsResult, 'createdTaskIds' | 'reopenedTaskIds' | 'taskId' | 'recorded' | 'duplicates'>;
+
+/** Returns the comment id, or null when the message was already recorded (a redelivery after the run's memory). */
+async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord): Promise<string | null> {
   const { tx } = ctx;
   const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
   const dup = await tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst();
   if (dup) {
     result.duplicates++;
-    return false;
+    return null;
   }
   const task = await taskForNewMessage(ctx, result);
   const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
@@ -227,6 +380,7 @@ async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToR
       edited_at: m.editedAt ?? null,
       reply_to_comment_id: replyTo?.id ?? null,
       extra: m.extra ? JSON.stringify(m.extra) : null,
+      broadcast: m.broadcast ?? false,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -243,7 +397,7 @@ async function recordMessage(ctx: Ctx, result: RecordEventsResult, m: MessageToR
   });
   result.taskId = task.id;
   result.recorded++;
-  return true;
+  return comment.id;
 }
 
 /** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option. */

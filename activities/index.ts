@@ -3,6 +3,7 @@
  * so tests pass real or fake ones without module mocking. Grouped by concern; each does one
  * transaction and is idempotent by an external id.
  */
+import { bulkSendActivities } from './bulk-sends.js';
 import { contactActivities } from './contacts.js';
 import type { ActivityDeps } from './deps.js';
 import { inboundActivities } from './inbound.js';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...outboundActivities(deps),
     ...taskActivities(deps),
     ...publicationActivities(deps),
+    ...bulkSendActivities(deps),
   };
 }
 

@@ -57,6 +57,60 @@ export function splitText(text: string, max: number): string[] {
 /** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
 const FIRST_ATTEMPT_WAIT_MS = 10_000;
 
+export interface ExactlyOnceSend {
+  adapter: ChannelAdapter;
+  channelId: string;
+  /** The message's idempotency value (a delivery or bulk recipient id). */
+  key: string;
+  /** An earlier attempt got an answer from the channel (nothing was sent then). */
+  previousAnswered: boolean;
+  /** Remember that the channel answered this attempt (a rate limit): the retry need not look for it. */
+  onAnswered(error: { code: number; message: string; answered: true }): Promise<void>;
+  send(): Promise<SendResult>;
+}
+
+/**
+ * Sends one channel message in an activity, never twice. Heartbeats let Temporal notice a dead
+ * worker within seconds (heartbeatTimeout) and retry elsewhere; the retry carries the same
+ * idempotency value, which VK de-duplicates itself. WhatsApp has no such key: the value travels
+ * as callback data, and a retry first looks (briefly waits) for a status report of the first
+ * attempt — if one arrived, that message is adopted instead of sending again.
+ */
+export async function sendExactlyOnce(db: ActivityDeps['db'], o: ExactlyOnceSend): Promise<SendResult> {
+  const beat = setInterval(() => heartbeat(), 1000);
+  try {
+    heartbeat();
+    if (!o.adapter.idempotentSends && activityInfo().attempt > 1 && !o.previousAnswered) {
+      const externalId = await firstAttemptReport(db, o.channelId, o.key, FIRST_ATTEMPT_WAIT_MS);
+      if (externalId) return { externalId };
+    }
+    return await o.send();
+  } catch (err) {
+    if (err instanceof ChannelTransientError && typeof err.channelCode === 'number') {
+      await o.onAnswered({ code: err.channelCode, message: err.message, answered: true });
+    }
+    throw toActivityFailure(err);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** The channel message id of an earlier attempt, from its status reports, if any. */
+async function firstAttemptReport(db: ActivityDeps['db'], channelId: string, key: string, waitMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const r = await db
+      .selectFrom('delivery_reports')
+      .select('external_id')
+      .where('channel_id', '=', channelId)
+      .where('send_key', '=', key)
+      .executeTakeFirst();
+    if (r) return r.external_id;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
 export function outboundActivities({ db, files, adapters }: ActivityDeps) {
   /**
    * Writes an agent's comment (and, when it notifies the contact, one pending delivery per
@@ -160,47 +214,38 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     const loaded = await Promise.all(content.files.map(async (f) => ({ ...f, bytes: await files.get(f.sha256) })));
 
     const adapter = adapters[channel.kind];
-    let sent: SendResult | undefined;
-    // Heartbeats let Temporal notice a dead worker within seconds (heartbeatTimeout) and retry
-    // the send elsewhere; the retry carries the same idempotency value, so it is not doubled.
-    const beat = setInterval(() => heartbeat(), 1000);
-    try {
-      heartbeat();
-      const previousAnswered = (d.error as { answered?: boolean } | null)?.answered === true;
-      if (!adapter.idempotentSends && activityInfo().attempt > 1 && !previousAnswered) {
-        const externalId = await firstAttemptReport(channel.id, d.id, FIRST_ATTEMPT_WAIT_MS);
-        if (externalId) sent = { externalId };
-      }
-      if (d.task_kind === 'publication') {
-        // Rule 19: a reply under a wall comment, posted as the community (guid = idempotency).
-        const pub = d.publication as { type: PublicationRef['kind']; ownerId: number; itemId: number } | null;
-        if (!adapter.publications || !pub || !content.replyToExternalId) {
-          throw ApplicationFailure.nonRetryable('this publication cannot be answered from here', FailureType.NotSupported, { reason: 'reply_in_vk' });
+    const sent = await sendExactlyOnce(db, {
+      adapter,
+      channelId: channel.id,
+      key: d.id,
+      previousAnswered: (d.error as { answered?: boolean } | null)?.answered === true,
+      onAnswered: async (error) => {
+        await db.updateTable('deliveries').set({ error: JSON.stringify(error) }).where('id', '=', d.id).execute();
+      },
+      send: async () => {
+        if (d.task_kind === 'publication') {
+          // Rule 19: a reply under a wall comment, posted as the community (guid = idempotency).
+          const pub = d.publication as { type: PublicationRef['kind']; ownerId: number; itemId: number } | null;
+          if (!adapter.publications || !pub || !content.replyToExternalId) {
+            throw ApplicationFailure.nonRetryable('this publication cannot be answered from here', FailureType.NotSupported, { reason: 'reply_in_vk' });
+          }
+          return adapter.publications.reply(channel, { kind: pub.type, ownerId: pub.ownerId, itemId: pub.itemId }, {
+            replyToCommentId: content.replyToExternalId,
+            text: content.text,
+            files: loaded,
+            idempotencyKey: `taskwire-${d.id}`,
+          });
         }
-        sent ??= await adapter.publications.reply(channel, { kind: pub.type, ownerId: pub.ownerId, itemId: pub.itemId }, {
-          replyToCommentId: content.replyToExternalId,
+        return adapter.send(channel, {
+          peerId: d.peer_id!,
           text: content.text,
           files: loaded,
-          idempotencyKey: `taskwire-${d.id}`,
+          idempotencyKey: d.id,
+          replyToExternalId: content.replyToExternalId,
+          template: content.template,
         });
-      }
-      sent ??= await adapter.send(channel, {
-        peerId: d.peer_id!,
-        text: content.text,
-        files: loaded,
-        idempotencyKey: d.id,
-        replyToExternalId: content.replyToExternalId,
-        template: content.template,
-      });
-    } catch (err) {
-      if (err instanceof ChannelTransientError && typeof err.channelCode === 'number') {
-        // The channel answered (e.g. a rate limit): nothing was sent, the retry needn't look for it.
-        await db.updateTable('deliveries').set({ error: JSON.stringify({ code: err.channelCode, message: err.message, answered: true }) }).where('id', '=', d.id).execute();
-      }
-      throw toActivityFailure(err);
-    } finally {
-      clearInterval(beat);
-    }
+      },
+    });
     const result = sent;
 
     await db.transaction().execute(async (tx) => {
@@ -239,22 +284,6 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       }
     });
     return { externalId: result.externalId };
-  }
-
-  /** The channel message id of a delivery's earlier attempt, from its status reports, if any. */
-  async function firstAttemptReport(channelId: string, deliveryId: string, waitMs: number): Promise<string | undefined> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const r = await db
-        .selectFrom('delivery_reports')
-        .select('external_id')
-        .where('channel_id', '=', channelId)
-        .where('send_key', '=', deliveryId)
-        .executeTakeFirst();
-      if (r) return r.external_id;
-      if (Date.now() >= deadline) return undefined;
-      await new Promise((res) => setTimeout(res, 250));
-    }
   }
 
   /** The channel refused or retries ran out: the comment shows why (rule 12). */

@@ -13,6 +13,7 @@ import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { errorBody, handleError, payloadTooLarge, validationError } from './errors.js';
 import { metrics } from './metrics.js';
+import { registerBroadcastRoutes } from './routes/broadcasts.js';
 import { registerChannelRoutes } from './routes/channels.js';
 import { registerContactRoutes } from './routes/contacts.js';
 import { registerEmployeeRoutes } from './routes/employees.js';
@@ -97,6 +98,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerContactRoutes(app, deps);
   registerTaskRoutes(app, deps);
   registerFirstContactRoutes(app, deps);
+  registerBroadcastRoutes(app, deps);
   registerWebhookRoutes(app, deps);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));

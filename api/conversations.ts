@@ -13,8 +13,8 @@ import type { Config } from '../runtime/config.js';
 import { conversation, conversationEventSignal } from '../workflows/conversation.js';
 import { lead, type LeadInput } from '../workflows/lead.js';
 import { publication, publicationEventSignal, type PublicationInput } from '../workflows/publication.js';
-import { SA, conversationWorkflowId, leadWorkflowId, publicationWorkflowId } from '../workflows/shared/temporal.js';
-import type { ChannelKind, ConversationEvent, ConversationInput, ConversationSeed, ConversationTiming, LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
+import { SA, conversationStartOptions, leadWorkflowId, publicationWorkflowId } from '../workflows/shared/temporal.js';
+import type { BroadcastPolicy, ChannelKind, ConversationEvent, ConversationInput, ConversationSeed, ConversationTiming, LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
 import { ApiError } from './errors.js';
 
 export function conversationTiming(config: Config, kind: ChannelKind): ConversationTiming {
@@ -22,6 +22,15 @@ export function conversationTiming(config: Config, kind: ChannelKind): Conversat
     replyWindowSeconds: kind === 'vk' ? config.VK_REPLY_WINDOW_SECONDS : config.WHATSAPP_REPLY_WINDOW_SECONDS,
     idleSeconds: config.CONVERSATION_IDLE_SECONDS,
     continueAsNewAfterEvents: config.CONVERSATION_CONTINUE_AS_NEW_EVENTS,
+    broadcast: broadcastPolicy(config),
+  };
+}
+
+export function broadcastPolicy(config: Config): BroadcastPolicy {
+  return {
+    windowSeconds: config.BROADCAST_WINDOW_SECONDS,
+    threshold: config.BROADCAST_THRESHOLD,
+    retentionSeconds: config.BROADCAST_RETENTION_SECONDS,
   };
 }
 
@@ -40,16 +49,7 @@ function startOptions(config: Config, ref: ConversationRef, seed?: ConversationS
     timing: conversationTiming(config, ref.channelKind),
     seed,
   };
-  return {
-    workflowId: conversationWorkflowId(ref.channelKind, ref.channelExternalId, ref.peerId),
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    args: [input] as [ConversationInput],
-    typedSearchAttributes: [
-      { key: SA.channel, value: ref.channelKind },
-      { key: SA.channelId, value: ref.channelId },
-    ],
-    staticSummary: `${ref.channelKind} conversation with ${ref.peerId}`,
-  };
+  return conversationStartOptions(config.TEMPORAL_TASK_QUEUE, ref.channelExternalId, input);
 }
 
 /** A webhook waits this long for Temporal before answering 503 (the channel then retries). */

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_delivery_reports.js';
+import * as m0003 from './migrations/0003_broadcasts.js';
 
 export type Db = Kysely<Database>;
 export type { Database } from './schema.js';
@@ -11,6 +12,7 @@ export type { Database } from './schema.js';
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_delivery_reports': m0002,
+  '0003_broadcasts': m0003,
 };
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {

@@ -219,6 +219,56 @@ export interface QuickRepliesTable {
   updated_at: Timestamp;
 }
 
+export type BroadcastStatus = 'pending' | 'held' | 'attached' | 'expired' | 'recorded';
+
+/** An observed outgoing message on its way to a task: classified, held (rules 22–24), released. */
+export interface BroadcastsTable {
+  id: Id;
+  channel_id: RefColumn;
+  conversation_id: RefColumn;
+  contact_id: RefColumn;
+  external_id: string;
+  source_key: string;
+  kind_key: string;
+  is_broadcast: ColumnType<boolean, boolean | undefined, boolean>;
+  status: BroadcastStatus;
+  bulk_send_id: NullableRef;
+  text: string;
+  files: JsonDefault<StoredFileJson[]>;
+  extra: Json<Record<string, unknown>> | null;
+  sent_at: ColumnType<Date, Date | string, Date | string>;
+  decide_at: ColumnType<Date, Date | string, Date | string>;
+  expires_at: NullableTimestamp;
+  comment_id: NullableRef;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface BulkSendsTable {
+  id: Id;
+  channel_id: RefColumn;
+  created_by: NullableRef;
+  text: string;
+  template: Json<{ name: string; language: string; parameters?: string[] }> | null;
+  total: number;
+  status: 'running' | 'done';
+  request_key: string | null;
+  created_at: CreatedAt;
+  finished_at: NullableTimestamp;
+}
+
+export interface BulkSendRecipientsTable {
+  id: Id;
+  bulk_send_id: RefColumn;
+  channel_id: RefColumn;
+  peer_id: string;
+  status: 'pending' | 'sent' | 'failed';
+  external_id: string | null;
+  error: Json<{ code: string | number; message: string }> | null;
+  sent_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   employees: EmployeesTable;
   task_templates: TaskTemplatesTable;
@@ -233,6 +283,9 @@ export interface Database {
   deliveries: DeliveriesTable;
   quick_replies: QuickRepliesTable;
   delivery_reports: DeliveryReportsTable;
+  broadcasts: BroadcastsTable;
+  bulk_sends: BulkSendsTable;
+  bulk_send_recipients: BulkSendRecipientsTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;

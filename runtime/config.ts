@@ -29,6 +29,8 @@ const schema = z.object({
   BROADCAST_WINDOW_SECONDS: seconds(300),
   BROADCAST_THRESHOLD: z.coerce.number().int().positive().default(3),
   BROADCAST_RETENTION_SECONDS: seconds(2_592_000),
+  BROADCAST_PURGE_INTERVAL_SECONDS: seconds(3600),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   VK_REPLY_WINDOW_SECONDS: seconds(864_000),
   WHATSAPP_REPLY_WINDOW_SECONDS: seconds(86_400),
   CONVERSATION_IDLE_SECONDS: seconds(3600),

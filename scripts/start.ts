@@ -10,6 +10,7 @@ import { loadConfig, ConfigError } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
 import { connectClient, connectWorker, onShutdownSignal, startServices } from '../runtime/services.js';
 import { startWorkers } from '../worker/index.js';
+import { ensureSchedules } from '../worker/schedules.js';
 import { installTemporalRuntime } from '../worker/runtime.js';
 
 let config;
@@ -31,6 +32,7 @@ if (owner) logger.info({ employeeId: owner.id }, 'account owner created from BOO
 const workerConnection = await connectWorker(services);
 const workers = await startWorkers({ config, connection: workerConnection, db: services.db, files: services.files, adapters: createAdapters(config), logger });
 const temporal = await connectClient(services);
+await ensureSchedules(temporal.client, config, logger);
 const api = await startApiServer({ config, db: services.db, temporal: temporal.client, files: services.files, logger });
 logger.info({ api: api.url, temporal: services.temporalAddress, ui: config.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${config.TEMPORAL_UI_PORT}` }, 'taskwire is running');
 

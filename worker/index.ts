@@ -16,7 +16,8 @@ import type { ChannelKind } from '../workflows/shared/types.js';
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export interface WorkerDeps {
-  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'VK_RATE_LIMIT_PER_SECOND' | 'WHATSAPP_RATE_LIMIT_PER_SECOND'>;
+  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'VK_RATE_LIMIT_PER_SECOND' | 'WHATSAPP_RATE_LIMIT_PER_SECOND'> &
+    Partial<Pick<Config, 'WORKER_MAX_CACHED_WORKFLOWS'>>;
   connection: NativeConnection;
   db: Db;
   files: FileStore;
@@ -47,6 +48,9 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const main = await Worker.create({
     ...common,
     taskQueue: base,
+    // Open conversations mostly wait (holds last up to 30 days): the cache bounds their memory;
+    // an evicted workflow is rebuilt from its (short) history when its timer or a message comes.
+    maxCachedWorkflows: deps.config.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
   const rates: Record<ChannelKind, number> = {

@@ -36,6 +36,7 @@ import type {
   ConversationInput,
   ConversationView,
   EditCommentRequest,
+  HoldRef,
   PostCommentRequest,
   SetTaskStatusRequest,
   StartConversationRequest,
@@ -53,6 +54,8 @@ export const conversationStateQuery = defineQuery<ConversationView>('state');
 
 const MAX_SEEN_KEYS = 2000;
 const MAX_BATCH = 50;
+/** An idle run that only holds continues as new when its history is longer than this. */
+const HOLDING_RUN_MAX_EVENTS = 40;
 
 const NON_RETRYABLE = Object.values(FailureType);
 
@@ -69,6 +72,8 @@ interface State extends CarriedConversationState {
   /** Workflow time of the last event or agent action; the run completes `idleSeconds` after it. */
   lastActivityMs: number;
   lastSA: Record<string, unknown>;
+  holds: HoldRef[];
+  holdingOnly: boolean;
 }
 
 export async function conversation(input: ConversationInput): Promise<void> {
@@ -80,6 +85,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     lastInboundAt: carried?.lastInboundAt ?? input.seed?.lastInboundAt,
     messagesAllowed: carried?.messagesAllowed ?? input.seed?.messagesAllowed,
     pending: carried?.pending ?? [],
+    holds: carried?.holds ?? [],
+    holdingOnly: carried?.holdingOnly ?? false,
     seenKeys: carried?.seenKeys ?? [],
     recentRequests: carried?.recentRequests ?? [],
     seen: new Set(carried?.seenKeys ?? []),
@@ -238,6 +245,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
     pendingEvents: st.pending.length,
     processedEvents: st.processed,
     sendsInFlight: st.sendsInFlight,
+    heldMessages: st.holds.filter((h) => h.held).length,
+    classifyingMessages: st.holds.filter((h) => !h.held).length,
+    nextHoldCheckAt: st.holds.length ? new Date(nextHoldCheckMs()).toISOString() : undefined,
   }), { description: 'Current state of the conversation: contact, task, reply window, queue.' });
 
   // ---- helpers that close over state ----
@@ -314,6 +324,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       taskId: st.taskId,
       lastMessageAt: st.lastInboundAt,
       state: next.state ?? st.lastSA.state,
+      held: st.holds.filter((h) => h.held).length,
     };
     const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
     if (wanted.contactId && wanted.contactId !== st.lastSA.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
@@ -322,6 +333,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
       changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
     }
     if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
+    // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
+    if (wanted.held !== (st.lastSA.held ?? 0)) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
     if (changes.length === 0) return;
     upsertSearchAttributes(changes); // one history event for all changes
     st.lastSA = { ...st.lastSA, ...wanted };
@@ -333,38 +346,103 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // there was activity meanwhile, it is re-armed for the rest of the idle period.
   const idleMs = input.timing.idleSeconds * 1000;
   let idleTimerFired = false;
+  let idleTimerArmed = false;
   const armIdleTimer = () => {
     idleTimerFired = false;
+    idleTimerArmed = true;
     const due = Math.max(50, st.lastActivityMs + idleMs - Date.now());
-    void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => (idleTimerFired = true));
+    void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => {
+      idleTimerArmed = false;
+      idleTimerFired = true;
+    });
   };
-  armIdleTimer();
+  // A run that continued as new only to hold waits for the reply or its hold timer, nothing else.
+  if (!st.holdingOnly) armIdleTimer();
+
+  // Holds (rules 22–24): one durable timer to the earliest deadline — up to the 30-day retention.
+  // A new, earlier deadline starts one more timer; a timer that finds nothing due does nothing.
+  let holdTimerDueMs: number | undefined;
+  let holdCheckDue = false;
+  const armHoldTimer = () => {
+    if (!st.holds.length) return;
+    const due = nextHoldCheckMs();
+    if (holdTimerDueMs !== undefined && holdTimerDueMs <= due) return;
+    holdTimerDueMs = due;
+    const held = st.holds.filter((h) => h.held).length;
+    void sleep(Math.max(50, due - Date.now()), {
+      summary: held ? `hold ${held} message(s) until the reply or expiry` : 'classify observed outgoing messages',
+    }).then(() => {
+      if (holdTimerDueMs === due) holdTimerDueMs = undefined;
+      holdCheckDue = true;
+    });
+  };
+  armHoldTimer();
 
   for (;;) {
-    await condition(() => st.pending.length > 0 || idleTimerFired);
+    await condition(() => st.pending.length > 0 || idleTimerFired || holdCheckDue);
+
+    if (holdCheckDue) {
+      holdCheckDue = false;
+      if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
+      armHoldTimer();
+      // The last hold ended while the run only waited for it: the idle rule applies again.
+      if (!st.holds.length && !idleTimerArmed) armIdleTimer();
+    }
 
     if (st.pending.length > 0) {
+      st.holdingOnly = false;
       await processBatch(st.pending.slice(0, MAX_BATCH));
       st.lastActivityMs = Date.now();
-    } else if (Date.now() < st.lastActivityMs + idleMs || st.sendsInFlight > 0) {
-      armIdleTimer();
-    } else {
-      await condition(allHandlersFinished);
-      // Re-check: a signal may have landed while handlers finished. If one lands after this
-      // point, the server refuses the completion and this task runs again with it queued.
-      if (st.pending.length === 0 && st.sendsInFlight === 0) return;
-      armIdleTimer();
+      if (!idleTimerArmed) armIdleTimer();
+    } else if (idleTimerFired) {
+      idleTimerFired = false;
+      if (Date.now() < st.lastActivityMs + idleMs || st.sendsInFlight > 0) {
+        armIdleTimer();
+      } else {
+        await condition(allHandlersFinished);
+        // Re-check: a signal may have landed while handlers finished. If one lands after this
+        // point, the server refuses the completion and this task runs again with it queued.
+        if (st.pending.length === 0 && st.sendsInFlight === 0) {
+          if (st.holds.length === 0) return;
+          // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
+          if (workflowInfo().historyLength > HOLDING_RUN_MAX_EVENTS) return continueAsNew(true);
+          st.holdingOnly = true;
+        } else {
+          armIdleTimer();
+        }
+      }
     }
 
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength > input.timing.continueAsNewAfterEvents) {
-      await condition(() => allHandlersFinished() && st.sendsInFlight === 0);
-      return makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
-        ...input,
-        seed: undefined,
-        carried: carry(st),
-      });
+      return continueAsNew(st.holdingOnly);
     }
+  }
+
+  async function continueAsNew(holdingOnly: boolean): Promise<never> {
+    await condition(() => allHandlersFinished() && st.sendsInFlight === 0);
+    return makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
+      ...input,
+      seed: undefined,
+      carried: { ...carry(st), holdingOnly: holdingOnly && st.pending.length === 0 },
+    });
+  }
+
+  function nextHoldCheckMs(): number {
+    return Math.min(...st.holds.map((h) => Date.parse(h.checkAt)));
+  }
+
+  async function settleHolds(): Promise<void> {
+    const r = await db.settleHolds({
+      channelId: input.channelId,
+      peerId: input.peerId,
+      contactId: st.contactId!,
+      workflowId: workflowInfo().workflowId,
+      broadcast: input.timing.broadcast,
+    });
+    st.holds = r.holds;
+    if (r.taskId) st.taskId = r.taskId;
+    syncSearchAttributes({});
   }
 
   async function processBatch(batch: ConversationEvent[]): Promise<void> {
@@ -385,12 +463,18 @@ export async function conversation(input: ConversationInput): Promise<void> {
         event,
         files: downloaded.flatMap((d, k) => (media[k]!.event === i ? [d] : [])),
       })),
+      broadcast: input.timing.broadcast,
     });
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
     if (result.taskId) st.taskId = result.taskId;
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
+    // Histories recorded before broadcasts have no `holds` in this activity's result.
+    if (result.holds) {
+      st.holds = result.holds;
+      armHoldTimer();
+    }
     syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
   }
 }
@@ -412,6 +496,7 @@ function carry(st: State): CarriedConversationState {
     lastInboundAt: st.lastInboundAt,
     messagesAllowed: st.messagesAllowed,
     pending: st.pending,
+    holds: st.holds,
     seenKeys: st.seenKeys,
     recentRequests: st.recentRequests,
   };

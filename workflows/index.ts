@@ -2,3 +2,4 @@
 export { conversation } from './conversation.js';
 export { publication } from './publication.js';
 export { lead } from './lead.js';
+export { bulkSend, purgeBroadcasts } from './bulk-send.js';

@@ -72,3 +72,49 @@ it('answers 503 while Temporal is down, and after it is back every message is pr
   }, 30_000, 'the message after the outage');
   expect(after).toEqual(['До сбоя', 'Во время сбоя', 'После сбоя']);
 }, 120_000);
+
+it('a held broadcast survives a worker restart and a Temporal restart, and is attached once on the reply', async () => {
+  const base = await readFixture('vk/message_new.text.json');
+  const reply = await readFixture('vk/message_reply.json');
+  const peers = [512350001, 512350002, 512350003, 512350004];
+  const text = 'Скидка 20% на второй товар до конца недели!';
+  const date = Math.floor(Date.now() / 1000);
+  for (const [i, peer] of peers.entries()) {
+    const body = structuredClone(reply);
+    body.event_id = `outage-broadcast-${peer}`;
+    Object.assign(body.object, { peer_id: peer, id: 9100 + i, conversation_message_id: 9100 + i, text, date, random_id: 1_950_000_000 + i });
+    expect(await h.postVk(body)).toEqual({ status: 200, text: 'ok' });
+  }
+  const held = async () =>
+    (await h.db.selectFrom('broadcasts').select('status').where('text', '=', text).execute()).filter((r) => r.status === 'held').length;
+  await h.eventually(async () => ((await held()) === 4 ? true : undefined), 30_000, 'four held broadcasts');
+
+  await h.stopWorkers();
+  await h.startWorkers();
+  await h.stopWorkers();
+  await server!.stop();
+  await startServer();
+  await h.startWorkers();
+
+  expect(await h.postVk(vkMessage(base, { peer: 512350003, id: 9200, text: 'Какая скидка на обувь?', date: date + 1 }))).toEqual({ status: 200, text: 'ok' });
+  const contactId = await h.eventually(async () => {
+    const c = await h.db.selectFrom('conversations').select('contact_id').where('peer_id', '=', '512350003').executeTakeFirst();
+    return c?.contact_id;
+  }, 30_000, 'contact');
+  const comments = await h.eventually(async () => {
+    const tasks = (await h.api('GET', `/api/tasks?contactId=${contactId}`)).body.items as any[];
+    if (!tasks.length) return undefined;
+    const t = await h.api('GET', `/api/tasks/${tasks[0].id}`);
+    return t.body.comments.length >= 2 ? t.body.comments : undefined;
+  }, 30_000, 'broadcast and reply');
+  expect(comments.map((c: any) => [c.text, c.broadcast ?? false])).toEqual([
+    [text, true],
+    ['Какая скидка на обувь?', false],
+  ]);
+  // The other three still hold, in running workflows that came through both restarts.
+  expect(await held()).toBe(3);
+  for (const p of [512350001, 512350002, 512350004]) {
+    const d = await h.client.workflow.getHandle(h.conversationId(p)).describe();
+    expect(d.status.name).toBe('RUNNING');
+  }
+}, 120_000);

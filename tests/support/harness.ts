@@ -89,6 +89,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     WHATSAPP_API_BASE_URL: graph.baseUrl,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     CONVERSATION_IDLE_SECONDS: '600',
+    // Observed outgoing messages wait one window for classification (rule 22): short in tests.
+    BROADCAST_WINDOW_SECONDS: '2',
     ...env,
   });
   const logger = createLogger(config.LOG_LEVEL);

@@ -1,6 +1,6 @@
 /** Task queues, workflow ids and search attributes: the names both sides of Temporal use. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { ChannelKind } from './types.js';
+import type { ChannelKind, ConversationInput } from './types.js';
 
 /** Workflows and database activities. Overridden by TEMPORAL_TASK_QUEUE. */
 export const DEFAULT_TASK_QUEUE = 'taskwire';
@@ -47,3 +47,28 @@ export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 
   { name: 'TwHeldBroadcasts', type: 'Int' },
   { name: 'TwLastMessageAt', type: 'Datetime' },
 ];
+
+/**
+ * How a conversation run is started (signal-with-start, update-with-start): by the API for channel
+ * events and agent actions, and by the bulk-send activity for the messages it sends.
+ */
+export function conversationStartOptions(taskQueue: string, channelExternalId: string, input: ConversationInput) {
+  return {
+    workflowId: conversationWorkflowId(input.channelKind, channelExternalId, input.peerId),
+    taskQueue,
+    args: [input] as [ConversationInput],
+    typedSearchAttributes: [
+      { key: SA.channel, value: input.channelKind },
+      { key: SA.channelId, value: input.channelId },
+    ],
+    staticSummary: `${input.channelKind} conversation with ${input.peerId}`,
+  };
+}
+
+export function bulkSendWorkflowId(bulkSendId: string): string {
+  return `bulk-send/${bulkSendId}`;
+}
+/** `taskwire-purge-broadcasts` on the default queue: one Schedule per deployment (task queue). */
+export function purgeBroadcastsScheduleId(taskQueue: string): string {
+  return `${taskQueue}-purge-broadcasts`;
+}

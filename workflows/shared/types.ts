@@ -76,6 +76,10 @@ export interface ObservedOutgoingEvent extends EventBase {
   media: MediaRef[];
   /** Who sent it in the channel UI (VK admin_author_id), for display. */
   senderRef?: string;
+  /** A template message (WhatsApp): the kind of a mailing is its template. */
+  template?: { name: string; language: string };
+  /** Sent by taskwire's bulk send (rule 22: a broadcast by origin). */
+  bulkSendId?: string;
 }
 
 /** The person allowed or forbade messages from the company (VK message_allow / message_deny). */
@@ -147,6 +151,28 @@ export interface ConversationTiming {
   idleSeconds: number;
   /** Continue-as-new after this many history events even if the server does not suggest it. */
   continueAsNewAfterEvents: number;
+  /** Rules 22–24. Absent in runs started before broadcasts existed: the defaults apply. */
+  broadcast?: BroadcastPolicy;
+}
+
+/** BROADCAST_WINDOW_SECONDS, BROADCAST_THRESHOLD, BROADCAST_RETENTION_SECONDS. */
+export interface BroadcastPolicy {
+  windowSeconds: number;
+  threshold: number;
+  retentionSeconds: number;
+}
+
+export const DEFAULT_BROADCAST_POLICY: BroadcastPolicy = { windowSeconds: 300, threshold: 3, retentionSeconds: 2_592_000 };
+
+/**
+ * An observed outgoing message the conversation is waiting on (ids and deadlines only; the
+ * message is in the database): `held` until the reply or expiry, else waiting for classification.
+ */
+export interface HoldRef {
+  id: string;
+  held: boolean;
+  /** When the conversation must look at it again: classification deadline, or expiry. */
+  checkAt: string;
 }
 
 /** What the API knows from the database when it (maybe) starts a run; ignored if a run is open. */
@@ -174,6 +200,10 @@ export interface CarriedConversationState {
   lastInboundAt?: string;
   messagesAllowed?: boolean;
   pending: ConversationEvent[];
+  /** Observed outgoing messages held or waiting for classification (rules 22–24). */
+  holds?: HoldRef[];
+  /** The run continued as new only to hold: no idle timer, nothing else to do. */
+  holdingOnly?: boolean;
   /** Recently seen event keys, oldest first, bounded. */
   seenKeys: string[];
   /** Recently completed request ids (update ids) with their results, bounded. */
@@ -241,4 +271,8 @@ export interface ConversationView {
   pendingEvents: number;
   processedEvents: number;
   sendsInFlight: number;
+  /** Messages held until the person replies (broadcasts, rule 24), and ones still being classified. */
+  heldMessages: number;
+  classifyingMessages: number;
+  nextHoldCheckAt?: string;
 }

@@ -1,0 +1,156 @@
+/**
+ * Bulk send (contract: POST /api/channels/:id/bulk-sends): one message per recipient, sent through
+ * the channel's rate-limited queue, never twice, and handed to the recipient's conversation as an
+ * observed outgoing message that is a broadcast by origin (rules 22–23: held until the reply).
+ */
+import { ApplicationFailure, getClient } from '@temporalio/activity';
+import { ChannelPermanentError } from '../channels/types.js';
+import { getChannelOrThrow } from '../db/queries/conversations.js';
+import { purgeBroadcasts } from '../db/queries/broadcasts.js';
+import { FailureType } from '../workflows/shared/errors.js';
+import { conversationStartOptions } from '../workflows/shared/temporal.js';
+import type { ConversationTiming, ObservedOutgoingEvent } from '../workflows/shared/types.js';
+import type { ActivityDeps } from './deps.js';
+import { sendExactlyOnce } from './outbound.js';
+
+/** How the recipients' conversations are started (from the API's configuration, via the workflow input). */
+export interface ConversationStart {
+  taskQueue: string;
+  channelExternalId: string;
+  timing: ConversationTiming;
+}
+
+export interface BulkProgress {
+  total: number;
+  sent: number;
+  failed: number;
+  pending: number;
+}
+
+export function bulkSendActivities({ db, adapters }: ActivityDeps) {
+  /** The next recipients still to send, by id (ids only: the workflow's payloads stay small). */
+  async function listBulkRecipients(input: { bulkSendId: string; afterId: string; limit: number }): Promise<string[]> {
+    const rows = await db
+      .selectFrom('bulk_send_recipients')
+      .select('id')
+      .where('bulk_send_id', '=', input.bulkSendId)
+      .where('status', '=', 'pending')
+      .where('id', '>', input.afterId)
+      .orderBy('id')
+      .limit(input.limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Sends one recipient's message (idempotent by the recipient id: sent once, even across
+   * crashes), then signals their conversation. A permanent refusal marks the recipient failed.
+   */
+  async function sendBulkMessage(input: { recipientId: string; conversation: ConversationStart }): Promise<'sent' | 'failed'> {
+    const r = await db
+      .selectFrom('bulk_send_recipients as r')
+      .innerJoin('bulk_sends as b', 'b.id', 'r.bulk_send_id')
+      .select(['r.id', 'r.status', 'r.peer_id', 'r.external_id', 'r.error', 'r.sent_at', 'r.channel_id', 'b.id as bulk_send_id', 'b.text', 'b.template'])
+      .where('r.id', '=', input.recipientId)
+      .executeTakeFirst();
+    if (!r) throw ApplicationFailure.nonRetryable('bulk send recipient not found', FailureType.NotFound, { what: 'recipient' });
+    if (r.status === 'failed') return 'failed';
+    const channel = await getChannelOrThrow(db, r.channel_id);
+    let externalId = r.external_id;
+    let sentAt = r.sent_at;
+    if (r.status === 'pending') {
+      if (!channel.active) return fail(r.id, { code: 'channel_inactive', message: 'the channel is deactivated' });
+      const adapter = adapters[channel.kind];
+      try {
+        const sent = await sendExactlyOnce(db, {
+          adapter,
+          channelId: channel.id,
+          key: r.id,
+          previousAnswered: (r.error as { answered?: boolean } | null)?.answered === true,
+          onAnswered: async (error) => {
+            await db.updateTable('bulk_send_recipients').set({ error: JSON.stringify(error) }).where('id', '=', r.id).execute();
+          },
+          send: () =>
+            adapter.send(channel, { peerId: r.peer_id, text: r.text, files: [], idempotencyKey: r.id, template: r.template ?? undefined }),
+        });
+        externalId = sent.externalId;
+      } catch (err) {
+        const cause = err instanceof ApplicationFailure ? err : undefined;
+        if (cause?.nonRetryable) {
+          const details = (cause.details?.[0] ?? {}) as { channelCode?: string | number };
+          return fail(r.id, { code: details.channelCode ?? cause.type ?? 'refused', message: cause.message });
+        }
+        if (err instanceof ChannelPermanentError) return fail(r.id, { code: err.channelCode, message: err.channelMessage });
+        throw err;
+      }
+      // Whole seconds, like the channels' own message times (VK `date`, WhatsApp `timestamp`):
+      // comments are ordered by time, and a reply in the same second must come after this message.
+      sentAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+      await db
+        .updateTable('bulk_send_recipients')
+        .set({ status: 'sent', external_id: externalId, sent_at: sentAt, error: null, updated_at: new Date() })
+        .where('id', '=', r.id)
+        .where('status', '=', 'pending')
+        .execute();
+    }
+
+    // The conversation learns of the message (idempotent: the same keys as the channel's echo).
+    const event: ObservedOutgoingEvent = {
+      type: 'observed_outgoing',
+      keys: [`bulk:${r.id}`, ...(channel.kind === 'vk' ? [`vk-msg:${channel.external_id}:${externalId}`] : [])],
+      occurredAt: (sentAt ?? new Date()).toISOString(),
+      externalId: externalId!,
+      sendKey: r.id,
+      text: r.template && !r.text ? `[template ${r.template.name}]` : r.text,
+      media: [],
+      ...(r.template ? { template: { name: r.template.name, language: r.template.language } } : {}),
+      bulkSendId: r.bulk_send_id,
+    };
+    const start = conversationStartOptions(input.conversation.taskQueue, input.conversation.channelExternalId, {
+      channelId: channel.id,
+      channelKind: channel.kind,
+      peerId: r.peer_id,
+      timing: input.conversation.timing,
+    });
+    await getClient().workflow.signalWithStart('conversation', { ...start, signal: 'event', signalArgs: [event] });
+    return 'sent';
+  }
+
+  async function fail(recipientId: string, error: { code: string | number; message: string }): Promise<'failed'> {
+    await db
+      .updateTable('bulk_send_recipients')
+      .set({ status: 'failed', error: JSON.stringify(error), updated_at: new Date() })
+      .where('id', '=', recipientId)
+      .where('status', '=', 'pending')
+      .execute();
+    return 'failed';
+  }
+
+  async function bulkSendProgress(input: { bulkSendId: string }): Promise<BulkProgress> {
+    return readBulkProgress(db, input.bulkSendId);
+  }
+
+  async function finishBulkSend(input: { bulkSendId: string }): Promise<BulkProgress> {
+    await db.updateTable('bulk_sends').set({ status: 'done', finished_at: new Date() }).where('id', '=', input.bulkSendId).where('status', '=', 'running').execute();
+    return readBulkProgress(db, input.bulkSendId);
+  }
+
+  /** The Schedule's job: deletes expired broadcast rows (rule 23) and spent classification rows. */
+  async function purgeExpiredBroadcasts(input: { windowSeconds: number }): Promise<{ expired: number; recorded: number }> {
+    return purgeBroadcasts(db, input.windowSeconds, new Date());
+  }
+
+  return { listBulkRecipients, sendBulkMessage, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
+}
+
+export async function readBulkProgress(db: ActivityDeps['db'], bulkSendId: string): Promise<BulkProgress> {
+  const rows = await db
+    .selectFrom('bulk_send_recipients')
+    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('bulk_send_id', '=', bulkSendId)
+    .groupBy('status')
+    .execute();
+  const n = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
+  return { total: n('pending') + n('sent') + n('failed'), sent: n('sent'), failed: n('failed'), pending: n('pending') };
+}
+
