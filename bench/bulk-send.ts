@@ -292,6 +292,8 @@ interface HistoryStats {
   statuses: Record<string, number>;
   /** Sum of historyLength from visibility (list), for comparison. */
   visibilityEvents: number;
+  /** Activity attempts beyond the first (ACTIVITY_TASK_STARTED attempt − 1), by activity type: retries. */
+  retries: Record<string, number>;
   readSeconds: number;
 }
 
@@ -302,7 +304,7 @@ async function historyStats(s: Stack, concurrency = 8): Promise<HistoryStats> {
   for await (const wf of s.client.workflow.list({ query: `TaskQueue = '${s.config.TEMPORAL_TASK_QUEUE}'` })) {
     listed.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, status: wf.status.name, historyLength: wf.historyLength });
   }
-  const out: HistoryStats = { runs: {}, workflows: {}, events: {}, eventTypes: {}, statuses: {}, visibilityEvents: 0, readSeconds: 0 };
+  const out: HistoryStats = { runs: {}, workflows: {}, events: {}, eventTypes: {}, statuses: {}, visibilityEvents: 0, retries: {}, readSeconds: 0 };
   const ids: Record<string, Set<string>> = {};
   for (const wf of listed) {
     out.runs[wf.type] = (out.runs[wf.type] ?? 0) + 1;
@@ -321,9 +323,16 @@ async function historyStats(s: Stack, concurrency = 8): Promise<HistoryStats> {
         const events = h.events ?? [];
         out.events[wf.type] = (out.events[wf.type] ?? 0) + events.length;
         const types = (out.eventTypes[wf.type] ??= {});
+        const scheduledType = new Map<string, string>();
         for (const e of events) {
           const n = eventTypeName(e.eventType);
           types[n] = (types[n] ?? 0) + 1;
+          if (n === 'ACTIVITY_TASK_SCHEDULED') scheduledType.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?');
+          if (n === 'ACTIVITY_TASK_STARTED' && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) {
+            const a = e.activityTaskStartedEventAttributes!;
+            const name = `${wf.type}/${scheduledType.get(String(a.scheduledEventId)) ?? '?'}`;
+            out.retries[name] = (out.retries[name] ?? 0) + (a.attempt ?? 1) - 1;
+          }
         }
       }
     }),
@@ -759,7 +768,8 @@ async function main(): Promise<number> {
         `bulkSend ${bulk} events in ${h.runs.bulkSend ?? 0} runs` +
         (all !== conv + bulk ? `, other ${all - conv - bulk}` : '') +
         ` → ${held ? ((conv + bulk) / held).toFixed(2) : '-'} events per held message (conversation ${held ? (conv / held).toFixed(2) : '-'}, bulkSend ${held ? (bulk / held).toFixed(2) : '-'})`,
-      `  runs by status: ${Object.entries(h.statuses).map(([k, v]) => `${k} ${v}`).join(', ')}; visibility historyLength sum ${h.visibilityEvents}`,
+      `  runs by status: ${Object.entries(h.statuses).map(([k, v]) => `${k} ${v}`).join(', ')}; activity retries (attempts beyond the first): ` +
+        `${Object.entries(h.retries).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
       ...Object.entries(h.eventTypes).map(([wf, types]) => `  ${wf} events: ${Object.entries(types).map(([k, v]) => `${k} ${v}`).join(', ')}`),
     ];
   };

@@ -54,8 +54,6 @@ export const conversationStateQuery = defineQuery<ConversationView>('state');
 
 const MAX_SEEN_KEYS = 2000;
 const MAX_BATCH = 50;
-/** An idle run that only holds continues as new when its history is longer than this. */
-const HOLDING_RUN_MAX_EVENTS = 40;
 
 const NON_RETRYABLE = Object.values(FailureType);
 
@@ -405,8 +403,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
         if (st.pending.length === 0 && st.sendsInFlight === 0) {
           if (st.holds.length === 0) return;
           // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
-          if (workflowInfo().historyLength > HOLDING_RUN_MAX_EVENTS) return continueAsNew(true);
-          st.holdingOnly = true;
+          if (!st.holdingOnly) return continueAsNew(true);
         } else {
           armIdleTimer();
         }

@@ -10,6 +10,7 @@ import { ensureSchedules } from '../../worker/schedules.js';
 import { conversationStateQuery } from '../../workflows/conversation.js';
 import { purgeBroadcastsScheduleId } from '../../workflows/shared/temporal.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 
 const WINDOW = 3;
 let h: Harness;
@@ -209,6 +210,38 @@ describe('broadcast detection (rule 22)', () => {
   });
 });
 
+describe('WhatsApp Business app mailings (smb_message_echoes)', () => {
+  it('4 personalised echoes in the window are held; a reply attaches its broadcast before it', async () => {
+    await h.createWaChannel();
+    const base = await readFixture('whatsapp/echo.text.json');
+    const people: Array<[string, string]> = [['5511900000001', 'Lucas'], ['5511900000002', 'Ana'], ['5511900000003', 'Pedro'], ['5511900000004', 'Julia']];
+    for (const [i, [to, name]] of people.entries()) {
+      const body = structuredClone(base);
+      const echo = body.entry[0].changes[0].value.message_echoes[0];
+      Object.assign(echo, { to, id: `wamid.echo-broadcast-${i}`, timestamp: String(now()), text: { body: `Oi ${name}! Sua compra nº ${1000 + i} foi enviada.` } });
+      expect((await h.postWa(body)).status).toBe(200);
+    }
+    const peers = people.map(([to]) => Number(to));
+    const rows = await classified(h, peers);
+    expect(rows.every((r) => r.status === 'held' && r.is_broadcast)).toBe(true);
+    for (const p of peers) expect(await commentsOfPeer(h, p)).toEqual([]);
+
+    const inbound = await readFixture('whatsapp/message.text.json');
+    const msg = inbound.entry[0].changes[0].value;
+    msg.contacts[0].wa_id = '5511900000003';
+    Object.assign(msg.messages[0], { from: '5511900000003', id: 'wamid.reply-to-broadcast', timestamp: String(now() + 1), text: { body: 'Obrigado! Quando chega?' } });
+    expect((await h.postWa(inbound)).status).toBe(200);
+    const comments = await h.eventually(async () => {
+      const c = await commentsOfPeer(h, 5511900000003);
+      return c.length >= 2 ? c : undefined;
+    }, 20_000, 'the broadcast and the reply');
+    expect(comments.map((c) => [c.direction, c.text, c.broadcast ?? false])).toEqual([
+      ['outbound', 'Oi Pedro! Sua compra nº 1002 foi enviada.', true],
+      ['inbound', 'Obrigado! Quando chega?', false],
+    ]);
+  }, 60_000);
+});
+
 describe('option outgoingTasksOnlyOnReply (rule 24)', () => {
   it('an observed message to a contact with no active task is held (not a broadcast) until the reply', async () => {
     expect((await h.api('PATCH', `/api/channels/${channelId}`, { settings: { outgoingTasksOnlyOnReply: true } })).status).toBe(200);
@@ -243,7 +276,8 @@ describe('option outgoingTasksOnlyOnReply (rule 24)', () => {
 describe('expiry (rule 23) and the purge Schedule', () => {
   let e: Harness;
   beforeAll(async () => {
-    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '4', CONVERSATION_IDLE_SECONDS: '2' });
+    // Idle after 1 s (while still holding: continue-as-new into a holding run), expiry after 6 s.
+    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '6', CONVERSATION_IDLE_SECONDS: '1' });
     await e.startWorkers();
     await e.createVkChannel();
   });
@@ -269,6 +303,17 @@ describe('expiry (rule 23) and the purge Schedule', () => {
       }, 30_000, `conversation ${p} completed`);
     }
 
+    // While only holding, the conversation waited in a fresh, short run (continue-as-new):
+    // the month-long hold does not keep history growing.
+    const runs = await e.eventually(async () => {
+      const list = [];
+      for await (const r of e.client.workflow.list({ query: `WorkflowId = '${e.conversationId(710001)}'` })) list.push(r);
+      return list.length >= 2 ? list : undefined;
+    }, 20_000, 'both runs listed');
+    expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW']);
+    const holdingRun = runs.find((r) => r.status.name === 'COMPLETED')!;
+    expect(holdingRun.historyLength).toBeLessThanOrEqual(30);
+
     // A reply after expiry starts a normal task: the expired broadcast stays out of it.
     expect(await e.postVk(vkMessage(messageFixture, { peer: 710001, id: nextId++, text: 'Ещё действует?' }))).toEqual({ status: 200, text: 'ok' });
     const comments = await e.eventually(async () => {
@@ -289,4 +334,16 @@ describe('expiry (rule 23) and the purge Schedule', () => {
       await schedule.delete();
     }
   }, 90_000);
+
+  it('the expiring, continued-as-new and purge histories replay without nondeterminism', async () => {
+    const { replayed, failures } = await replayAll(e, 'broadcast-expiry');
+    expect(failures).toEqual([]);
+    expect(replayed).toBeGreaterThan(5);
+  }, 120_000);
 });
+
+it('histories of holding, releasing and expiring conversations (live and recorded) replay without nondeterminism', async () => {
+  const { replayed, failures } = await replayAll(h, 'broadcast');
+  expect(failures).toEqual([]);
+  expect(replayed).toBeGreaterThan(20);
+}, 120_000);
