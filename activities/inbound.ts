@@ -10,7 +10,7 @@ import {
   settingsOf,
   type Tx,
 } from '../db/queries/conversations.js';
-import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, openHolds } from '../db/queries/broadcasts.js';
+import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
@@ -200,15 +200,7 @@ export function inboundActivities({ db }: ActivityDeps) {
     return db.transaction().execute(async (tx) => {
       const ctx = await conversationCtx(tx, input);
       const result: SettleHoldsResult = { holds: [], taskId: null, recorded: 0, heldForReply: 0, expired: 0 };
-      const rows = await tx
-        .selectFrom('broadcasts')
-        .selectAll()
-        .where('conversation_id', '=', ctx.conversationId)
-        .where('status', 'in', ['pending', 'held'])
-        .orderBy('sent_at')
-        .orderBy('id')
-        .forUpdate()
-        .execute();
+      const rows = await lockOpenHolds(tx, ctx.conversationId);
       const now = new Date();
       const onlyOnReply = settingsOf(ctx.channel).outgoingTasksOnlyOnReply;
       for (const row of rows) {
@@ -312,15 +304,7 @@ function heldMessage(row: HeldRow): MessageToRecord {
 
 /** Rule 23: everything held or waiting goes into the reply's task, in the order it was sent. */
 async function releaseHolds(ctx: Ctx, result: RecordEventsResult): Promise<number> {
-  const rows = await ctx.tx
-    .selectFrom('broadcasts')
-    .selectAll()
-    .where('conversation_id', '=', ctx.conversationId)
-    .where('status', 'in', ['pending', 'held'])
-    .orderBy('sent_at')
-    .orderBy('id')
-    .forUpdate()
-    .execute();
+  const rows = await lockOpenHolds(ctx.tx, ctx.conversationId);
   for (const row of rows) {
     const commentId = await recordMessage(ctx, result, heldMessage(row));
     await ctx.tx.updateTable('broadcasts').set({ status: 'attached', comment_id: commentId, updated_at: new Date() }).where('id', '=', row.id).execute();

@@ -124,6 +124,19 @@ async function detect(tx: Tx, channelId: string, kindKey: string, t: Date, polic
       and not is_broadcast and status in ('pending', 'held')`.execute(tx);
 }
 
+/** A conversation's held and pending messages, in send order, locked for the rest of the transaction. */
+export async function lockOpenHolds(tx: Tx, conversationId: string) {
+  return tx
+    .selectFrom('broadcasts')
+    .selectAll()
+    .where('conversation_id', '=', conversationId)
+    .where('status', 'in', ['pending', 'held'])
+    .orderBy('sent_at')
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+}
+
 /** What a conversation holds or has waiting for classification, oldest first (ids and deadlines only). */
 export async function openHolds(db: DbOrTx, conversationId: string): Promise<HoldRef[]> {
   const rows = await db
