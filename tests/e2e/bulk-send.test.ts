@@ -138,7 +138,7 @@ describe('VK: the worker is SIGKILLed halfway through 200 recipients', () => {
     const delivered = new Map<number, number>();
     for (const m of h.vk.sent.filter((m) => m.text === text)) delivered.set(m.peerId, (delivered.get(m.peerId) ?? 0) + 1);
     expect(delivered.size).toBe(200);
-    expect([...delivered.keys()].sort()).toEqual(peers);
+    expect([...delivered.keys()].sort((a, b) => a - b)).toEqual(peers);
     expect([...delivered.values()].every((n) => n === 1)).toBe(true);
     // The crash did hit sends in flight: their retries repeated the same random_id.
     const requests = new Map<string, number>();
