@@ -97,7 +97,7 @@ export function inboundActivities({ db }: ActivityDeps) {
         switch (event.type) {
           case 'inbound': {
             // Rule 23: the reply brings what the conversation holds into the task, before it.
-            result.released += await releaseHolds(ctx, result);
+            result.released += await releaseHolds(ctx, result, event.occurredAt);
             const r = await recordMessage(ctx, result, {
               externalId: event.externalId,
               direction: 'inbound',
@@ -290,23 +290,25 @@ async function holdObserved(ctx: Ctx, event: ObservedOutgoingEvent, files: Downl
 
 type HeldRow = { external_id: string; text: string; files: StoredFileJson[]; sent_at: Date; is_broadcast: boolean; extra: Record<string, unknown> | null };
 
-function heldMessage(row: HeldRow): MessageToRecord {
+function heldMessage(row: HeldRow, notAfter?: string): MessageToRecord {
+  const sentAt = row.sent_at.toISOString();
   return {
     externalId: row.external_id,
     direction: 'outbound',
     text: row.text,
     files: row.files,
-    occurredAt: row.sent_at.toISOString(),
+    // Before the reply that releases it, even if the channel's clock put the reply earlier.
+    occurredAt: notAfter && notAfter < sentAt ? notAfter : sentAt,
     broadcast: row.is_broadcast,
     extra: row.extra ?? undefined,
   };
 }
 
 /** Rule 23: everything held or waiting goes into the reply's task, in the order it was sent. */
-async function releaseHolds(ctx: Ctx, result: RecordEventsResult): Promise<number> {
+async function releaseHolds(ctx: Ctx, result: RecordEventsResult, replyAt: string): Promise<number> {
   const rows = await lockOpenHolds(ctx.tx, ctx.conversationId);
   for (const row of rows) {
-    const commentId = await recordMessage(ctx, result, heldMessage(row));
+    const commentId = await recordMessage(ctx, result, heldMessage(row, new Date(replyAt).toISOString()));
     await ctx.tx.updateTable('broadcasts').set({ status: 'attached', comment_id: commentId, updated_at: new Date() }).where('id', '=', row.id).execute();
   }
   return rows.length;

@@ -106,6 +106,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
   const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
   // Inbound-side channel calls (profile, media): retried until they succeed or fail permanently.
   const channelIn = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '2 minutes' });
+  // The profile look-up is one short API call: a worker that dies during it is retried within
+  // seconds, not minutes (a bulk send starts thousands of conversations at once).
+  const profiles = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '15 seconds' });
   // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
   const channelOut = proxyActivities<Activities>({
     taskQueue: channelQueue,
@@ -274,7 +277,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   async function ensureContact(hint: { name?: string; phone?: string } | undefined): Promise<void> {
-    const r = await channelIn.ensureContact({
+    const r = await profiles.ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,
       workflowId: workflowInfo().workflowId,
