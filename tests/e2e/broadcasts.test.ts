@@ -132,6 +132,29 @@ describe('broadcast detection (rule 22)', () => {
     }
   }, 60_000);
 
+  it('a broadcast to a person whose task is completed: the reply reopens that task with the broadcast before the reply', async () => {
+    // 700011 has a task from the previous test (one observed outgoing comment); complete it.
+    const contactId = (await h.db.selectFrom('conversations').select('contact_id').where('peer_id', '=', '700011').executeTakeFirstOrThrow()).contact_id;
+    const [task] = (await h.api('GET', `/api/tasks?contactId=${contactId}`)).body.items as any[];
+    expect((await h.api('POST', `/api/tasks/${task.id}/complete`)).status).toBe(200);
+    const text = 'Только сегодня: бесплатная доставка при заказе от 1000 ₽';
+    await send4(h, [700011, 700091, 700092, 700093], [text]);
+    await h.eventually(async () => ((await rowsOfPeers(h, [700011])).some((r) => r.text === text && r.status === 'held') ? true : undefined), 20_000, 'held');
+    expect((await h.api('GET', `/api/tasks/${task.id}`)).body.status).toBe('completed');
+
+    expect(await h.postVk(vkMessage(messageFixture, { peer: 700011, id: nextId++, text: 'Отлично, оформляю', date: now() + 1 }))).toEqual({ status: 200, text: 'ok' });
+    const reopened = await h.eventually(async () => {
+      const t = (await h.api('GET', `/api/tasks/${task.id}`)).body;
+      return t.comments.length >= 3 ? t : undefined;
+    }, 20_000, 'the reopened task');
+    expect(reopened.status).toBe('open');
+    expect(reopened.comments.map((c: any) => [c.text, c.broadcast ?? false])).toEqual([
+      ['Добрый день! Напоминаем о записи на примерку.', false],
+      [text, true],
+      ['Отлично, оформляю', false],
+    ]);
+  }, 60_000);
+
   it('4 spread wider than the window (the 6-minute case, scaled) are normal', async () => {
     const peers = [700021, 700022, 700023, 700024];
     const t = now();
