@@ -16,6 +16,7 @@ import { WORKFLOWS_PATH } from '../../worker/index.js';
 import { textWebhook } from '../fakes/graph-api.js';
 import { startChildWorker, type ChildWorker } from '../support/child-worker.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 
 let h: Harness;
 const children: ChildWorker[] = [];
@@ -51,6 +52,7 @@ async function vkChannel(): Promise<string> {
 }
 
 let waChannelId: string | undefined;
+let waJobId: string | undefined;
 async function waChannel(): Promise<string> {
   waChannelId ??= await h.createWaChannel();
   return waChannelId;
@@ -194,6 +196,7 @@ describe('WhatsApp template bulk send', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body).toEqual({ id: expect.any(String), total: 3 });
     const jobId: string = res.body.id;
+    waJobId = jobId;
     await hold.arrived;
     const running = await progressOf(jobId);
     expect(running).toMatchObject({ id: jobId, total: 3, failed: 0, status: 'running' });
@@ -298,3 +301,9 @@ describe('validation and access', () => {
     expect(sent.map((m) => m.peerId).sort()).toEqual([640300002, 640300003]);
   }, 60_000);
 });
+
+it('bulk-send and conversation histories (live, and the recorded WhatsApp job) replay without nondeterminism', async () => {
+  const { replayed, failures } = await replayAll(h, 'bulk-send', (id) => id === `bulk-send/${waJobId}` || id.endsWith('/79990010002'));
+  expect(failures).toEqual([]);
+  expect(replayed).toBeGreaterThan(200);
+}, 180_000);

@@ -16,8 +16,11 @@ import type { Harness } from './harness.js';
 const run = promisify(execFile);
 export const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 
-/** Returns the failures (empty when every history replays). `prefix` names recorded files. */
-export async function replayAll(h: Harness, prefix: string): Promise<{ replayed: number; failures: string[] }> {
+/**
+ * Returns the failures (empty when every history replays). `prefix` names recorded files;
+ * `record` picks which live workflows are recorded (all by default).
+ */
+export async function replayAll(h: Harness, prefix: string, record: (workflowId: string) => boolean = () => true): Promise<{ replayed: number; failures: string[] }> {
   const live: Array<{ workflowId: string; runId: string; history: Awaited<ReturnType<ReturnType<Harness['client']['workflow']['getHandle']>['fetchHistory']>> }> = [];
   for await (const r of h.client.workflow.list({ query: `TaskQueue = '${h.config.TEMPORAL_TASK_QUEUE}'` })) {
     live.push({ workflowId: r.workflowId, runId: r.runId, history: await h.client.workflow.getHandle(r.workflowId, r.runId).fetchHistory() });
@@ -25,7 +28,7 @@ export async function replayAll(h: Harness, prefix: string): Promise<{ replayed:
   if (process.env.RECORD_HISTORIES === '1') {
     await mkdir(HISTORIES_DIR, { recursive: true });
     // The CLI's JSON is the documented interchange format (also what the UI downloads).
-    for (const [i, x] of live.entries()) {
+    for (const [i, x] of live.filter((l) => record(l.workflowId)).entries()) {
       const { stdout } = await run(inject('temporalCli'), ['workflow', 'show', '--address', h.config.TEMPORAL_ADDRESS!, '--workflow-id', x.workflowId, '--run-id', x.runId, '--output', 'json'], { maxBuffer: 64 << 20 });
       await writeFile(path.join(HISTORIES_DIR, `${prefix}-${i}.json`), stdout);
     }
