@@ -11,6 +11,7 @@ import { FailureType } from '../workflows/shared/errors.js';
 import { conversationStartOptions } from '../workflows/shared/temporal.js';
 import type { ConversationTiming, ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
+import { toActivityFailure } from './failures.js';
 import { sendExactlyOnce } from './outbound.js';
 
 /** How the recipients' conversations are started (from the API's configuration, via the workflow input). */
@@ -43,6 +44,43 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
   }
 
   /**
+   * Fetches the profiles of a page of recipients who are not contacts yet in one call (VK
+   * users.get, 1,000 ids), so their conversations need no call of their own. Channels whose
+   * profiles cost nothing (WhatsApp) skip this. Idempotent: fetched profiles are kept.
+   */
+  async function prefetchBulkProfiles(input: { bulkSendId: string; recipientIds: string[] }): Promise<number> {
+    if (!input.recipientIds.length) return 0;
+    const rows = await db
+      .selectFrom('bulk_send_recipients as r')
+      .innerJoin('channels as c', 'c.id', 'r.channel_id')
+      .leftJoin('contact_identities as i', (j) => j.onRef('i.channel_kind', '=', 'c.kind').onRef('i.external_id', '=', 'r.peer_id'))
+      .select(['r.id', 'r.peer_id', 'r.channel_id'])
+      .where('r.id', 'in', input.recipientIds)
+      .where('r.profile', 'is', null)
+      .where('i.id', 'is', null)
+      .execute();
+    if (!rows.length) return 0;
+    const channel = await getChannelOrThrow(db, rows[0]!.channel_id);
+    const adapter = adapters[channel.kind];
+    if (!adapter.fetchProfiles) return 0;
+    let profiles: Awaited<ReturnType<NonNullable<typeof adapter.fetchProfiles>>>;
+    try {
+      profiles = await adapter.fetchProfiles(channel, rows.map((r) => r.peer_id));
+    } catch (err) {
+      // A refusal only costs the optimisation: each conversation then asks for its own profile.
+      if (err instanceof ChannelPermanentError) return 0;
+      throw toActivityFailure(err);
+    }
+    await db.transaction().execute(async (tx) => {
+      for (const r of rows) {
+        const p = profiles[r.peer_id];
+        if (p) await tx.updateTable('bulk_send_recipients').set({ profile: JSON.stringify({ name: p.name, extra: p.extra }) }).where('id', '=', r.id).execute();
+      }
+    });
+    return rows.length;
+  }
+
+  /**
    * Sends one recipient's message (idempotent by the recipient id: sent once, even across
    * crashes), then signals their conversation. A permanent refusal marks the recipient failed.
    */
@@ -50,7 +88,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     const r = await db
       .selectFrom('bulk_send_recipients as r')
       .innerJoin('bulk_sends as b', 'b.id', 'r.bulk_send_id')
-      .select(['r.id', 'r.status', 'r.peer_id', 'r.external_id', 'r.error', 'r.sent_at', 'r.channel_id', 'b.id as bulk_send_id', 'b.text', 'b.template'])
+      .select(['r.id', 'r.status', 'r.peer_id', 'r.external_id', 'r.error', 'r.sent_at', 'r.channel_id', 'r.profile', 'b.id as bulk_send_id', 'b.text', 'b.template'])
       .where('r.id', '=', input.recipientId)
       .executeTakeFirst();
     if (!r) throw ApplicationFailure.nonRetryable('bulk send recipient not found', FailureType.NotFound, { what: 'recipient' });
@@ -105,6 +143,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
       media: [],
       ...(r.template ? { template: { name: r.template.name, language: r.template.language } } : {}),
       bulkSendId: r.bulk_send_id,
+      ...(r.profile ? { profile: r.profile } : {}),
     };
     const start = conversationStartOptions(input.conversation.taskQueue, input.conversation.channelExternalId, {
       channelId: channel.id,
@@ -140,7 +179,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     return purgeBroadcasts(db, input.windowSeconds, new Date());
   }
 
-  return { listBulkRecipients, sendBulkMessage, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
+  return { listBulkRecipients, prefetchBulkProfiles, sendBulkMessage, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
 }
 
 export async function readBulkProgress(db: ActivityDeps['db'], bulkSendId: string): Promise<BulkProgress> {

@@ -8,8 +8,8 @@ export interface EnsureContactInput {
   channelId: string;
   peerId: string;
   workflowId: string;
-  /** Profile data the event carried (WhatsApp): used instead of asking the channel. */
-  hint?: { name?: string; phone?: string };
+  /** Profile data the event carried (WhatsApp; a bulk send's batched VK profiles): used instead of asking the channel. */
+  hint?: { name?: string; phone?: string; extra?: Record<string, unknown> };
   /** Publication commenters and lead authors have a contact but no private conversation row. */
   withoutConversation?: boolean;
 }
@@ -33,7 +33,7 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
 
     let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
     if (!identity) {
-      if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone };
+      if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
       else {
         try {
           profile = await adapters[channel.kind].fetchProfile(channel, input.peerId);

@@ -128,6 +128,8 @@ export interface ChannelAdapter {
   /** Can a sent message be edited through the API? (rule 13) */
   canEdit: boolean;
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;
+  /** Many profiles in one call (VK users.get takes 1,000 ids), for bulk sends; absent when profiles cost no call. */
+  fetchProfiles?(channel: Channel, peerIds: string[]): Promise<Record<string, Profile>>;
   download(channel: Channel, media: MediaRef): Promise<DownloadedFile>;
   send(channel: Channel, message: OutboundMessage): Promise<SendResult>;
   edit(channel: Channel, request: EditRequest): Promise<void>;

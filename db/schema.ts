@@ -265,6 +265,7 @@ export interface BulkSendRecipientsTable {
   status: 'pending' | 'sent' | 'failed';
   external_id: string | null;
   error: Json<{ code: string | number; message: string }> | null;
+  profile: Json<{ name: string; extra?: Record<string, unknown> }> | null;
   sent_at: NullableTimestamp;
   updated_at: Timestamp;
 }

@@ -72,6 +72,8 @@ export async function bulkSend(input: BulkSendInput): Promise<BulkProgress> {
   for (;;) {
     const ids = await db.listBulkRecipients({ bulkSendId: input.bulkSendId, afterId, limit: PAGE });
     if (!ids.length) break;
+    // One profile call for the page instead of one per new contact (halves VK calls of a mailing).
+    await channel.prefetchBulkProfiles({ bulkSendId: input.bulkSendId, recipientIds: ids });
     let next = 0;
     const lane = async () => {
       while (next < ids.length) {

@@ -276,7 +276,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (st.contactId === undefined) await ensureContact(undefined);
   }
 
-  async function ensureContact(hint: { name?: string; phone?: string } | undefined): Promise<void> {
+  async function ensureContact(hint: { name?: string; phone?: string; extra?: Record<string, unknown> } | undefined): Promise<void> {
     const r = await profiles.ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,
@@ -447,8 +447,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   async function processBatch(batch: ConversationEvent[]): Promise<void> {
     if (st.contactId === undefined) {
-      const first = batch.find((e) => e.type === 'inbound');
-      await ensureContact(first?.type === 'inbound' ? first.profile : undefined);
+      const withProfile = batch.find((e) => (e.type === 'inbound' || e.type === 'observed_outgoing') && e.profile);
+      await ensureContact(withProfile && 'profile' in withProfile ? withProfile.profile : undefined);
     }
     const media = batch.flatMap((e, i) => ('media' in e ? e.media.map((m, j) => ({ event: i, index: j, ref: m })) : []));
     const downloaded = media.length

@@ -54,11 +54,22 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
   }
 
   async function fetchProfile(channel: Channel, peerId: string): Promise<Profile> {
-    const users = await client(channel).call<VkUser[]>('users.get', {
-      user_ids: peerId,
-      fields: 'screen_name,photo_100',
-    });
-    const user = Array.isArray(users) ? users[0] : undefined;
+    return (await fetchProfiles(channel, [peerId]))[peerId]!;
+  }
+
+  /** §2 users.get: up to 1,000 ids per call; unknown or deleted users get a placeholder name. */
+  async function fetchProfiles(channel: Channel, peerIds: string[]): Promise<Record<string, Profile>> {
+    const out: Record<string, Profile> = {};
+    for (let i = 0; i < peerIds.length; i += 1000) {
+      const ids = peerIds.slice(i, i + 1000);
+      const users = await client(channel).call<VkUser[]>('users.get', { user_ids: ids.join(','), fields: 'screen_name,photo_100' });
+      const byId = new Map((Array.isArray(users) ? users : []).map((u) => [String(u.id), u]));
+      for (const id of ids) out[id] = toProfile(id, ids.length === 1 && Array.isArray(users) ? (users[0] ?? undefined) : byId.get(id));
+    }
+    return out;
+  }
+
+  function toProfile(peerId: string, user: VkUser | undefined): Profile {
     const fallback = `VK user ${peerId}`;
     if (!user) return { name: fallback, extra: { vkId: Number(peerId), profileUrl: `https://vk.com/id${peerId}` } };
     const first = (user.first_name ?? '').trim();
@@ -159,6 +170,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     idempotentSends: true,
     canEdit: true,
     fetchProfile,
+    fetchProfiles,
     download,
     send,
     edit,

@@ -32,6 +32,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('pending', 'sent', 'failed')`))
     .addColumn('external_id', 'text')
     .addColumn('error', 'jsonb')
+    // The recipient's channel profile, fetched for a page of recipients in one call (VK users.get).
+    .addColumn('profile', 'jsonb')
     .addColumn('sent_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
     .addUniqueConstraint('bulk_send_recipients_peer_key', ['bulk_send_id', 'peer_id'])

@@ -167,6 +167,13 @@ describe('VK: the worker is SIGKILLed halfway through 200 recipients', () => {
     expect(rows).toHaveLength(200);
     expect(rows.every((r) => r.status === 'held' && r.is_broadcast)).toBe(true);
 
+    // Profiles came in one users.get per page of 100 (not one per recipient), names included.
+    const profileCalls = h.vk.calls.filter((c) => c.method === 'users.get');
+    expect(profileCalls.length).toBeLessThanOrEqual(4);
+    expect(profileCalls.every((c) => c.params.user_ids!.split(',').length > 1)).toBe(true);
+    const named = await h.db.selectFrom('contacts').select('name').where('id', 'in', contactIds as string[]).execute();
+    expect(named.filter((c) => c.name.startsWith('VK user '))).toEqual([]);
+
     // Rule 23: no task, no comment until the recipient replies.
     expect((await h.api('GET', `/api/tasks?channelId=${channelId}`)).body.items).toEqual([]);
     for (const contactId of contactIds.slice(0, 5)) {

@@ -80,6 +80,8 @@ export interface ObservedOutgoingEvent extends EventBase {
   template?: { name: string; language: string };
   /** Sent by taskwire's bulk send (rule 22: a broadcast by origin). */
   bulkSendId?: string;
+  /** The recipient's profile, fetched in batches by the bulk send (saves one call per new contact). */
+  profile?: { name: string; extra?: Record<string, unknown> };
 }
 
 /** The person allowed or forbade messages from the company (VK message_allow / message_deny). */
