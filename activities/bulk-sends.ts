@@ -3,7 +3,7 @@
  * the channel's rate-limited queue, never twice, and handed to the recipient's conversation as an
  * observed outgoing message that is a broadcast by origin (rules 22–23: held until the reply).
  */
-import { ApplicationFailure, getClient } from '@temporalio/activity';
+import { ApplicationFailure, getClient, heartbeat } from '@temporalio/activity';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow } from '../db/queries/conversations.js';
 import { purgeBroadcasts } from '../db/queries/broadcasts.js';
@@ -132,6 +132,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
         .execute();
     }
 
+    heartbeat(); // still alive after the send's bookkeeping (heartbeatTimeout is short)
     // The conversation learns of the message (idempotent: the same keys as the channel's echo).
     const event: ObservedOutgoingEvent = {
       type: 'observed_outgoing',

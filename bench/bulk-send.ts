@@ -2,7 +2,7 @@
  * Bulk-send benchmark (issue 5): what one mailing to N people costs, and how fast the held
  * broadcasts reach the tasks when everybody answers.
  *
- *   npm run bench:bulk -- [--recipients 5000] [--channel vk|whatsapp] [--reply-rate 50]
+ *   npm run bench:bulk -- [--recipients 5000] [--channel vk|whatsapp] [--reply-rate 20]
  *   VK_RATE_LIMIT_PER_SECOND=200 npm run bench:bulk      # the channel queue's rate limit for the run
  *
  * Starts the same private taskwire as `npm run bench` (lib/stack.ts: embedded PostgreSQL,
@@ -62,11 +62,15 @@ const HELP = `Usage: npm run bench:bulk -- [options]     (tsx bench/bulk-send.ts
   --recipients N         people in the bulk send (default 5000)
   --channel C            vk (default; recipients {vkUserId}) or whatsapp (recipients {phone}, a template message)
   --replies N            reply phase: the first N recipients answer once each (default: all; 0 = skip the phase)
-  --reply-rate R         reply webhooks per second, open loop (default 50)
+  --reply-rate R         reply webhooks per second, open loop (default 20: what a 2-core box sustains with 5000
+                         conversations, most of them not in the worker's cache; 50/s is not)
   --rate-limit R         the channel task queue's limit (VK_RATE_LIMIT_PER_SECOND / WHATSAPP_RATE_LIMIT_PER_SECOND);
                          default: that variable from the environment, else taskwire's default (VK 20, WhatsApp 80)
   --echo                 VK only: the fake VK posts the message_reply callback of every send to /webhooks/vk, as
                          VK does for a community subscribed to outgoing messages (default off)
+  --after-idle           before the replies, wait until the conversations' idle timers fired (CONVERSATION_IDLE_SECONDS
+                         after the last held message, + 20 s) and measure again: what idle holding conversations cost.
+                         Use with a short CONVERSATION_IDLE_SECONDS (e.g. 60); the default is an hour
   --timeout S            give up a phase after S seconds (default 1800)
   --wait-quiet S         before measuring, wait up to S s until other processes use < --quiet-below (default 120; 0 = don't)
   --quiet-below PCT      "quiet" = other processes under PCT % of one core (default 25)
@@ -84,9 +88,10 @@ const { values: argv } = parseArgs({
     recipients: { type: 'string', default: '5000' },
     channel: { type: 'string', default: 'vk' },
     replies: { type: 'string' },
-    'reply-rate': { type: 'string', default: '50' },
+    'reply-rate': { type: 'string', default: '20' },
     'rate-limit': { type: 'string' },
     echo: { type: 'boolean', default: false },
+    'after-idle': { type: 'boolean', default: false },
     timeout: { type: 'string', default: '1800' },
     'wait-quiet': { type: 'string', default: '120' },
     'quiet-below': { type: 'string', default: '25' },
@@ -128,6 +133,7 @@ const params = {
   replyRate: num('reply-rate', argv['reply-rate'], 0.01, false),
   rateLimit: argv['rate-limit'] !== undefined ? num('rate-limit', argv['rate-limit'], 0.01, false) : undefined,
   echo: argv.echo! && channelKind === 'vk',
+  afterIdle: argv['after-idle']!,
   timeoutS: num('timeout', argv.timeout, 1, false),
   waitQuietS: num('wait-quiet', argv['wait-quiet'], 0, false),
   quietBelowPercent: num('quiet-below', argv['quiet-below'], 0, false),
@@ -459,6 +465,8 @@ async function main(): Promise<number> {
     platform: `${os.platform()} ${os.release()}`,
   };
   const wa = channelKind === 'whatsapp';
+  // Others may commit or edit while we run: the code measured is what the workers bundled at start.
+  const codeAtStart = gitState();
   say(
     `bulk-send: ${params.recipients} ${channelKind} recipients, then ${params.replies} replies at ${params.replyRate}/s; ` +
       `${machine.cores} cores; taskwire settings from the environment: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`,
@@ -593,11 +601,132 @@ async function main(): Promise<number> {
   const heldAfter = await broadcastCounts(s, bulkSendId);
   const heldN = heldAfter.held ?? 0;
 
+  // ---- report helpers ----
+  const N = params.recipients;
+  const pct = (x?: number) => (x === undefined ? '?' : `${x.toFixed(0)} %`);
+  const sec = (a?: number, b?: number) => (a === undefined || b === undefined ? '-' : `${((b - a) / 1000).toFixed(1)} s`);
+  const cpuLine = (c: CpuUse) =>
+    `CPU over ${c.wallSeconds} s (100 % = one core): taskwire node (API + workers) ${pct(c.nodePercent)}, temporal ${pct(c.temporalPercent)}, ` +
+    `postgres ${pct(c.postgresPercent)}, load generator ${pct(c.driverPercent)}, other processes ${pct(c.othersPercent)}; machine busy ${pct(c.machineBusyPercent)} of ${machine.cores} cores`;
+  const histLines = (h: HistoryStats | undefined, held: number, what = 'events per held message') => {
+    if (!h) return ['Temporal history: not read (--no-history)'];
+    const conv = h.events.conversation ?? 0;
+    const bulk = h.events.bulkSend ?? 0;
+    const all = Object.values(h.events).reduce((a, b) => a + b, 0);
+    return [
+      `Temporal history (every run on the task queue, all histories read): conversation ${conv} events in ${h.runs.conversation ?? 0} runs of ${h.workflows.conversation ?? 0} workflows, ` +
+        `bulkSend ${bulk} events in ${h.runs.bulkSend ?? 0} runs` +
+        (all !== conv + bulk ? `, other ${all - conv - bulk}` : '') +
+        ` → ${held ? ((conv + bulk) / held).toFixed(2) : '-'} ${what} (conversation ${held ? (conv / held).toFixed(2) : '-'}, bulkSend ${held ? (bulk / held).toFixed(2) : '-'})`,
+      `  runs by status: ${Object.entries(h.statuses).map(([k, v]) => `${k} ${v}`).join(', ')}; activity retries (attempts beyond the first): ` +
+        `${Object.entries(h.retries).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+      ...Object.entries(h.eventTypes).map(([wf, types]) => `  ${wf} events: ${Object.entries(types).map(([k, v]) => `${k} ${v}`).join(', ')}`),
+    ];
+  };
+  const tableLines = (d: Record<string, TableDiff>, per: number, perWhat: string) => {
+    const order = Object.entries(d).sort((a, b) => b[1].rows - a[1].rows || b[1].ins + b[1].upd - (a[1].ins + a[1].upd));
+    const totalRows = order.reduce((a, [, x]) => a + x.rows, 0);
+    const totalBytes = order.reduce((a, [, x]) => a + x.bytes, 0);
+    const totalWrites = order.reduce((a, [, x]) => a + x.ins + x.upd + x.del, 0);
+    return [
+      table([
+        ['table', 'rows added', `per ${perWhat}`, 'inserted', 'updated', 'deleted', 'size added'],
+        ...order.map(([t, x]) => [t, String(x.rows), (x.rows / per).toFixed(2), String(x.ins), String(x.upd), String(x.del), `${(x.bytes / 2 ** 20).toFixed(1)} MiB`]),
+        ['total', String(totalRows), (totalRows / per).toFixed(2), '', '', '', `${(totalBytes / 2 ** 20).toFixed(1)} MiB`],
+      ]),
+      `  row writes (pg_stat n_tup_ins + n_tup_upd + n_tup_del): ${totalWrites} = ${(totalWrites / per).toFixed(2)} per ${perWhat}; ` +
+        `on-disk size added ${(totalBytes / per).toFixed(0)} bytes per ${perWhat} (tables + indexes)`,
+    ];
+  };
+  const openLine = (o: OpenWorkflows) =>
+    `open (Running) workflows afterwards: ${o.running} on the task queue — ${o.runningConversations} conversations, ${o.holding} of them holding (TwHeldBroadcasts > 0), ${o.runningBulkSends} bulkSend`;
+  const actionLine = (a: ActionCounts | undefined, per: number, perWhat: string) =>
+    a ? `Temporal actions (server metric): ${total(a)} = ${(total(a) / per).toFixed(2)} per ${perWhat}: ${Object.entries(a).map(([k, v]) => `${k} ${v}`).join(', ')}` : 'Temporal actions: unavailable';
+
+  // ---- bulk report (printed now: the reply phase may fail) ----
+  const lines: string[] = [];
+  lines.push(
+    `bulk-send — ${N} ${channelKind} recipients, ${params.replies} replies at ${params.replyRate}/s; ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}`,
+  );
+  lines.push(`settings: ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(', ')}${params.echo ? ', fake VK echoes sends (message_reply)' : ''}${params.pgFast ? ', --pg-fast' : ''}`);
+  lines.push('');
+  lines.push(`== 1. bulk send (POST → GET status done) ==`);
+  lines.push(
+    `POST answered 202 in ${(tPosted - t0).toFixed(0)} ms; status done after ${sec(t0, tDone)} ` +
+      `(${tDone ? ((job.sent + job.failed) / ((tDone - t0) / 1000)).toFixed(1) : '-'} recipients/s); all ${heldN} broadcasts held after ${sec(t0, tAllHeld)}` +
+      (bulkComplete ? '' : ' — INCOMPLETE'),
+  );
+  lines.push(`result: ${job.sent} sent, ${job.failed} failed of ${job.total}; broadcasts by status: ${Object.entries(heldAfter).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const calls1 = wa ? graphCalls1 : vkCalls1;
+  lines.push(
+    `channel API calls: ${Object.entries(calls1).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} ` +
+      `(queue limit ${rateLimit}/s ⇒ ≥ ${(Object.values(calls1).reduce((a, b) => a + b, 0) / rateLimit).toFixed(0)} s)`,
+  );
+  lines.push(`progress (s: sent/held, taskwire RSS MiB): ${progress.map((p) => `${p.s}: ${p.sent}/${p.held} ${p.rssMiB ?? '?'}`).join(' · ')}`);
+  const gs = summarize(getStatusMs);
+  lines.push(`GET /api/bulk-sends/:id while running: ${gs.n} reads, p50 ${fmt(gs.p50, 1)} / p95 ${fmt(gs.p95, 1)} / max ${fmt(gs.max, 1)} ms`);
+  lines.push('');
+  lines.push(`== 2. memory (API + workers + fake channel APIs run in ONE Node process: "taskwire") ==`);
+  lines.push(
+    `taskwire peak RSS during the bulk phase: ${MiB(peak1?.kib)} MiB (250 ms samples; at ${peak1 ? ((peak1.at - t0) / 1000).toFixed(0) : '?'} s), ` +
+      `kernel VmHWM ${peakReset ? `${MiB(hwm1)} MiB` : 'n/a'}; before ${mem0.rssMiB} MiB, at the end ${mem1.rssMiB} MiB, after settling ${mem1settled.rssMiB} MiB ` +
+      `(V8 heap used ${mem0.heapUsedMiB} → ${mem1.heapUsedMiB} → ${mem1settled.heapUsedMiB} MiB, external ${mem0.externalMiB} → ${mem1.externalMiB} MiB; main isolate only)`,
+  );
+  lines.push(`Temporal dev server RSS: before ${MiB(temporalRss0)} MiB, peak ${MiB(peakTemporal1?.kib)} MiB during the bulk phase`);
+  lines.push('');
+  lines.push(`== 3. Temporal cost of the bulk phase (${heldN} held messages) ==`);
+  lines.push(...histLines(cost1.history, heldN));
+  lines.push(actionLine(cost1.actions, heldN || 1, 'held message'));
+  lines.push('');
+  lines.push(`== 4. database rows added by the bulk phase (per recipient, N = ${N}) ==`);
+  lines.push(...tableLines(cost1.tables, N, 'recipient'));
+  lines.push('');
+  lines.push(`== 5. ${openLine(cost1.open)} ==`);
+  lines.push(cpuLine(cpu1));
+  lines.push(`taskwire main thread busy ${elu1} % (event loop utilisation) during the bulk phase`);
+  console.log(`\n${lines.join('\n')}\n`);
+
+  // ================================ idle (optional) ================================
+  let costIdle: (PhaseCost & { tablesAfter: TableStats; actionsAfter?: ActionCounts }) | undefined;
+  let idleMem: { peakKiB?: number; endMiB: number; waitedS: number } | undefined;
+  if (params.afterIdle && tAllHeld !== undefined) {
+    const until = tAllHeld + (s.config.CONVERSATION_IDLE_SECONDS + 20) * 1000;
+    const i0 = now();
+    const cpuI = cpuSnapshot(pids);
+    say(`waiting ${((until - now()) / 1000).toFixed(0)} s until every conversation's idle timer (${s.config.CONVERSATION_IDLE_SECONDS} s) has fired …`);
+    while (now() < until) {
+      check();
+      await sleep(Math.min(10_000, Math.max(0, until - now())));
+      say(`  taskwire RSS ${MiB(sampler.samples.at(-1)?.kib.taskwire)} MiB`);
+    }
+    const cpuIdle = cpuDiff(cpuI, cpuSnapshot(pids), machine.cores);
+    costIdle = await phaseCost(s, cost1.tablesAfter, cost1.actionsAfter);
+    idleMem = { peakKiB: sampler.peak('taskwire', i0, now())?.kib, endMiB: memory().rssMiB, waitedS: Math.round((now() - i0) / 1000) };
+    const idleLines = [
+      '',
+      `== 5b. after the idle timers fired (${s.config.CONVERSATION_IDLE_SECONDS} s after the last held message) ==`,
+      ...histLines(costIdle.history, heldN, 'events per held message, cumulative'),
+      ...(cost1.history && costIdle.history
+        ? [`  added while idle: ${(costIdle.history.events.conversation ?? 0) - (cost1.history.events.conversation ?? 0)} conversation events`]
+        : []),
+      actionLine(costIdle.actions, heldN || 1, 'held message'),
+      `database rows: ${Object.entries(costIdle.tables).map(([t, d]) => `${t} +${d.rows} (${d.ins} ins, ${d.upd} upd, ${d.del} del)`).join(', ') || 'no change'}`,
+      openLine(costIdle.open),
+      `taskwire RSS while idle: peak ${MiB(idleMem.peakKiB)} MiB, at the end ${idleMem.endMiB} MiB`,
+      `${cpuLine(cpuIdle)} (the wait, with the idle timers firing)`,
+    ];
+    lines.push(...idleLines);
+    console.log(idleLines.join('\n'));
+  }
+
   // ================================ reply phase ================================
   let reply:
     | {
-        r: PhaseResult;
+        r?: PhaseResult;
+        error?: string;
+        failedAt?: number;
         t0: number;
+        tEnd: number;
         tAllAttached?: number;
         attachedN: number;
         latencyFromAnswer: Summary;
@@ -609,18 +738,19 @@ async function main(): Promise<number> {
         peak?: { kib: number; at: number };
         peakTemporal?: { kib: number; at: number };
         hwmKiB?: number;
-        cost: PhaseCost;
-        ordered: number;
+        cost?: PhaseCost;
+        ordered?: number;
         apiAttached?: number;
-        trend: Array<{ s: number; answered?: number; attached: number }>;
+        trend: Array<{ s: number; attached: number }>;
         mem: ReturnType<typeof memory>;
       }
     | undefined;
   if (params.replies > 0 && heldN > 0) {
     const replyPeers = new Set(peers.slice(0, params.replies).map(String));
+    const target = Math.min(heldN, params.replies);
     say(`reply phase: ${params.replies} inbound messages, one per recipient, at ${params.replyRate}/s …`);
-    const tables1 = cost1.tablesAfter;
-    const actions1 = cost1.actionsAfter;
+    const tables1 = (costIdle ?? cost1).tablesAfter;
+    const actions1 = (costIdle ?? cost1).actionsAfter;
     resetPeak();
     const cpu2a = cpuSnapshot(pids);
     const elu2a = performance.eventLoopUtilization();
@@ -649,23 +779,27 @@ async function main(): Promise<number> {
       postOnly: true,
     });
     let posted: PhaseResult | undefined;
-    let postError: unknown;
+    let postError: Error | undefined;
     phase.then(
       (x) => (posted = x),
-      (e) => (postError = e),
+      (e: unknown) => (postError = e instanceof Error ? e : new Error(String(e))),
     );
     let tAllAttached: number | undefined;
     let attachedN = 0;
     let lastP = r0;
-    const trend: Array<{ s: number; answered?: number; attached: number }> = [];
+    let failedAt: number | undefined;
+    const trend: Array<{ s: number; attached: number }> = [];
     for (;;) {
       check();
-      if (postError) throw postError;
       const c = await broadcastCounts(s, bulkSendId);
-      // Only the replying recipients' broadcasts count (all of them by default).
       attachedN = c.attached ?? 0;
       const t = now();
-      if (attachedN >= Math.min(heldN, params.replies) && posted) {
+      if (postError && failedAt === undefined) {
+        failedAt = t;
+        say(`reply phase FAILED after ${((t - r0) / 1000).toFixed(1)} s (${attachedN} attached): ${postError.message.split('\n')[0]}`);
+        say('watching for 60 s more whether the broadcasts of the replies that were accepted still get attached …');
+      }
+      if (attachedN >= target && posted) {
         tAllAttached = t;
         break;
       }
@@ -674,74 +808,85 @@ async function main(): Promise<number> {
         trend.push({ s: Math.round((t - r0) / 100) / 10, attached: attachedN });
         say(`${((t - r0) / 1000).toFixed(0)} s: ${attachedN} attached, ${c.held ?? 0} still held; taskwire RSS ${MiB(sampler.samples.at(-1)?.kib.taskwire)} MiB`);
       }
+      if (failedAt !== undefined && t - failedAt > 60_000) break;
       if (t - r0 > params.timeoutS * 1000) {
-        say(`TIMEOUT: ${attachedN} of ${params.replies} broadcasts attached after ${params.timeoutS} s`);
+        say(`TIMEOUT: ${attachedN} of ${target} broadcasts attached after ${params.timeoutS} s`);
         break;
       }
       await sleep(250);
     }
-    const r = posted ?? (await phase);
+    const r = posted;
     const r1 = now();
     const cpu2 = cpuDiff(cpu2a, cpuSnapshot(pids), machine.cores);
     const elu2 = Math.round(performance.eventLoopUtilization(elu2a).utilization * 1000) / 10;
     const hwm2 = readStatus(process.pid).hwmKiB;
     const mem2 = memory();
+    trend.push({ s: Math.round((r1 - r0) / 100) / 10, attached: attachedN });
 
-    // Per recipient: webhook answered → broadcast row attached (updated_at, set in the attaching transaction).
-    const rows = await sql<{ peer_id: string; updated_at: Date }>`
-      select c.peer_id, b.updated_at from broadcasts b join conversations c on c.id = b.conversation_id
-      where b.bulk_send_id = ${bulkSendId} and b.status = 'attached'`.execute(s.db);
-    const attachedAt = new Map(rows.rows.map((x) => [x.peer_id, x.updated_at.getTime()]));
     const fromAnswer: number[] = [];
     const fromSent: number[] = [];
-    for (const m of r.msgs) {
-      const a = attachedAt.get(String(m.peer));
-      if (a === undefined || !replyPeers.has(String(m.peer))) continue;
-      if (m.answeredAt !== undefined) fromAnswer.push(a - m.answeredAt);
-      if (m.sentAt !== undefined) fromSent.push(a - m.sentAt);
-    }
-    // Every attached broadcast is a `broadcast: true` comment placed before the reply in the reply's task.
-    const ordered = await sql<{ n: string }>`
-      select count(*)::text as n from broadcasts b
-      join comments bc on bc.id = b.comment_id
-      where b.bulk_send_id = ${bulkSendId} and b.status = 'attached' and bc.broadcast and bc.direction = 'outbound'
-        and exists (select 1 from comments rc where rc.task_id = bc.task_id and rc.direction = 'inbound' and rc.id > bc.id)`.execute(s.db);
-    // The same through the API: GET /api/broadcasts?status=attached&channelId=… (all pages).
-    let apiAttached: number | undefined = 0;
-    let before: string | undefined;
-    for (;;) {
-      const g = await s.api<{ items: unknown[]; nextBefore?: string }>(
-        'GET',
-        `/api/broadcasts?status=attached&channelId=${channelId}&limit=1000${before ? `&before=${before}` : ''}`,
-      );
-      if (g.status !== 200) {
-        say(`GET /api/broadcasts answered ${g.status}: ${JSON.stringify(g.body).slice(0, 300)}`);
-        apiAttached = undefined;
-        break;
+    let ordered: number | undefined;
+    let apiAttached: number | undefined;
+    let cost2: PhaseCost | undefined;
+    if (r) {
+      // Per recipient: webhook answered → broadcast row attached (updated_at, set in the attaching transaction).
+      const rows = await sql<{ peer_id: string; updated_at: Date }>`
+        select c.peer_id, b.updated_at from broadcasts b join conversations c on c.id = b.conversation_id
+        where b.bulk_send_id = ${bulkSendId} and b.status = 'attached'`.execute(s.db);
+      const attachedAt = new Map(rows.rows.map((x) => [x.peer_id, x.updated_at.getTime()]));
+      for (const m of r.msgs) {
+        const a = attachedAt.get(String(m.peer));
+        if (a === undefined || !replyPeers.has(String(m.peer))) continue;
+        if (m.answeredAt !== undefined) fromAnswer.push(a - m.answeredAt);
+        if (m.sentAt !== undefined) fromSent.push(a - m.sentAt);
       }
-      apiAttached += g.body.items.length;
-      if (!g.body.nextBefore) break;
-      before = g.body.nextBefore;
+      // Every attached broadcast is a `broadcast: true` comment placed before the reply in the reply's task.
+      const o = await sql<{ n: string }>`
+        select count(*)::text as n from broadcasts b
+        join comments bc on bc.id = b.comment_id
+        where b.bulk_send_id = ${bulkSendId} and b.status = 'attached' and bc.broadcast and bc.direction = 'outbound'
+          and exists (select 1 from comments rc where rc.task_id = bc.task_id and rc.direction = 'inbound' and rc.id > bc.id)`.execute(s.db);
+      ordered = Number(o.rows[0]!.n);
+      // The same through the API: GET /api/broadcasts?status=attached&channelId=… (all pages).
+      apiAttached = 0;
+      let before: string | undefined;
+      for (;;) {
+        const g = await s.api<{ items: unknown[]; nextBefore?: string }>(
+          'GET',
+          `/api/broadcasts?status=attached&channelId=${channelId}&limit=1000${before ? `&before=${before}` : ''}`,
+        );
+        if (g.status !== 200) {
+          say(`GET /api/broadcasts answered ${g.status}: ${JSON.stringify(g.body).slice(0, 300)}`);
+          apiAttached = undefined;
+          break;
+        }
+        apiAttached += g.body.items.length;
+        if (!g.body.nextBefore) break;
+        before = g.body.nextBefore;
+      }
+      say(`reply phase: all attached after ${tAllAttached === undefined ? '-' : ((tAllAttached - r0) / 1000).toFixed(1)} s; settling 11 s, then reading the costs …`);
+      cost2 = await phaseCost(s, tables1, actions1);
     }
-    const answered = r.msgs.filter((m) => m.answeredAt !== undefined && m.sentAt !== undefined);
-    say(`reply phase: all attached after ${tAllAttached === undefined ? '-' : ((tAllAttached - r0) / 1000).toFixed(1)} s; settling 11 s, then reading the costs …`);
-    const cost2 = await phaseCost(s, tables1, actions1);
+    const answered = (r?.msgs ?? []).filter((m) => m.answeredAt !== undefined && m.sentAt !== undefined);
     reply = {
       r,
+      error: postError?.message.split('\n')[0],
+      failedAt,
       t0: r0,
+      tEnd: r1,
       tAllAttached,
       attachedN,
       latencyFromAnswer: summarize(fromAnswer),
       latencyFromSent: summarize(fromSent),
       webhookAnswer: summarize(answered.map((m) => m.answeredAt! - m.sentAt!)),
-      sendLag: summarize(r.msgs.filter((m) => m.sentAt !== undefined).map((m) => m.sentAt! - m.scheduledAt)),
+      sendLag: summarize((r?.msgs ?? []).filter((m) => m.sentAt !== undefined).map((m) => m.sentAt! - m.scheduledAt)),
       cpu: cpu2,
       elu: elu2,
       peak: sampler.peak('taskwire', r0, r1),
       peakTemporal: sampler.peak('temporal', r0, r1),
       hwmKiB: peakReset ? hwm2 : undefined,
       cost: cost2,
-      ordered: Number(ordered.rows[0]!.n),
+      ordered,
       apiAttached,
       trend,
       mem: mem2,
@@ -750,138 +895,63 @@ async function main(): Promise<number> {
   const speedAfter = await cpuSpeedIndex();
   const memEnd = memory();
 
-  // ================================ report ================================
-  const N = params.recipients;
-  const lines: string[] = [];
-  const pct = (x?: number) => (x === undefined ? '?' : `${x.toFixed(0)} %`);
-  const sec = (a?: number, b?: number) => (a === undefined || b === undefined ? '-' : `${((b - a) / 1000).toFixed(1)} s`);
-  const cpuLine = (c: CpuUse) =>
-    `CPU over ${c.wallSeconds} s (100 % = one core): taskwire node (API + workers) ${pct(c.nodePercent)}, temporal ${pct(c.temporalPercent)}, ` +
-    `postgres ${pct(c.postgresPercent)}, load generator ${pct(c.driverPercent)}, other processes ${pct(c.othersPercent)}; machine busy ${pct(c.machineBusyPercent)} of ${machine.cores} cores`;
-  const histLine = (h: HistoryStats | undefined, held: number) => {
-    if (!h) return ['Temporal history: not read (--no-history)'];
-    const conv = h.events.conversation ?? 0;
-    const bulk = h.events.bulkSend ?? 0;
-    const all = Object.values(h.events).reduce((a, b) => a + b, 0);
-    return [
-      `Temporal history (every run on the task queue, all histories read): conversation ${conv} events in ${h.runs.conversation ?? 0} runs of ${h.workflows.conversation ?? 0} workflows, ` +
-        `bulkSend ${bulk} events in ${h.runs.bulkSend ?? 0} runs` +
-        (all !== conv + bulk ? `, other ${all - conv - bulk}` : '') +
-        ` → ${held ? ((conv + bulk) / held).toFixed(2) : '-'} events per held message (conversation ${held ? (conv / held).toFixed(2) : '-'}, bulkSend ${held ? (bulk / held).toFixed(2) : '-'})`,
-      `  runs by status: ${Object.entries(h.statuses).map(([k, v]) => `${k} ${v}`).join(', ')}; activity retries (attempts beyond the first): ` +
-        `${Object.entries(h.retries).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
-      ...Object.entries(h.eventTypes).map(([wf, types]) => `  ${wf} events: ${Object.entries(types).map(([k, v]) => `${k} ${v}`).join(', ')}`),
-    ];
-  };
-  const tableLines = (d: Record<string, TableDiff>, per: number, perWhat: string) => {
-    const order = Object.entries(d).sort((a, b) => b[1].rows - a[1].rows || b[1].ins + b[1].upd - (a[1].ins + a[1].upd));
-    const totalRows = order.reduce((a, [, x]) => a + x.rows, 0);
-    const totalBytes = order.reduce((a, [, x]) => a + x.bytes, 0);
-    const totalWrites = order.reduce((a, [, x]) => a + x.ins + x.upd + x.del, 0);
-    return [
-      table([
-        ['table', 'rows added', `per ${perWhat}`, 'inserted', 'updated', 'deleted', 'size added'],
-        ...order.map(([t, x]) => [t, String(x.rows), (x.rows / per).toFixed(2), String(x.ins), String(x.upd), String(x.del), `${(x.bytes / 2 ** 20).toFixed(1)} MiB`]),
-        ['total', String(totalRows), (totalRows / per).toFixed(2), '', '', '', `${(totalBytes / 2 ** 20).toFixed(1)} MiB`],
-      ]),
-      `  row writes (pg_stat n_tup_ins + n_tup_upd + n_tup_del): ${totalWrites} = ${(totalWrites / per).toFixed(2)} per ${perWhat}; ` +
-        `on-disk size added ${(totalBytes / per).toFixed(0)} bytes per ${perWhat} (tables + indexes)`,
-    ];
-  };
-  const openLine = (o: OpenWorkflows) =>
-    `open (Running) workflows afterwards: ${o.running} on the task queue — ${o.runningConversations} conversations, ${o.holding} of them holding (TwHeldBroadcasts > 0), ${o.runningBulkSends} bulkSend`;
-  const actionLine = (a: ActionCounts | undefined, per: number, perWhat: string) =>
-    a ? `Temporal actions (server metric): ${total(a)} = ${(total(a) / per).toFixed(2)} per ${perWhat}: ${Object.entries(a).map(([k, v]) => `${k} ${v}`).join(', ')}` : 'Temporal actions: unavailable';
-
-  lines.push(
-    `bulk-send — ${N} ${channelKind} recipients, ${params.replies} replies at ${params.replyRate}/s; ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}`,
-  );
-  lines.push(`settings: ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(', ')}${params.echo ? ', fake VK echoes sends (message_reply)' : ''}${params.pgFast ? ', --pg-fast' : ''}`);
-  lines.push('');
-  lines.push(`== 1. bulk send (POST → GET status done) ==`);
-  lines.push(
-    `POST answered 202 in ${(tPosted - t0).toFixed(0)} ms; status done after ${sec(t0, tDone)} ` +
-      `(${tDone ? ((job.sent + job.failed) / ((tDone - t0) / 1000)).toFixed(1) : '-'} recipients/s); all ${heldN} broadcasts held after ${sec(t0, tAllHeld)}` +
-      (bulkComplete ? '' : ' — INCOMPLETE'),
-  );
-  lines.push(`result: ${job.sent} sent, ${job.failed} failed of ${job.total}; broadcasts by status: ${Object.entries(heldAfter).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  lines.push(
-    `channel API calls: ${
-      wa ? Object.entries(graphCalls1).map(([k, v]) => `${k} ${v}`).join(', ') || 'none' : Object.entries(vkCalls1).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
-    } (queue limit ${rateLimit}/s ⇒ ≥ ${((Object.values(wa ? graphCalls1 : vkCalls1).reduce((a, b) => a + b, 0)) / rateLimit).toFixed(0)} s)`,
-  );
-  lines.push(`progress (s: sent/held, taskwire RSS MiB): ${progress.map((p) => `${p.s}: ${p.sent}/${p.held} ${p.rssMiB ?? '?'}`).join(' · ')}`);
-  const gs = summarize(getStatusMs);
-  lines.push(`GET /api/bulk-sends/:id while running: ${gs.n} reads, p50 ${fmt(gs.p50, 1)} / p95 ${fmt(gs.p95, 1)} / max ${fmt(gs.max, 1)} ms`);
-  lines.push('');
-  lines.push(`== 2. memory (API + workers + fake channel APIs run in ONE Node process: "taskwire") ==`);
-  lines.push(
-    `taskwire peak RSS during the bulk phase: ${MiB(peak1?.kib)} MiB (250 ms samples; at ${peak1 ? ((peak1.at - t0) / 1000).toFixed(0) : '?'} s), ` +
-      `kernel VmHWM ${peakReset ? `${MiB(hwm1)} MiB` : 'n/a'}; before ${mem0.rssMiB} MiB, at the end ${mem1.rssMiB} MiB, after settling ${mem1settled.rssMiB} MiB ` +
-      `(V8 heap used ${mem0.heapUsedMiB} → ${mem1.heapUsedMiB} → ${mem1settled.heapUsedMiB} MiB, external ${mem0.externalMiB} → ${mem1.externalMiB} MiB; main isolate only)`,
-  );
-  lines.push(`Temporal dev server RSS: before ${MiB(temporalRss0)} MiB, peak ${MiB(peakTemporal1?.kib)} MiB during the bulk phase`);
-  lines.push('');
-  lines.push(`== 3. Temporal cost of the bulk phase (${heldN} held messages) ==`);
-  lines.push(...histLine(cost1.history, heldN));
-  lines.push(actionLine(cost1.actions, heldN || 1, 'held message'));
-  lines.push('');
-  lines.push(`== 4. database rows added by the bulk phase (per recipient, N = ${N}) ==`);
-  lines.push(...tableLines(cost1.tables, N, 'recipient'));
-  lines.push('');
-  lines.push(`== 5. ${openLine(cost1.open)} ==`);
-  lines.push(cpuLine(cpu1));
-  lines.push(`taskwire main thread busy ${elu1} % (event loop utilisation) during the bulk phase`);
+  // ---- reply report ----
   if (reply) {
     const x = reply;
-    const la = rounded(x.latencyFromAnswer, 0);
-    const ls = rounded(x.latencyFromSent, 0);
-    const wa2 = rounded(x.webhookAnswer, 1);
-    const lag = rounded(x.sendLag, 1);
-    const windowS = (x.r.lastAnsweredAt - x.r.startedAt) / 1000;
     lines.push('');
     lines.push(`== 6. replies: ${params.replies} inbound webhooks (one per recipient) at ${params.replyRate}/s offered ==`);
-    lines.push(
-      `accepted ${x.r.msgs.filter((m) => m.answeredAt !== undefined).length}/${params.replies} at ${(params.replies / windowS).toFixed(1)}/s over ${windowS.toFixed(1)} s; ` +
-        `all ${x.attachedN} broadcasts attached ${sec(x.t0, x.tAllAttached)} after the phase began, ` +
-        `${x.tAllAttached ? ((x.tAllAttached - x.r.lastAnsweredAt) / 1000).toFixed(1) : '-'} s after the last webhook answer`,
-    );
-    lines.push(
-      table([
-        ['ms', 'n', 'p50', 'p95', 'p99', 'max'],
-        ['webhook answered → broadcast attached', String(la.n), fmt(la.p50), fmt(la.p95), fmt(la.p99), fmt(la.max)],
-        ['webhook sent → broadcast attached', String(ls.n), fmt(ls.p50), fmt(ls.p95), fmt(ls.p99), fmt(ls.max)],
-        ['webhook answer (POST → 200)', String(wa2.n), fmt(wa2.p50, 1), fmt(wa2.p95, 1), fmt(wa2.p99, 1), fmt(wa2.max, 1)],
-        ['send lag vs schedule', String(lag.n), fmt(lag.p50, 1), fmt(lag.p95, 1), fmt(lag.p99, 1), fmt(lag.max, 1)],
-      ]),
-    );
-    lines.push(
-      `check: ${x.ordered}/${x.attachedN} attached broadcasts are broadcast comments before the reply in the reply's task; ` +
-        `GET /api/broadcasts?status=attached lists ${x.apiAttached ?? '?'}`,
-    );
+    if (x.error || !x.r) {
+      lines.push(`FAILED after ${sec(x.t0, x.failedAt)}: ${x.error ?? 'no result'}; ${x.attachedN} broadcasts attached by ${sec(x.t0, x.tEnd)}`);
+    } else {
+      const la = rounded(x.latencyFromAnswer, 0);
+      const ls = rounded(x.latencyFromSent, 0);
+      const wa2 = rounded(x.webhookAnswer, 1);
+      const lag = rounded(x.sendLag, 1);
+      const windowS = (x.r.lastAnsweredAt - x.r.startedAt) / 1000;
+      lines.push(
+        `accepted ${x.r.msgs.filter((m) => m.answeredAt !== undefined).length}/${params.replies} at ${(params.replies / windowS).toFixed(1)}/s over ${windowS.toFixed(1)} s; ` +
+          `all ${x.attachedN} broadcasts attached ${sec(x.t0, x.tAllAttached)} after the phase began, ` +
+          `${x.tAllAttached ? ((x.tAllAttached - x.r.lastAnsweredAt) / 1000).toFixed(1) : '-'} s after the last webhook answer`,
+      );
+      lines.push(
+        table([
+          ['ms', 'n', 'p50', 'p95', 'p99', 'max'],
+          ['webhook answered → broadcast attached', String(la.n), fmt(la.p50), fmt(la.p95), fmt(la.p99), fmt(la.max)],
+          ['webhook sent → broadcast attached', String(ls.n), fmt(ls.p50), fmt(ls.p95), fmt(ls.p99), fmt(ls.max)],
+          ['webhook answer (POST → 200)', String(wa2.n), fmt(wa2.p50, 1), fmt(wa2.p95, 1), fmt(wa2.p99, 1), fmt(wa2.max, 1)],
+          ['send lag vs schedule', String(lag.n), fmt(lag.p50, 1), fmt(lag.p95, 1), fmt(lag.p99, 1), fmt(lag.max, 1)],
+        ]),
+      );
+      lines.push(
+        `check: ${x.ordered}/${x.attachedN} attached broadcasts are broadcast comments before the reply in the reply's task; ` +
+          `GET /api/broadcasts?status=attached lists ${x.apiAttached ?? '?'}`,
+      );
+    }
     lines.push(`progress (s: attached): ${x.trend.map((p) => `${p.s}: ${p.attached}`).join(' · ') || '-'}`);
     lines.push(
       `taskwire peak RSS during the replies: ${MiB(x.peak?.kib)} MiB (samples), VmHWM ${x.hwmKiB === undefined ? 'n/a' : `${MiB(x.hwmKiB)} MiB`}; at the end ${x.mem.rssMiB} MiB; ` +
         `Temporal peak ${MiB(x.peakTemporal?.kib)} MiB`,
     );
-    lines.push(...histLine(x.cost.history, heldN).map((l, i) => (i === 0 ? l.replace('events per held message', 'events per held message, cumulative after the replies') : l)));
-    if (cost1.history && x.cost.history) {
-      const d = (h: HistoryStats) => (h.events.conversation ?? 0) + (h.events.bulkSend ?? 0);
-      const added = d(x.cost.history) - d(cost1.history);
-      lines.push(`  added by the replies: ${added} events = ${(added / params.replies).toFixed(2)} per reply`);
+    if (x.cost) {
+      lines.push(...histLines(x.cost.history, heldN, 'events per held message, cumulative after the replies'));
+      if (cost1.history && x.cost.history) {
+        const d = (h: HistoryStats) => (h.events.conversation ?? 0) + (h.events.bulkSend ?? 0);
+        const added = d(x.cost.history) - d(cost1.history);
+        lines.push(`  added by the replies: ${added} events = ${(added / params.replies).toFixed(2)} per reply`);
+      }
+      lines.push(actionLine(x.cost.actions, params.replies, 'reply'));
+      lines.push(`database rows added by the replies (per reply):`);
+      lines.push(...tableLines(x.cost.tables, params.replies, 'reply'));
+      lines.push(openLine(x.cost.open));
     }
-    lines.push(actionLine(x.cost.actions, params.replies, 'reply'));
-    lines.push(`database rows added by the replies (per reply):`);
-    lines.push(...tableLines(x.cost.tables, params.replies, 'reply'));
-    lines.push(openLine(x.cost.open));
     lines.push(cpuLine(x.cpu));
-    lines.push(`taskwire main thread busy ${x.elu} %; load generator event loop p99 ${x.r.driverEventLoop.p99} ms`);
+    lines.push(`taskwire main thread busy ${x.elu} %${x.r ? `; load generator event loop p99 ${x.r.driverEventLoop.p99} ms` : ''}`);
   }
   lines.push('');
   lines.push(`background before the run: other processes ${pct(background.othersPercent)} of one core; CPU speed index (sha256 MB/s) ${speedBefore} before, ${speedAfter} after`);
   lines.push(`taskwire RSS at the very end ${memEnd.rssMiB} MiB (V8 heap used ${memEnd.heapUsedMiB} MiB)`);
   const report = lines.join('\n');
-  console.log(`\n${report}\n`);
+  if (reply) console.log(`\n${report}\n`);
 
   const result = {
     benchmark: 'bulk-send',
@@ -891,7 +961,8 @@ async function main(): Promise<number> {
     settings,
     machine,
     params,
-    code: gitState(),
+    code: codeAtStart,
+    codeAtEnd: gitState(),
     bulk: {
       bulkSendId,
       postMs: Math.round(tPosted - t0),
@@ -900,7 +971,7 @@ async function main(): Promise<number> {
       complete: bulkComplete,
       job,
       broadcasts: heldAfter,
-      channelCalls: wa ? graphCalls1 : vkCalls1,
+      channelCalls: calls1,
       progress,
       memory: { before: mem0, end: mem1, settled: mem1settled, peakRssKiB: peak1?.kib ?? null, vmHwmKiB: peakReset ? hwm1 : null, temporalPeakRssKiB: peakTemporal1?.kib ?? null },
       cpu: cpu1,
@@ -910,12 +981,16 @@ async function main(): Promise<number> {
       tables: cost1.tables,
       open: cost1.open,
     },
+    afterIdle: costIdle
+      ? { history: costIdle.history ?? null, actions: costIdle.actions ?? null, tables: costIdle.tables, open: costIdle.open, memory: idleMem }
+      : null,
     replies: reply
       ? {
+          error: reply.error ?? null,
           allAttachedSeconds: reply.tAllAttached === undefined ? null : Math.round(reply.tAllAttached - reply.t0) / 1000,
-          drainAfterLastAnswerSeconds: reply.tAllAttached === undefined ? null : Math.round(reply.tAllAttached - reply.r.lastAnsweredAt) / 1000,
+          drainAfterLastAnswerSeconds: reply.tAllAttached === undefined || !reply.r ? null : Math.round(reply.tAllAttached - reply.r.lastAnsweredAt) / 1000,
           attached: reply.attachedN,
-          orderedCheck: reply.ordered,
+          orderedCheck: reply.ordered ?? null,
           apiAttached: reply.apiAttached ?? null,
           latencyFromAnswerMs: rounded(reply.latencyFromAnswer),
           latencyFromSentMs: rounded(reply.latencyFromSent),
@@ -925,11 +1000,11 @@ async function main(): Promise<number> {
           memory: { peakRssKiB: reply.peak?.kib ?? null, vmHwmKiB: reply.hwmKiB ?? null, end: reply.mem, temporalPeakRssKiB: reply.peakTemporal?.kib ?? null },
           cpu: reply.cpu,
           mainThreadBusyPercent: reply.elu,
-          driverEventLoop: reply.r.driverEventLoop,
-          history: reply.cost.history,
-          actions: reply.cost.actions ?? null,
-          tables: reply.cost.tables,
-          open: reply.cost.open,
+          driverEventLoop: reply.r?.driverEventLoop ?? null,
+          history: reply.cost?.history ?? null,
+          actions: reply.cost?.actions ?? null,
+          tables: reply.cost?.tables ?? null,
+          open: reply.cost?.open ?? null,
         }
       : null,
     backgroundCpuBeforeRun: background,
@@ -941,7 +1016,7 @@ async function main(): Promise<number> {
   const file = path.join(params.outDir, `bulk-send-${runStarted.toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   say(`result written to ${path.relative(process.cwd(), file)}`);
-  const ok = bulkComplete && (!reply || (reply.tAllAttached !== undefined && reply.ordered === reply.attachedN));
+  const ok = bulkComplete && (!reply || (!reply.error && reply.tAllAttached !== undefined && reply.ordered === reply.attachedN));
   return ok ? 0 : 1;
 }
 

@@ -15,6 +15,7 @@ import {
   defineSignal,
   defineUpdate,
   makeContinueAsNewFunc,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -93,6 +94,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
     lastActivityMs: Date.now(),
     lastSA: {},
   };
+  // Search attributes carry over continue-as-new: start from what the run already shows, so a
+  // change back (TwHeldBroadcasts to 0 after a reply) is written. Runs before this change started
+  // from nothing; `patched` keeps their histories replaying.
+  if (patched('search-attributes-from-previous-run')) st.lastSA = searchAttributesShown();
 
   // Database work runs as local activities: one short transaction each, executed inside the
   // workflow task (a marker event instead of scheduled/started/completed + another task).
@@ -477,6 +482,19 @@ export async function conversation(input: ConversationInput): Promise<void> {
     }
     syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
   }
+}
+
+/** The values of the search attributes this workflow manages, as the run shows them now. */
+function searchAttributesShown(): Record<string, unknown> {
+  const sa = workflowInfo().typedSearchAttributes;
+  const shown: Record<string, unknown> = {
+    contactId: sa.get(SA.contactId),
+    taskId: sa.get(SA.taskId),
+    lastMessageAt: sa.get(SA.lastMessageAt)?.toISOString(),
+    state: sa.get(SA.state),
+    held: sa.get(SA.heldBroadcasts),
+  };
+  return Object.fromEntries(Object.entries(shown).filter(([, v]) => v !== undefined));
 }
 
 function remember(st: State, key: string): void {

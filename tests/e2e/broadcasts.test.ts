@@ -300,8 +300,8 @@ describe('option outgoingTasksOnlyOnReply (rule 24)', () => {
 describe('expiry (rule 23) and the purge Schedule', () => {
   let e: Harness;
   beforeAll(async () => {
-    // Idle after 1 s (while still holding: continue-as-new into a holding run), expiry after 6 s.
-    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '6', CONVERSATION_IDLE_SECONDS: '1' });
+    // Held after 2 s; idle after 3 s (still holding: continue-as-new into a holding run); expiry after 7 s.
+    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '7', CONVERSATION_IDLE_SECONDS: '3' });
     await e.startWorkers();
     await e.createVkChannel();
   });
@@ -337,6 +337,11 @@ describe('expiry (rule 23) and the purge Schedule', () => {
     expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW']);
     const holdingRun = runs.find((r) => r.status.name === 'COMPLETED')!;
     expect(holdingRun.historyLength).toBeLessThanOrEqual(30);
+    // The count carried into the holding run went back to 0 when the hold ended.
+    for (const p of peers) {
+      const d = await e.client.workflow.getHandle(e.conversationId(p)).describe();
+      expect(d.searchAttributes.TwHeldBroadcasts, `TwHeldBroadcasts of ${p}`).toEqual([0]);
+    }
 
     // A reply after expiry starts a normal task: the expired broadcast stays out of it.
     expect(await e.postVk(vkMessage(messageFixture, { peer: 710001, id: nextId++, text: 'Ещё действует?' }))).toEqual({ status: 200, text: 'ok' });
