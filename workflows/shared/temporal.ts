@@ -31,8 +31,9 @@ export const SA = {
   channelId: defineSearchAttributeKey('TwChannelId', SearchAttributeType.KEYWORD),
   contactId: defineSearchAttributeKey('TwContactId', SearchAttributeType.KEYWORD),
   taskId: defineSearchAttributeKey('TwTaskId', SearchAttributeType.KEYWORD),
-  /** 'active' (work pending) | 'waiting' (open, nothing to do) | 'holding' (broadcasts held) */
+  /** 'awaiting_agent' (after a customer message) | 'answered' (after an agent reply) */
   state: defineSearchAttributeKey('TwState', SearchAttributeType.KEYWORD),
+  /** Messages the conversation holds until the person replies (broadcasts, rule 24). */
   heldBroadcasts: defineSearchAttributeKey('TwHeldBroadcasts', SearchAttributeType.INT),
   lastMessageAt: defineSearchAttributeKey('TwLastMessageAt', SearchAttributeType.DATETIME),
 } as const;
