@@ -300,8 +300,8 @@ describe('option outgoingTasksOnlyOnReply (rule 24)', () => {
 describe('expiry (rule 23) and the purge Schedule', () => {
   let e: Harness;
   beforeAll(async () => {
-    // Held after 2 s; idle after 3 s (still holding: continue-as-new into a holding run); expiry after 7 s.
-    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '7', CONVERSATION_IDLE_SECONDS: '3' });
+    // Held after 2 s; idle after 3 s (still holding: continue-as-new into a holding run); expiry after 10 s.
+    e = await startHarness({ BROADCAST_WINDOW_SECONDS: '2', BROADCAST_RETENTION_SECONDS: '10', CONVERSATION_IDLE_SECONDS: '3' });
     await e.startWorkers();
     await e.createVkChannel();
   });
