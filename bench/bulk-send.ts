@@ -24,32 +24,27 @@
  *
  * Results: printed summary, `bench/results/bulk-send-<timestamp>.json`. See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
+import { channelTaskQueue } from '../workflows/shared/temporal.js';
 import type { PhaseResult } from './lib/driver.js';
-import { startDriverProcess, type DriverProcess } from './lib/driver-process.js';
+import { checkCommandLine, COMMON_OPTIONS, commonParams, stackFlags } from './lib/cli.js';
+import { createBenchChannel } from './lib/channel.js';
 import { cpuDiff, cpuSnapshot, cpuSpeedIndex, type CpuPids, type CpuUse } from './lib/proc-cpu.js';
 import { readStatus, resetPeak, startRssSampler, type RssSampler } from './lib/rss.js';
-import { startStack, type Stack } from './lib/stack.js';
+import { gitState, machineInfo, waitForQuiet } from './lib/run-info.js';
+import { createRunControl } from './lib/run-control.js';
+import type { Stack } from './lib/stack.js';
 import { fmt, rounded, summarize, table, type Summary } from './lib/stats.js';
 import { eventTypeName } from './lib/temporal-history.js';
-import { diffCounts, fetchMetrics, parseActionCounters, total, type ActionCounts } from './lib/temporal-metrics.js';
-import { readMessageNewFixture } from './lib/vk.js';
+import { diffCounts, fetchSettledMetrics, parseActionCounters, total, type ActionCounts } from './lib/temporal-metrics.js';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const GROUP_ID = 218000001;
 /** Recipients are VK users 720000001… / wa_ids 7910000001… (other ranges than inbound-latency's). */
 const VK_PEER_BASE = 720_000_000;
 const WA_PEER_BASE = 7_910_000_000;
-const WA_PHONE_NUMBER_ID = '106540352242922';
-const WA_WABA_ID = '102290129340398';
-const WA_APP_SECRET = 'fixture-app-secret';
 const MAILING_TEXT = 'Здравствуйте! Дарим скидку 15 % на все заказы до конца недели. Ответьте на это сообщение, если есть вопросы.';
 /** Configuration variables passed from the environment to the private taskwire (loadConfig gets an explicit object). */
 const PASSED_ENV = /^(VK_|WHATSAPP_|BROADCAST_|CONVERSATION_|WORKER_|MAX_API_BODY_BYTES$)/;
@@ -86,44 +81,18 @@ Other taskwire settings come from the environment: VK_*, WHATSAPP_*, BROADCAST_*
 const { values: argv } = parseArgs({
   options: {
     recipients: { type: 'string', default: '5000' },
-    channel: { type: 'string', default: 'vk' },
     replies: { type: 'string' },
     'reply-rate': { type: 'string', default: '20' },
     'rate-limit': { type: 'string' },
     echo: { type: 'boolean', default: false },
     'after-idle': { type: 'boolean', default: false },
     timeout: { type: 'string', default: '1800' },
-    'wait-quiet': { type: 'string', default: '120' },
-    'quiet-below': { type: 'string', default: '25' },
-    'no-history': { type: 'boolean', default: false },
-    'log-level': { type: 'string', default: 'warn' },
-    'pg-fast': { type: 'boolean', default: false },
-    'temporal-config': { type: 'string', multiple: true, default: [] },
-    out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
-    help: { type: 'boolean', default: false },
+    ...COMMON_OPTIONS,
   },
   strict: true,
 });
+const { num, channel: channelKind } = checkCommandLine(HELP, argv);
 
-if (argv.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-
-function num(name: string, raw: string | undefined, min: number, integer = true): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    console.error(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${raw})\n\n${HELP}`);
-    process.exit(2);
-  }
-  return n;
-}
-
-if (argv.channel !== 'vk' && argv.channel !== 'whatsapp') {
-  console.error(`--channel must be vk or whatsapp (got ${argv.channel})\n\n${HELP}`);
-  process.exit(2);
-}
-const channelKind = argv.channel as 'vk' | 'whatsapp';
 const rateVar = channelKind === 'vk' ? 'VK_RATE_LIMIT_PER_SECOND' : 'WHATSAPP_RATE_LIMIT_PER_SECOND';
 const recipients = num('recipients', argv.recipients, 1);
 const params = {
@@ -135,13 +104,7 @@ const params = {
   echo: argv.echo! && channelKind === 'vk',
   afterIdle: argv['after-idle']!,
   timeoutS: num('timeout', argv.timeout, 1, false),
-  waitQuietS: num('wait-quiet', argv['wait-quiet'], 0, false),
-  quietBelowPercent: num('quiet-below', argv['quiet-below'], 0, false),
-  history: !argv['no-history'],
-  logLevel: argv['log-level']!,
-  pgFast: argv['pg-fast']!,
-  temporalConfig: argv['temporal-config'] ?? [],
-  outDir: path.resolve(argv.out!),
+  ...commonParams(argv, num),
 };
 
 const env: Record<string, string> = {};
@@ -154,93 +117,15 @@ const now = () => performance.timeOrigin + performance.now();
 const MiB = (kib: number | undefined) => (kib === undefined ? '?' : (kib / 1024).toFixed(0));
 
 // ---------------------------------------------------------------------------------------------
-// Abort / cleanup (as in inbound-latency.ts)
+// Abort / cleanup (lib/run-control.ts): the RSS sampler, the driver and the stack are stopped on
+// every way out.
 
-let stack: Stack | undefined;
-let driver: DriverProcess | undefined;
 let sampler: RssSampler | undefined;
-let abortError: Error | undefined;
-let interrupted = false;
-function abort(err: Error): void {
-  if (abortError) return;
-  abortError = err;
-  void driver?.stop();
-}
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await sampler?.stop().catch(() => undefined);
-    await driver?.stop().catch(() => undefined);
-    if (!stack) return;
-    const t0 = Date.now();
-    say('stopping everything …');
-    await stack.close();
-    say(`stopped (${Date.now() - t0} ms)`);
-  })();
-  return cleaning;
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) {
-      console.error('[bench] forced exit');
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`[bench] ${sig}: aborting (Ctrl-C again to force)`);
-    abort(new Error(`interrupted by ${sig}`));
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-  process.on(event, (reason: unknown) => {
-    const err = reason instanceof Error ? reason : new Error(String(reason));
-    if (interrupted || cleaning) {
-      say(`(ignored while shutting down: ${err.message.split('\n')[0]})`);
-      return;
-    }
-    console.error(`[bench] ${event}: ${err.stack ?? err.message}`);
-    abort(err);
-    void cleanup().finally(() => process.exit(1));
-  });
-}
-const check = () => {
-  if (abortError) throw abortError;
-};
+const run = createRunControl({ say, stopExtras: () => sampler?.stop() });
+const check = run.check;
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
-
-function gitState(): { commit?: string; changedFiles?: string[] } {
-  const run = (args: string[]) => spawnSync('git', args, { cwd: path.dirname(BENCH_DIR), encoding: 'utf8' });
-  const head = run(['rev-parse', 'HEAD']);
-  const status = run(['status', '--porcelain']);
-  return {
-    commit: head.status === 0 ? head.stdout.trim() : undefined,
-    changedFiles: status.status === 0 ? status.stdout.split('\n').filter(Boolean).map((l) => l.trim()) : undefined,
-  };
-}
-
-async function waitForQuiet(pids: CpuPids, cores: number): Promise<CpuUse> {
-  const deadline = Date.now() + params.waitQuietS * 1000;
-  for (let first = true; ; first = false) {
-    const a = cpuSnapshot(pids);
-    await sleep(2000);
-    check();
-    const u = cpuDiff(a, cpuSnapshot(pids), cores);
-    const others = u.othersPercent ?? 0;
-    const quiet = others < params.quietBelowPercent;
-    if (quiet || Date.now() >= deadline) {
-      say(
-        `background before the run: machine ${u.machineBusyPercent ?? '?'} % busy, other processes ${others} % of one core` +
-          (quiet ? '' : ` — still above ${params.quietBelowPercent} % after ${params.waitQuietS} s; measuring anyway`),
-      );
-      return u;
-    }
-    if (first) say(`other processes use ${others} % of one core; waiting up to ${params.waitQuietS} s for a quieter machine …`);
-  }
-}
 
 interface TableStats {
   rows: Record<string, number>;
@@ -300,6 +185,8 @@ interface HistoryStats {
   visibilityEvents: number;
   /** Activity attempts beyond the first (ACTIVITY_TASK_STARTED attempt − 1), by activity type: retries. */
   retries: Record<string, number>;
+  /** Activities scheduled, by task queue and activity type (`queue type`). */
+  activities: Record<string, number>;
   readSeconds: number;
 }
 
@@ -310,7 +197,7 @@ async function historyStats(s: Stack, concurrency = 8): Promise<HistoryStats> {
   for await (const wf of s.client.workflow.list({ query: `TaskQueue = '${s.config.TEMPORAL_TASK_QUEUE}'` })) {
     listed.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, status: wf.status.name, historyLength: wf.historyLength });
   }
-  const out: HistoryStats = { runs: {}, workflows: {}, events: {}, eventTypes: {}, statuses: {}, visibilityEvents: 0, retries: {}, readSeconds: 0 };
+  const out: HistoryStats = { runs: {}, workflows: {}, events: {}, eventTypes: {}, statuses: {}, visibilityEvents: 0, retries: {}, activities: {}, readSeconds: 0 };
   const ids: Record<string, Set<string>> = {};
   for (const wf of listed) {
     out.runs[wf.type] = (out.runs[wf.type] ?? 0) + 1;
@@ -333,7 +220,12 @@ async function historyStats(s: Stack, concurrency = 8): Promise<HistoryStats> {
         for (const e of events) {
           const n = eventTypeName(e.eventType);
           types[n] = (types[n] ?? 0) + 1;
-          if (n === 'ACTIVITY_TASK_SCHEDULED') scheduledType.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?');
+          if (n === 'ACTIVITY_TASK_SCHEDULED') {
+            const a = e.activityTaskScheduledEventAttributes;
+            scheduledType.set(String(e.eventId), a?.activityType?.name ?? '?');
+            const key = `${a?.taskQueue?.name ?? '?'} ${a?.activityType?.name ?? '?'}`;
+            out.activities[key] = (out.activities[key] ?? 0) + 1;
+          }
           if (n === 'ACTIVITY_TASK_STARTED' && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) {
             const a = e.activityTaskStartedEventAttributes!;
             const name = `${wf.type}/${scheduledType.get(String(a.scheduledEventId)) ?? '?'}`;
@@ -387,15 +279,7 @@ async function openWorkflows(s: Stack): Promise<OpenWorkflows> {
 
 async function actionCounts(s: Stack): Promise<ActionCounts | undefined> {
   try {
-    // The server publishes its metrics about every second: read until they settle (≤ ~6 s).
-    let text = await fetchMetrics(s.metricsUrl);
-    for (let i = 0; i < 6; i++) {
-      await sleep(1000);
-      const again = await fetchMetrics(s.metricsUrl);
-      const settled = total(parseActionCounters(again, s.config.TEMPORAL_NAMESPACE)) === total(parseActionCounters(text, s.config.TEMPORAL_NAMESPACE));
-      text = again;
-      if (settled && i > 0) break;
-    }
+    const text = await fetchSettledMetrics(s.metricsUrl, s.config.TEMPORAL_NAMESPACE);
     return parseActionCounters(text, s.config.TEMPORAL_NAMESPACE);
   } catch {
     return undefined;
@@ -457,13 +341,7 @@ async function phaseCost(s: Stack, tablesBefore: TableStats, actionsBefore: Acti
 
 async function main(): Promise<number> {
   const runStarted = new Date();
-  const machine = {
-    cores: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-  };
+  const machine = machineInfo();
   const wa = channelKind === 'whatsapp';
   // Others may commit or edit while we run: the code measured is what the workers bundled at start.
   const codeAtStart = gitState();
@@ -472,17 +350,7 @@ async function main(): Promise<number> {
       `${machine.cores} cores; taskwire settings from the environment: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`,
   );
 
-  const fixture = wa ? undefined : await readMessageNewFixture();
-  stack = await startStack({
-    logLevel: params.logLevel,
-    env,
-    postgresFlags: params.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
-    temporalExtraArgs: params.temporalConfig.flatMap((kv) => ['--dynamic-config-value', kv]),
-    say,
-  });
-  const s = stack;
-  check();
-  s.workers.done.catch((err: unknown) => abort(new Error(`a worker failed: ${String(err)}`)));
+  const s = await run.startStack({ logLevel: params.logLevel, env, ...stackFlags(params), say });
   const rateLimit = s.config[rateVar];
   const settings = {
     [rateVar]: rateLimit,
@@ -493,24 +361,14 @@ async function main(): Promise<number> {
   };
   say(`settings: ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(', ')}`);
 
-  const secret = wa ? WA_APP_SECRET : `bench-secret-${randomBytes(6).toString('hex')}`;
-  const ch = await s.api<{ id: string }>(
-    'POST',
-    '/api/channels',
-    wa
-      ? { kind: 'whatsapp', name: 'Benchmark WhatsApp', phoneNumberId: WA_PHONE_NUMBER_ID, wabaId: WA_WABA_ID, accessToken: s.graph.accessToken, appSecret: WA_APP_SECRET, verifyToken: 'v' }
-      : { kind: 'vk', name: 'Benchmark community', groupId: GROUP_ID, accessToken: s.vk.accessToken, confirmationCode: 'bench-confirm', secret },
-  );
-  if (ch.status !== 201) throw new Error(`channel not created: HTTP ${ch.status} ${JSON.stringify(ch.body)}`);
-  const channelId = ch.body.id;
-  say(wa ? `WhatsApp channel ${channelId}` : `VK channel ${channelId} for group ${GROUP_ID}`);
+  const webhooks = await createBenchChannel(s, channelKind, say);
+  const { channelId } = webhooks;
   if (params.echo) {
-    s.vk.setCallback({ url: `${s.apiUrl}/webhooks/vk`, secret });
+    s.vk.setCallback({ url: `${s.apiUrl}/webhooks/vk`, secret: webhooks.secret });
     say('fake VK echoes every send as message_reply to /webhooks/vk');
   }
 
-  driver = await startDriverProcess();
-  check();
+  const driver = await run.startDriver();
   const pids: CpuPids = { driverPid: driver.pid, temporalPid: s.temporalPid, postmasterPidFile: path.join(s.postgresDataDir, 'postmaster.pid') };
   sampler = startRssSampler({ taskwire: process.pid, temporal: s.temporalPid, driver: driver.pid }, 250);
 
@@ -521,7 +379,7 @@ async function main(): Promise<number> {
   };
 
   // ---- before ----
-  const background = await waitForQuiet(pids, machine.cores);
+  const background = await waitForQuiet({ pids, cores: machine.cores, waitQuietS: params.waitQuietS, quietBelowPercent: params.quietBelowPercent, say, check });
   const speedBefore = await cpuSpeedIndex();
   await sleep(11_000); // pg statistics of the setup flushed
   const tables0 = await tableStats(s);
@@ -658,9 +516,17 @@ async function main(): Promise<number> {
   );
   lines.push(`result: ${job.sent} sent, ${job.failed} failed of ${job.total}; broadcasts by status: ${Object.entries(heldAfter).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const calls1 = wa ? graphCalls1 : vkCalls1;
+  // The limit is the channel worker's maxTaskQueueActivitiesPerSecond: it counts activity tasks on
+  // the channel queue (whether or not they call the channel's API), not API calls.
+  const queue = channelTaskQueue(s.config.TEMPORAL_TASK_QUEUE, channelKind);
+  const queued = Object.entries(cost1.history?.activities ?? {}).filter(([k]) => k.startsWith(`${queue} `));
+  const queuedN = queued.reduce((a, [, v]) => a + v, 0);
+  lines.push(`channel API calls: ${Object.entries(calls1).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   lines.push(
-    `channel API calls: ${Object.entries(calls1).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} ` +
-      `(queue limit ${rateLimit}/s ⇒ ≥ ${(Object.values(calls1).reduce((a, b) => a + b, 0) / rateLimit).toFixed(0)} s)`,
+    cost1.history
+      ? `activity tasks on the rate-limited queue ${queue}: ${queued.map(([k, v]) => `${k.slice(queue.length + 1)} ${v}`).join(', ')} ` +
+          `= ${(queuedN / N).toFixed(2)} per recipient (limit ${rateLimit}/s ⇒ ≥ ${(queuedN / rateLimit).toFixed(0)} s)`
+      : `activity tasks on the rate-limited queue ${queue}: not counted (--no-history); limit ${rateLimit}/s`,
   );
   lines.push(`progress (s: sent/held, taskwire RSS MiB): ${progress.map((p) => `${p.s}: ${p.sent}/${p.held} ${p.rssMiB ?? '?'}`).join(' · ')}`);
   const gs = summarize(getStatusMs);
@@ -757,19 +623,13 @@ async function main(): Promise<number> {
     const runTag = randomBytes(3).toString('hex');
     const r0 = now();
     const phase = driver.run({
-      channel: channelKind,
+      ...webhooks,
       tag: `r${runTag}`,
       messages: params.replies,
       people: params.replies,
       rate: params.replyRate,
       peerBase: wa ? WA_PEER_BASE : VK_PEER_BASE,
       idBase: 1_000_000,
-      groupId: GROUP_ID,
-      apiUrl: s.apiUrl,
-      ownerToken: s.ownerToken,
-      channelId,
-      secret,
-      fixture,
       knownTaskIds: [],
       pollIntervalMs: 0,
       pollConcurrency: 1,
@@ -934,9 +794,11 @@ async function main(): Promise<number> {
     );
     if (x.cost) {
       lines.push(...histLines(x.cost.history, heldN, 'events per held message, cumulative after the replies'));
-      if (cost1.history && x.cost.history) {
+      // Since the last measurement: after the idle wait with --after-idle (its events are not the replies').
+      const before = (costIdle ?? cost1).history;
+      if (before && x.cost.history) {
         const d = (h: HistoryStats) => (h.events.conversation ?? 0) + (h.events.bulkSend ?? 0);
-        const added = d(x.cost.history) - d(cost1.history);
+        const added = d(x.cost.history) - d(before);
         lines.push(`  added by the replies: ${added} events = ${(added / params.replies).toFixed(2)} per reply`);
       }
       lines.push(actionLine(x.cost.actions, params.replies, 'reply'));
@@ -1020,14 +882,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  const cause = abortError ?? err;
-  if (!interrupted) console.error(`[bench] FAILED: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
-  code = interrupted ? 130 : 1;
-} finally {
-  await cleanup();
-}
-process.exit(code);
+await run.finish(main);

@@ -13,25 +13,25 @@
  * have messages outstanding to note when each comment first appears. Afterwards the workflow
  * histories and server metrics give the Temporal cost and where the time went. See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { metrics as apiMetrics } from '../api/metrics.js';
 import type { MsgResult as Msg, PhaseOptions, PhaseResult } from './lib/driver.js';
-import { startDriverProcess, type DriverProcess } from './lib/driver-process.js';
-import { cpuDiff, cpuSnapshot, cpuSpeedIndex, type CpuPids, type CpuUse } from './lib/proc-cpu.js';
-import { startStack, type Stack } from './lib/stack.js';
+import { checkCommandLine, COMMON_OPTIONS, commonParams, stackFlags } from './lib/cli.js';
+import { createBenchChannel, WA_APP_SECRET, WA_PHONE_NUMBER_ID } from './lib/channel.js';
+import { cpuDiff, cpuSnapshot, cpuSpeedIndex, type CpuUse } from './lib/proc-cpu.js';
+import { gitState, machineInfo, waitForQuiet } from './lib/run-info.js';
+import { createRunControl } from './lib/run-control.js';
 import { fmt, rounded, summarize, table, type Summary } from './lib/stats.js';
 import { analyzeConversationHistories, type HistoryAnalysis, type SignalTrace } from './lib/temporal-history.js';
 import {
   diffCounts,
   diffHistograms,
   fetchMetrics,
+  fetchSettledMetrics,
   parseActionCounters,
   parseHistograms,
   total,
@@ -39,18 +39,12 @@ import {
   type HistogramDiff,
 } from './lib/temporal-metrics.js';
 import { runStatusPhase, type StatusPhaseResult } from './lib/statuses.js';
-import { readMessageNewFixture } from './lib/vk.js';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const GROUP_ID = 218000001;
 const PEER_BASE = 710_000_000;
 const WARMUP_PEER_BASE = 719_000_000;
-/** WhatsApp: wa_ids 7900000001… (measured) and 7990000001… (warm-up); the fixtures' phone number id and WABA. */
+/** WhatsApp: wa_ids 7900000001… (measured) and 7990000001… (warm-up). */
 const WA_PEER_BASE = 7_900_000_000;
 const WA_WARMUP_PEER_BASE = 7_990_000_000;
-const WA_PHONE_NUMBER_ID = '106540352242922';
-const WA_WABA_ID = '102290129340398';
-const WA_APP_SECRET = 'fixture-app-secret';
 /** Server-side histograms diffed over the measured phase (by `operation`). */
 const SERVER_HISTOGRAMS = ['task_latency_load', 'task_latency_schedule', 'task_latency_processing', 'task_latency_queue', 'persistence_latency'];
 
@@ -83,7 +77,6 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
 
 const { values: argv } = parseArgs({
   options: {
-    channel: { type: 'string', default: 'vk' },
     statuses: { type: 'string', default: '100' },
     'status-rate': { type: 'string', default: '25' },
     messages: { type: 'string', default: '500' },
@@ -93,40 +86,15 @@ const { values: argv } = parseArgs({
     'poll-concurrency': { type: 'string', default: '10' },
     warmup: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '120' },
-    'wait-quiet': { type: 'string', default: '120' },
-    'quiet-below': { type: 'string', default: '25' },
-    'log-level': { type: 'string', default: 'warn' },
-    'pg-fast': { type: 'boolean', default: false },
-    'temporal-config': { type: 'string', multiple: true, default: [] },
-    'no-history': { type: 'boolean', default: false },
-    out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
-    help: { type: 'boolean', default: false },
+    ...COMMON_OPTIONS,
   },
   strict: true,
 });
-
-if (argv.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-
-function num(name: string, raw: string | undefined, min: number, integer = true): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    console.error(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${raw})\n\n${HELP}`);
-    process.exit(2);
-  }
-  return n;
-}
-
-if (argv.channel !== 'vk' && argv.channel !== 'whatsapp') {
-  console.error(`--channel must be vk or whatsapp (got ${argv.channel})\n\n${HELP}`);
-  process.exit(2);
-}
+const { num, channel } = checkCommandLine(HELP, argv);
 
 const params = {
-  channel: argv.channel as 'vk' | 'whatsapp',
-  statuses: argv.channel === 'whatsapp' ? num('statuses', argv.statuses, 0) : 0,
+  channel,
+  statuses: channel === 'whatsapp' ? num('statuses', argv.statuses, 0) : 0,
   statusRate: num('status-rate', argv['status-rate'], 0.01, false),
   messages: num('messages', argv.messages, 1),
   people: num('people', argv.people, 1),
@@ -135,75 +103,17 @@ const params = {
   pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
   warmup: num('warmup', argv.warmup, 0),
   timeoutS: num('timeout', argv.timeout, 1, false),
-  waitQuietS: num('wait-quiet', argv['wait-quiet'], 0, false),
-  quietBelowPercent: num('quiet-below', argv['quiet-below'], 0, false),
-  logLevel: argv['log-level']!,
-  pgFast: argv['pg-fast']!,
-  temporalConfig: argv['temporal-config'] ?? [],
-  history: !argv['no-history'],
-  outDir: path.resolve(argv.out!),
+  ...commonParams(argv, num),
 };
 if (params.people > params.messages) params.people = params.messages;
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 
 // ---------------------------------------------------------------------------------------------
-// Abort / cleanup: Ctrl-C, SIGTERM, a failing worker or a non-200 webhook end the run; the stack
-// is always closed (servers stopped, temp folder removed) before the process exits.
+// Abort / cleanup (lib/run-control.ts): Ctrl-C, SIGTERM, a failing worker or a non-200 webhook end
+// the run; the stack is always closed (servers stopped, temp folder removed) before the process exits.
 
-let stack: Stack | undefined;
-let driver: DriverProcess | undefined;
-let abortError: Error | undefined;
-let interrupted = false;
-function abort(err: Error): void {
-  if (abortError) return;
-  abortError = err;
-  // A phase in progress ends with the driver (its run() rejects).
-  void driver?.stop();
-}
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await driver?.stop().catch(() => undefined);
-    if (!stack) return;
-    const t0 = Date.now();
-    say('stopping everything …');
-    await stack.close();
-    say(`stopped (${Date.now() - t0} ms)`);
-  })();
-  return cleaning;
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) {
-      // Second Ctrl-C: leave now. Child servers still die with us ('exit' hooks, parent-death signal, watchdog).
-      console.error('[bench] forced exit');
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`[bench] ${sig}: aborting (Ctrl-C again to force)`);
-    abort(new Error(`interrupted by ${sig}`));
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-// Ctrl-C also reaches PostgreSQL and Temporal (same process group): they stop on their own, and a
-// pooled pg client then emits an 'error' nobody listens to. While shutting down that is expected;
-// before, any uncaught error aborts the run — and the cleanup still runs.
-for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-  process.on(event, (reason: unknown) => {
-    const err = reason instanceof Error ? reason : new Error(String(reason));
-    if (interrupted || cleaning) {
-      say(`(ignored while shutting down: ${err.message.split('\n')[0]})`);
-      return;
-    }
-    console.error(`[bench] ${event}: ${err.stack ?? err.message}`);
-    abort(err);
-    void cleanup().finally(() => process.exit(1));
-  });
-}
+const run = createRunControl({ say });
 
 // ---------------------------------------------------------------------------------------------
 // Analysis
@@ -299,107 +209,26 @@ function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b:
   return out;
 }
 
-/** The commit measured, and whether the working tree had changes (others edit concurrently). */
-function gitState(): { commit?: string; changedFiles?: string[] } {
-  const run = (args: string[]) => spawnSync('git', args, { cwd: path.dirname(BENCH_DIR), encoding: 'utf8' });
-  const head = run(['rev-parse', 'HEAD']);
-  const status = run(['status', '--porcelain']);
-  return {
-    commit: head.status === 0 ? head.stdout.trim() : undefined,
-    changedFiles: status.status === 0 ? status.stdout.split('\n').filter(Boolean).map((l) => l.trim()) : undefined,
-  };
-}
-
-/**
- * Other people's test runs may share this machine's cores. Samples 2 s windows with our stack idle
- * until other processes use less than --quiet-below, for at most --wait-quiet seconds.
- */
-async function waitForQuiet(pids: CpuPids, cores: number): Promise<CpuUse> {
-  const deadline = Date.now() + params.waitQuietS * 1000;
-  for (let first = true; ; first = false) {
-    const a = cpuSnapshot(pids);
-    await new Promise((r) => setTimeout(r, 2000));
-    if (abortError) throw abortError;
-    const u = cpuDiff(a, cpuSnapshot(pids), cores);
-    const others = u.othersPercent ?? 0;
-    const quiet = others < params.quietBelowPercent;
-    if (quiet || Date.now() >= deadline) {
-      say(
-        `background before the run: machine ${u.machineBusyPercent ?? '?'} % busy, other processes ${others} % of one core` +
-          (quiet ? '' : ` — still above ${params.quietBelowPercent} % after ${params.waitQuietS} s; measuring anyway`),
-      );
-      return u;
-    }
-    if (first) say(`other processes use ${others} % of one core; waiting up to ${params.waitQuietS} s for a quieter machine …`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Main
 
 async function main(): Promise<number> {
   const runStarted = new Date();
-  const machine = {
-    cores: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-  };
+  const machine = machineInfo();
   say(
     `inbound-latency: ${params.messages} messages from ${params.people} people at ${params.rate}/s ` +
       `(poll every ${params.pollIntervalMs} ms, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
   );
 
   const wa = params.channel === 'whatsapp';
-  const fixture = wa ? undefined : await readMessageNewFixture();
-  stack = await startStack({
-    logLevel: params.logLevel,
-    postgresFlags: params.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
-    temporalExtraArgs: params.temporalConfig.flatMap((kv) => ['--dynamic-config-value', kv]),
-    say,
-  });
-  const s = stack;
-  if (abortError) throw abortError;
-  s.workers.done.catch((err: unknown) => abort(new Error(`a worker failed: ${String(err)}`)));
+  const s = await run.startStack({ logLevel: params.logLevel, ...stackFlags(params), say });
 
-  const secret = wa ? WA_APP_SECRET : `bench-secret-${randomBytes(6).toString('hex')}`;
-  const ch = await s.api<{ id: string }>(
-    'POST',
-    '/api/channels',
-    wa
-      ? {
-          kind: 'whatsapp',
-          name: 'Benchmark WhatsApp',
-          phoneNumberId: WA_PHONE_NUMBER_ID,
-          wabaId: WA_WABA_ID,
-          accessToken: s.graph.accessToken,
-          appSecret: WA_APP_SECRET,
-          verifyToken: 'v',
-        }
-      : {
-          kind: 'vk',
-          name: 'Benchmark community',
-          groupId: GROUP_ID,
-          accessToken: s.vk.accessToken,
-          confirmationCode: 'bench-confirm',
-          secret,
-        },
-  );
-  if (ch.status !== 201) throw new Error(`channel not created: HTTP ${ch.status} ${JSON.stringify(ch.body)}`);
-  const channelId = ch.body.id;
-  say(wa ? `WhatsApp channel ${channelId} for phone number id ${WA_PHONE_NUMBER_ID}` : `VK channel ${channelId} for group ${GROUP_ID}`);
+  const webhooks = await createBenchChannel(s, params.channel, say);
+  const { channelId } = webhooks;
 
-  driver = await startDriverProcess();
-  if (abortError) throw abortError;
+  const driver = await run.startDriver();
   const common = {
-    channel: params.channel,
-    groupId: GROUP_ID,
-    apiUrl: s.apiUrl,
-    ownerToken: s.ownerToken,
-    channelId,
-    secret,
-    fixture,
+    ...webhooks,
     pollIntervalMs: params.pollIntervalMs,
     pollConcurrency: params.pollConcurrency,
     timeoutS: params.timeoutS,
@@ -428,7 +257,7 @@ async function main(): Promise<number> {
 
   // ---- measured phase ----
   const pids = { driverPid: driver.pid, temporalPid: s.temporalPid, postmasterPidFile: path.join(s.postgresDataDir, 'postmaster.pid') };
-  const background = await waitForQuiet(pids, machine.cores);
+  const background = await waitForQuiet({ pids, cores: machine.cores, waitQuietS: params.waitQuietS, quietBelowPercent: params.quietBelowPercent, say, check: run.check });
   const speedBefore = await cpuSpeedIndex();
 
   let actionsBefore: ActionCounts | undefined;
@@ -470,16 +299,7 @@ async function main(): Promise<number> {
   let server: Record<string, Record<string, HistogramDiff>> | undefined;
   try {
     if (actionsBefore && histBefore) {
-      // The server publishes its metrics periodically (about every second): read until the
-      // action counters have settled (all work is done by now), at most ~6 s.
-      let text = await fetchMetrics(s.metricsUrl);
-      for (let i = 0; i < 6; i++) {
-        await new Promise((res) => setTimeout(res, 1000));
-        const again = await fetchMetrics(s.metricsUrl);
-        const settled = total(parseActionCounters(again, s.config.TEMPORAL_NAMESPACE)) === total(parseActionCounters(text, s.config.TEMPORAL_NAMESPACE));
-        text = again;
-        if (settled && i > 0) break;
-      }
+      const text = await fetchSettledMetrics(s.metricsUrl, s.config.TEMPORAL_NAMESPACE);
       actions = diffCounts(actionsBefore, parseActionCounters(text, s.config.TEMPORAL_NAMESPACE));
       server = diffHistograms(histBefore, parseHistograms(text, SERVER_HISTOGRAMS));
     }
@@ -712,7 +532,7 @@ async function main(): Promise<number> {
       appSecret: WA_APP_SECRET,
       phoneNumberId: WA_PHONE_NUMBER_ID,
       say,
-      aborted: () => abortError,
+      aborted: run.aborted,
     });
     console.log(`\n${statusPhase.report}\n`);
     report = `${report}\n\n${statusPhase.report}`;
@@ -809,16 +629,4 @@ async function main(): Promise<number> {
   return r.complete && (statusPhase?.complete ?? true) ? 0 : 1;
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  // An abort (failing worker) also ends the driver: report the cause, not the driver's exit.
-  const cause = abortError ?? err;
-  if (!interrupted) console.error(`[bench] FAILED: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
-  code = interrupted ? 130 : 1;
-} finally {
-  await cleanup();
-}
-// Handles the SDK or pools may keep (e.g. a last gRPC timer) must not keep the process alive.
-process.exit(code);
+await run.finish(main);

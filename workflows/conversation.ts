@@ -27,7 +27,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { FailureType } from './shared/errors.js';
-import { closedReplyWindow, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
+import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once } from './task-thread.js';
 import type {
@@ -94,10 +94,13 @@ export async function conversation(input: ConversationInput): Promise<void> {
     lastActivityMs: Date.now(),
     lastSA: {},
   };
-  // Search attributes carry over continue-as-new: start from what the run already shows, so a
-  // change back (TwHeldBroadcasts to 0 after a reply) is written. Runs before this change started
-  // from nothing; `patched` keeps their histories replaying.
-  if (patched('search-attributes-from-previous-run')) st.lastSA = searchAttributesShown();
+  // Version 2 (broadcasts), for runs started from now on; `patched` keeps older histories replaying:
+  // - search attributes carry over continue-as-new: start from what the run already shows, so a
+  //   change back (TwHeldBroadcasts to 0 after a reply) is written;
+  // - a contact whose profile needs no channel call (WhatsApp; a bulk send's prefetched profile)
+  //   is created by a local activity, off the channel's rate-limited queue.
+  const v2 = patched('conversation-v2');
+  if (v2) st.lastSA = searchAttributesShown();
 
   // Database work runs as local activities: one short transaction each, executed inside the
   // workflow task (a marker event instead of scheduled/started/completed + another task).
@@ -282,7 +285,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   async function ensureContact(hint: { name?: string; phone?: string; extra?: Record<string, unknown> } | undefined): Promise<void> {
-    const r = await profiles.ensureContact({
+    const local = v2 && (hint?.name !== undefined || !PROFILE_NEEDS_API[input.channelKind]);
+    const r = await (local ? db : profiles).ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,
       workflowId: workflowInfo().workflowId,

@@ -29,6 +29,23 @@ export async function fetchMetrics(url: string, timeoutMs = 5_000): Promise<stri
   return res.text();
 }
 
+/**
+ * The metrics text once the work is done and the action counters have settled: the server
+ * publishes its metrics periodically (about every second), so read until they stop changing
+ * (at most ~6 s).
+ */
+export async function fetchSettledMetrics(url: string, namespace?: string): Promise<string> {
+  let text = await fetchMetrics(url);
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const again = await fetchMetrics(url);
+    const settled = total(parseActionCounters(again, namespace)) === total(parseActionCounters(text, namespace));
+    text = again;
+    if (settled && i > 0) break;
+  }
+  return text;
+}
+
 export function diffCounts(before: ActionCounts, after: ActionCounts): ActionCounts {
   const out: ActionCounts = {};
   for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {

@@ -14,6 +14,9 @@ const WINDOW_NAME: Record<ChannelKind, string> = { vk: 'vk-reply-window', whatsa
 /** Channels where an approved template may be sent outside the window (WhatsApp). */
 export const TEMPLATES_BYPASS_WINDOW: Record<ChannelKind, boolean> = { vk: false, whatsapp: true };
 
+/** Does a new contact's name cost a channel API call (VK users.get)? WhatsApp webhooks carry it. */
+export const PROFILE_NEEDS_API: Record<ChannelKind, boolean> = { vk: true, whatsapp: false };
+
 /** Returns null when the window is open, or the details of the closed window. */
 export function closedReplyWindow(
   kind: ChannelKind,
