@@ -6,26 +6,20 @@
 import { ApplicationFailure, getClient, heartbeat } from '@temporalio/activity';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow } from '../db/queries/conversations.js';
-import { purgeBroadcasts } from '../db/queries/broadcasts.js';
+import { purgeBroadcasts, readBulkProgress, type BulkProgress } from '../db/queries/broadcasts.js';
 import { FailureType } from '../workflows/shared/errors.js';
 import { conversationStartOptions } from '../workflows/shared/temporal.js';
 import type { ConversationTiming, ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
+export type { BulkProgress } from '../db/queries/broadcasts.js';
 import { toActivityFailure } from './failures.js';
-import { sendExactlyOnce } from './outbound.js';
+import { commentText, sendExactlyOnce } from './outbound.js';
 
 /** How the recipients' conversations are started (from the API's configuration, via the workflow input). */
 export interface ConversationStart {
   taskQueue: string;
   channelExternalId: string;
   timing: ConversationTiming;
-}
-
-export interface BulkProgress {
-  total: number;
-  sent: number;
-  failed: number;
-  pending: number;
 }
 
 export function bulkSendActivities({ db, adapters }: ActivityDeps) {
@@ -118,7 +112,6 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
           const details = (cause.details?.[0] ?? {}) as { channelCode?: string | number };
           return fail(r.id, { code: details.channelCode ?? cause.type ?? 'refused', message: cause.message });
         }
-        if (err instanceof ChannelPermanentError) return fail(r.id, { code: err.channelCode, message: err.channelMessage });
         throw err;
       }
       // Whole seconds, like the channels' own message times (VK `date`, WhatsApp `timestamp`):
@@ -140,7 +133,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
       occurredAt: (sentAt ?? new Date()).toISOString(),
       externalId: externalId!,
       sendKey: r.id,
-      text: r.template && !r.text ? `[template ${r.template.name}]` : r.text,
+      text: commentText(r.text, r.template ?? undefined),
       media: [],
       ...(r.template ? { template: { name: r.template.name, language: r.template.language } } : {}),
       bulkSendId: r.bulk_send_id,
@@ -182,15 +175,3 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
 
   return { listBulkRecipients, prefetchBulkProfiles, sendBulkMessage, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
 }
-
-export async function readBulkProgress(db: ActivityDeps['db'], bulkSendId: string): Promise<BulkProgress> {
-  const rows = await db
-    .selectFrom('bulk_send_recipients')
-    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('bulk_send_id', '=', bulkSendId)
-    .groupBy('status')
-    .execute();
-  const n = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
-  return { total: n('pending') + n('sent') + n('failed'), sent: n('sent'), failed: n('failed'), pending: n('pending') };
-}
-

@@ -203,9 +203,9 @@ export function inboundActivities({ db }: ActivityDeps) {
       const rows = await lockOpenHolds(tx, ctx.conversationId);
       const now = new Date();
       const onlyOnReply = settingsOf(ctx.channel).outgoingTasksOnlyOnReply;
+      let active = onlyOnReply && (await latestConversationTask(tx, ctx.conversationId))?.status === 'open';
       for (const row of rows) {
         if (row.status === 'pending' && row.decide_at <= now) {
-          const active = (await latestConversationTask(tx, ctx.conversationId))?.status === 'open';
           if (onlyOnReply && !active) {
             // Rule 24: no active task and the option is on: held like a broadcast, until the reply.
             await tx
@@ -220,6 +220,7 @@ export function inboundActivities({ db }: ActivityDeps) {
             await tx.updateTable('broadcasts').set({ status: 'recorded', comment_id: commentId, updated_at: now }).where('id', '=', row.id).execute();
             result.taskId = tally.taskId ?? result.taskId;
             result.recorded++;
+            active = true; // recording opened (or found) the task
           }
         } else if (row.status === 'held' && row.expires_at && row.expires_at <= now) {
           // Rule 23: unanswered for the retention period: dropped, nothing reaches a task.

@@ -54,6 +54,11 @@ export function splitText(text: string, max: number): string[] {
   return chunks;
 }
 
+/** What a message shows in a task: its text, or the template's name when it has no text of its own. */
+export function commentText(text: string, template?: { name: string }): string {
+  return template && !text ? `[template ${template.name}]` : text;
+}
+
 /** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
 const FIRST_ATTEMPT_WAIT_MS = 10_000;
 
@@ -149,7 +154,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
           throw ApplicationFailure.nonRetryable('say which comment to answer (replyToCommentId): several people commented', FailureType.InvalidRequest, { field: 'replyToCommentId' });
         }
       }
-      const text = input.template && !input.text ? `[template ${input.template.name}]` : input.text;
+      const text = commentText(input.text, input.template);
       const comment = await tx
         .insertInto('comments')
         .values({

@@ -3,7 +3,7 @@
  * list of broadcast messages with their state.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { readBulkProgress } from '../../activities/bulk-sends.js';
+import { readBulkProgress } from '../../db/queries/broadcasts.js';
 import { getChannel } from '../../db/queries/channels.js';
 import { normalizePhone } from '../../db/queries/contacts.js';
 import type { BroadcastStatus } from '../../db/schema.js';

@@ -176,3 +176,22 @@ export async function purgeBroadcasts(db: DbOrTx, windowSeconds: number, now: Da
     .executeTakeFirst();
   return { expired: Number(expired.numDeletedRows), recorded: Number(recorded.numDeletedRows) };
 }
+
+export interface BulkProgress {
+  total: number;
+  sent: number;
+  failed: number;
+  pending: number;
+}
+
+export async function readBulkProgress(db: DbOrTx, bulkSendId: string): Promise<BulkProgress> {
+  const rows = await db
+    .selectFrom('bulk_send_recipients')
+    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('bulk_send_id', '=', bulkSendId)
+    .groupBy('status')
+    .execute();
+  const n = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
+  return { total: n('pending') + n('sent') + n('failed'), sent: n('sent'), failed: n('failed'), pending: n('pending') };
+}
+
