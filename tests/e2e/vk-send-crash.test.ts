@@ -22,7 +22,8 @@ it('the worker is killed while messages.send is in flight: the customer still ge
   children.push(await startChildWorker(h.config));
   await h.createVkChannel();
   const messageNew = await readFixture('vk/message_new.text.json');
-  await h.postVk(vkMessage(messageNew, { peer: 512340001, id: 100, text: 'Где мой заказ?' }));
+  // A peer no other test file uses: workflow ids are shared on the one dev server.
+  await h.postVk(vkMessage(messageNew, { peer: 512348001, id: 100, text: 'Где мой заказ?' }));
   const task = await h.eventually(async () => (await h.api('GET', '/api/tasks')).body.items[0], 30_000, 'task');
 
   const hold = h.vk.holdNext('messages.send');
