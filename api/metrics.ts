@@ -34,6 +34,13 @@ export const metrics = {
     labelNames: ['channel', 'result'] as const,
     registers: [registry],
   }),
+  /** `npm start` only: restarts of an embedded child (`postgres`, `temporal`) after it died. */
+  embeddedRestarts: new Counter({
+    name: 'taskwire_embedded_restarts_total',
+    help: 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited',
+    labelNames: ['child'] as const,
+    registers: [registry],
+  }),
 };
 
 export type Metrics = typeof metrics;

@@ -50,7 +50,8 @@ export async function startApiServer(deps: AppDeps): Promise<ApiServer> {
         server.close((err) => (err ? reject(err) : resolve()));
         // Idle keep-alive connections would hold close() open.
         server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
+        // Requests still running after 3 s are cut (webhook senders retry): shutdown has 15 s in all.
+        setTimeout(() => server.closeAllConnections(), 3000).unref();
       })),
   };
 }

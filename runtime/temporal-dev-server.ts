@@ -6,14 +6,13 @@
  * after 5 s (too short on a loaded 2-core CI machine) and cannot register attributes on a reused
  * SQLite file.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/shared/temporal.js';
 import { canConnect, freePort } from './free-port.js';
 import { ensureSearchAttributes } from './search-attributes.js';
-import { forEachLine } from './lines.js';
+import { spawnServerChild, type ChildExit } from './child-process.js';
 
 export interface TemporalDevServerOptions {
   binary: string;
@@ -33,6 +32,8 @@ export interface TemporalDevServerOptions {
   extraArgs?: string[];
   /** How long to wait for the frontend to answer. Default 60 s. */
   startTimeoutMs?: number;
+  /** stop(): SIGTERM, then SIGKILL after this long. Default 5 s. */
+  stopTimeoutMs?: number;
 }
 
 export interface TemporalDevServer {
@@ -41,10 +42,10 @@ export interface TemporalDevServer {
   uiUrl?: string;
   port: number;
   pid: number;
+  /** Resolves when the server has exited (stopped or died). */
+  exited: Promise<ChildExit>;
   stop(): Promise<void>;
 }
-
-const STDERR_TAIL_LINES = 40;
 
 export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const ip = opts.ip ?? '127.0.0.1';
@@ -87,56 +88,12 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   }
 
   const started = Date.now();
-  const [command, commandArgs] = withParentDeathSignal(opts.binary, args);
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-  const tail: string[] = [];
-  const remember = (line: string) => {
-    tail.push(line);
-    if (tail.length > STDERR_TAIL_LINES) tail.shift();
-  };
-  // After stop() the server's shutdown chatter (poll failures, dial errors) is not forwarded.
-  let quiet = false;
-  forEachLine(child.stdout, (l) => {
-    remember(l);
-    if (!quiet) log(l);
-  });
-  forEachLine(child.stderr, (l) => {
-    remember(l);
-    if (!quiet) log(l);
-  });
-
-  // The parent's 'exit' (normal end, process.exit, uncaught error): the server must not outlive
-  // us. A SIGKILLed parent is covered by the parent-death signal on Linux (see below).
-  const onParentExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  };
-  process.on('exit', onParentExit);
-
-  // 'close' (not 'exit'): fires after the output pipes are drained, so the tail is complete.
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  void exited.then(() => process.removeListener('exit', onParentExit));
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      quiet = true;
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await Promise.race([exited, spawnError]);
-        clearTimeout(killer);
-      }
-      process.removeListener('exit', onParentExit);
-    })();
-    return stopping;
-  };
+  const child = spawnServerChild(opts.binary, args, { stopSignal: 'SIGTERM', escalate: [['SIGKILL', opts.stopTimeoutMs ?? 5_000]], log });
+  const { exited, spawnError, stop } = child;
 
   const describeFailure = (what: string) =>
     `temporal dev server (${opts.binary} ${args.join(' ')}) ${what}` +
-    (tail.length ? `\n--- last output ---\n${tail.join('\n')}` : '');
+    (child.tail().length ? `\n--- last output ---\n${child.tail().join('\n')}` : '');
 
   const giveUp = new AbortController();
   try {
@@ -152,7 +109,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     const ready = waitUntilReady(host, port, address, namespace, opts.startTimeoutMs ?? 60_000, describeFailure, giveUp.signal);
     ready.catch(() => {});
     await Promise.race([early, ready]);
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (!child.isRunning()) {
       throw new Error(describeFailure('exited right after answering (was another server on the port?)'));
     }
   } catch (err) {
@@ -161,7 +118,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     throw err;
   }
   log(`temporal dev server ready at ${address}${uiUrl ? `, UI ${uiUrl}` : ''} in ${Date.now() - started} ms`);
-  return { address, uiUrl, port, pid: child.pid!, stop };
+  return { address, uiUrl, port, pid: child.pid, exited, stop };
 }
 
 /** TCP first (cheap, no gRPC reconnect backoff), then the frontend's GetSystemInfo, then attributes. */
@@ -199,16 +156,3 @@ async function waitUntilReady(
   }
   throw new Error(describeFailure(`did not answer within ${timeoutMs} ms (last error: ${String(lastError ?? 'connection refused')})`));
 }
-
-let pdeathsigSupported: boolean | undefined;
-/**
- * On Linux, `setpriv --pdeathsig TERM -- temporal …` makes the kernel send SIGTERM to the server
- * when this process dies in any way (even SIGKILL), so no orphaned server keeps its port. setpriv
- * execs the binary: the pid stays the server's.
- */
-function withParentDeathSignal(binary: string, args: string[]): [string, string[]] {
-  if (process.platform !== 'linux') return [binary, args];
-  pdeathsigSupported ??= spawnSync('setpriv', ['--pdeathsig', 'TERM', '--', 'true'], { stdio: 'ignore' }).status === 0;
-  return pdeathsigSupported ? ['setpriv', ['--pdeathsig', 'TERM', '--', binary, ...args]] : [binary, args];
-}
-

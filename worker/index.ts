@@ -41,8 +41,9 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     connection: deps.connection,
     namespace: deps.config.TEMPORAL_NAMESPACE,
     activities,
-    // Let in-flight activities finish (a send half-done is retried safely, but finishing is better).
-    shutdownGraceTime: '10 seconds',
+    // Let in-flight activities finish (a send half-done is retried safely, but finishing is
+    // better), within the 15 s a whole stop may take (runtime/services.ts).
+    shutdownGraceTime: '5 seconds',
   } satisfies Partial<WorkerOptions>;
 
   const main = await Worker.create({

@@ -26,6 +26,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
 import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
@@ -106,7 +107,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // workflow task (a marker event instead of scheduled/started/completed + another task).
   const serialisedSend = createSendQueue(st);
 
-  const db = proxyLocalActivities<Activities>({
+  const db = proxySerialLocalActivities<Activities>({
     startToCloseTimeout: '30 seconds',
     localRetryThreshold: '10 seconds',
     retry: dbOptions.retry,

@@ -6,6 +6,7 @@
  */
 import { allHandlersFinished, condition, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { serveTaskUpdates } from './publication.js';
 import { FailureType } from './shared/errors.js';
 import { channelTaskQueue } from './shared/temporal.js';
@@ -24,7 +25,7 @@ export async function lead(input: LeadInput): Promise<void> {
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
   const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
   const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
-  const db = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
   let ready = false;
   const thread = serveTaskUpdates({ channelId: input.channelId, db, channelOut, recent: [], ready: () => ready });
 

@@ -19,6 +19,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
 import { FailureType } from './shared/errors.js';
 import { channelTaskQueue } from './shared/temporal.js';
@@ -45,7 +46,7 @@ export async function publication(input: PublicationInput): Promise<void> {
   const seen = new Set(seenKeys);
   const recent = input.carried?.recentRequests ?? [];
 
-  const db = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
   const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
   const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
