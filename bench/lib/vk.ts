@@ -1,16 +1,15 @@
-/** VK Callback bodies for the benchmarks, built from the shared fixture like the e2e tests do. */
+/** VK Callback bodies for the benchmarks, built from the repository's fixture like the e2e tests do. */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SHARED_DIR = process.env.TASKWIRE_SHARED_DIR ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
+/** tests/fixtures/vk/message_new.text.json: the message_new shape every benchmark body copies. */
+const MESSAGE_NEW_FIXTURE = fileURLToPath(new URL('../../tests/fixtures/vk/message_new.text.json', import.meta.url));
 
 export async function readMessageNewFixture(): Promise<Record<string, any>> {
-  const file = path.join(SHARED_DIR, 'fixtures', 'vk', 'message_new.text.json');
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
+    return JSON.parse(await readFile(MESSAGE_NEW_FIXTURE, 'utf8')) as Record<string, any>;
   } catch (err) {
-    throw new Error(`cannot read the VK fixture ${file} (set TASKWIRE_SHARED_DIR to the shared folder): ${(err as Error).message}`);
+    throw new Error(`cannot read the VK fixture ${MESSAGE_NEW_FIXTURE}: ${(err as Error).message}`);
   }
 }
 

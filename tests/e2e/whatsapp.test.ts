@@ -3,18 +3,17 @@
  * templates, delivery states and first contact → a loopback fake Graph API.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationStateQuery } from '../../workflows/conversation.js';
 import { echoWebhook, mediaWebhook, reactionWebhook, statusWebhook, textWebhook } from '../fakes/graph-api.js';
 import { startChildWorker, type ChildWorker } from '../support/child-worker.js';
-import { SHARED_DIR, startHarness, WA_VERIFY_TOKEN, type Harness } from '../support/harness.js';
+import { fixturePath, startHarness, WA_VERIFY_TOKEN, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let channelId: string;
 const children: ChildWorker[] = [];
 
-const raw = (name: string) => new Uint8Array(readFileSync(path.join(SHARED_DIR, 'fixtures', 'whatsapp', name)));
+const raw = (name: string) => new Uint8Array(readFileSync(fixturePath('whatsapp', name)));
 const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {

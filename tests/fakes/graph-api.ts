@@ -17,7 +17,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { createGates, listenOnLoopback, pollUntil, readBody, sendJson as sendJsonBase, sendText, toRequest, type FakeHold } from './common.js';
 
-/** Identity used by the shared fixtures (shared/fixtures/whatsapp/README.md). */
+/** Identity used by the fixtures (tests/fixtures/whatsapp/README.md). */
 export const FAKE_WABA_ID = '102290129340398';
 export const FAKE_PHONE_NUMBER_ID = '106540352242922';
 export const FAKE_DISPLAY_PHONE_NUMBER = '15550783881';
@@ -657,7 +657,7 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, head
 // Webhook bodies
 
 /**
- * JSON the way Meta's encoder writes it (shared/fixtures/whatsapp/README.md): compact, every char
+ * JSON the way Meta's encoder writes it (tests/fixtures/whatsapp/README.md): compact, every char
  * outside U+0000–U+007E as `\uXXXX` with lowercase hex (UTF-16 units, so emoji become two escapes),
  * and `/` as `\/`.
  */

@@ -23,11 +23,12 @@ import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
 import { FAKE_PHONE_NUMBER_ID, signedWebhook, startFakeGraph, type FakeGraph } from '../fakes/graph-api.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
-import { SHARED_DIR } from './shared-dir.js';
-export { SHARED_DIR };
+import { fixturePath } from './fixtures.js';
+export { fixturePath };
 
+/** A fixture of tests/fixtures parsed as JSON, e.g. `readFixture('vk/message_new.text.json')`. */
 export async function readFixture<T = Record<string, any>>(rel: string): Promise<T> {
-  return JSON.parse(await readFile(path.join(SHARED_DIR, 'fixtures', rel), 'utf8')) as T;
+  return JSON.parse(await readFile(fixturePath(rel), 'utf8')) as T;
 }
 
 export const VK_GROUP_ID = 218000001;

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SHARED_DIR } from '../../support/shared-dir.js';
+import { fixturePath } from '../../support/fixtures.js';
 import {
   VK_EVENT_RECEIVE_KIND,
   VkCallbackError,
@@ -16,12 +16,12 @@ import {
   type VkPublicationCallback,
 } from '../../../channels/vk/callback.js';
 
-/** The shared VK fixtures (`../shared/fixtures/vk` beside the repository). */
-const FIXTURES = path.join(SHARED_DIR, 'fixtures', 'vk');
-if (!existsSync(path.join(FIXTURES, 'message_new.text.json'))) throw new Error(`VK fixtures not found in ${FIXTURES} (set TASKWIRE_SHARED_DIR)`);
+/** The VK Callback fixtures (tests/fixtures/vk). */
+const FIXTURES = fixturePath('vk');
+if (!existsSync(path.join(FIXTURES, 'message_new.text.json'))) throw new Error(`VK fixtures not found in ${FIXTURES}`);
 
 function fixture(name: string): Record<string, any> {
-  return JSON.parse(readFileSync(path.join(FIXTURES!, name), 'utf8'));
+  return JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8'));
 }
 function parseFixture(name: string, receivedAt?: Date): VkCallback {
   return parseVkCallback(fixture(name), receivedAt ? { receivedAt } : {});
@@ -165,7 +165,7 @@ describe('parseVkCallback – fixtures', () => {
   });
 
   it('every fixture file parses without throwing', () => {
-    const names = readdirSync(FIXTURES!).filter((n) => n.endsWith('.json'));
+    const names = readdirSync(FIXTURES).filter((n) => n.endsWith('.json'));
     expect(names.length).toBeGreaterThanOrEqual(16);
     for (const n of names) expect(() => parseFixture(n), n).not.toThrow();
   });

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SHARED_DIR } from '../../support/shared-dir.js';
+import { fixturePath } from '../../support/fixtures.js';
 import { sign, verificationChallenge, verifySignature } from '../../../channels/whatsapp/signature.js';
 import {
   WhatsAppWebhookError,
@@ -25,9 +25,9 @@ import {
   webhookEnvelope,
 } from '../../fakes/graph-api.js';
 
-/** The shared WhatsApp fixtures (`../shared/fixtures/whatsapp` beside the repository). */
-const FIXTURES = path.join(SHARED_DIR, 'fixtures', 'whatsapp');
-if (!existsSync(path.join(FIXTURES, 'message.text.json'))) throw new Error(`WhatsApp fixtures not found in ${FIXTURES} (set TASKWIRE_SHARED_DIR)`);
+/** The WhatsApp webhook fixtures (tests/fixtures/whatsapp, byte-exact). */
+const FIXTURES = fixturePath('whatsapp');
+if (!existsSync(path.join(FIXTURES, 'message.text.json'))) throw new Error(`WhatsApp fixtures not found in ${FIXTURES}`);
 
 const APP_SECRET = 'fixture-app-secret';
 const PNID = '106540352242922';
