@@ -2,7 +2,6 @@
  * Worker bootstrap: one worker for workflows + database activities on the main task queue, and
  * one per channel kind for outbound channel calls, rate-limited by the server for the whole queue.
  */
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { ChannelAdapter } from '../channels/types.js';
@@ -12,8 +11,9 @@ import type { FileStore } from '../runtime/file-store.js';
 import type { Logger } from '../runtime/logger.js';
 import { channelTaskQueue } from '../workflows/shared/temporal.js';
 import type { ChannelKind } from '../workflows/shared/types.js';
+import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './workflow-code.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export { WORKFLOWS_PATH } from './workflow-code.js';
 
 export interface WorkerDeps {
   config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'VK_RATE_LIMIT_PER_SECOND' | 'WHATSAPP_RATE_LIMIT_PER_SECOND'> &
@@ -23,7 +23,10 @@ export interface WorkerDeps {
   files: FileStore;
   adapters: Record<ChannelKind, ChannelAdapter>;
   logger: Logger;
-  /** A prebuilt bundle (production, tests); otherwise workflows are bundled at start. */
+  /**
+   * A prebuilt bundle (tests). Otherwise the one `npm run build` wrote next to the compiled code,
+   * else the workflows are bundled at start (from sources).
+   */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
@@ -46,13 +49,17 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     shutdownGraceTime: '5 seconds',
   } satisfies Partial<WorkerOptions>;
 
+  const bundlePath = deps.workflowBundle ? undefined : prebuiltWorkflowBundle();
+  const workflowBundle = deps.workflowBundle ?? (bundlePath ? { codePath: bundlePath } : undefined);
+  if (bundlePath) deps.logger.info({ workflowBundle: bundlePath }, 'workflows from the prebuilt bundle');
+  else if (!workflowBundle) deps.logger.info({ workflowsPath: WORKFLOWS_PATH }, 'bundling workflows at start');
   const main = await Worker.create({
     ...common,
     taskQueue: base,
     // Open conversations mostly wait (holds last up to 30 days): the cache bounds their memory;
     // an evicted workflow is rebuilt from its (short) history when its timer or a message comes.
     maxCachedWorkflows: deps.config.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
   const rates: Record<ChannelKind, number> = {
     vk: deps.config.VK_RATE_LIMIT_PER_SECOND,
