@@ -86,7 +86,16 @@ export interface ChaosReport {
   kills: number;
   readySeconds: Summary;
   messages: { sent: number; acknowledged: number; unacknowledged: number; webhookAttempts: number; lost: number; duplicated: number; outOfOrder: number };
-  replies: { requested: number; accepted: number; refused: number; lost: number; deliveredTwice: number; duplicatedComments: number };
+  replies: {
+    requested: number;
+    accepted: number;
+    refused: number;
+    lost: number;
+    deliveredTwice: number;
+    deliveredTwiceVk: number;
+    deliveredTwiceWhatsapp: number;
+    duplicatedComments: number;
+  };
   /** Seconds a graceful stop of taskwire took (SIGTERM to exit), each time. */
   stopSeconds: number[];
   /** Processes of this run still alive after the final stop. */
@@ -518,6 +527,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     refused: replies.filter((r) => r.status !== undefined && r.status >= 400).length,
     lost: accepted.filter((r) => deliveries(r.text) === 0).length,
     deliveredTwice: replies.filter((r) => deliveries(r.text) > 1).length,
+    // VK de-duplicates a repeated random_id (taskwire's delivery id); the WhatsApp Cloud API has no
+    // idempotency key, so a send retried after a crash between Meta's answer and the activity's
+    // completion reaches the customer twice (docs/design.md: the window that remains).
+    deliveredTwiceVk: replies.filter((r) => r.person.kind === 'vk' && deliveries(r.text) > 1).length,
+    deliveredTwiceWhatsapp: replies.filter((r) => r.person.kind === 'whatsapp' && deliveries(r.text) > 1).length,
     duplicatedComments: [...seen.replyComments.values()].filter((n) => n > 1).length,
   };
 
@@ -545,7 +559,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const kills = faults.filter((f) => f.kind.startsWith('kill-')).length;
   if (faults.length < plan.length) problems.push(`${plan.length - faults.length} planned faults did not run`);
   if (lost || duplicated || outOfOrder) problems.push(`messages: ${lost} lost, ${duplicated} duplicated, ${outOfOrder} out of order`);
-  if (replyStats.lost || replyStats.deliveredTwice || replyStats.duplicatedComments) problems.push(`replies: ${replyStats.lost} lost, ${replyStats.deliveredTwice} delivered twice, ${replyStats.duplicatedComments} duplicated comments`);
+  // A WhatsApp reply sent twice after a crash is the Cloud API's known window (no idempotency
+  // key): counted and reported, not a failure. On VK it would be a bug.
+  if (replyStats.lost || replyStats.deliveredTwiceVk || replyStats.duplicatedComments) problems.push(`replies: ${replyStats.lost} lost, ${replyStats.deliveredTwiceVk} delivered twice on VK, ${replyStats.duplicatedComments} duplicated comments`);
   if (leftoverProcesses.length) problems.push(`processes left behind: ${leftoverProcesses.join('; ')}`);
   if (stopSeconds.some((s) => s > 15)) problems.push(`a graceful stop took more than 15 s (${stopSeconds.join(', ')})`);
   const pass = problems.length === 0;
