@@ -34,10 +34,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const [temporal, postgres] = await Promise.allSettled([
       (async () => {
         const t0 = Date.now();
-        const s = await startTemporalDevServer({
-          binary: cli,
-          headless: true,
-          log: debug ? (l) => console.log(`[temporal] ${l}`) : undefined,
+        // The CLI picks its HTTP API port itself; on a busy machine it can be taken before the
+        // server binds it ("address already in use"): try again.
+        const start = () =>
+          startTemporalDevServer({ binary: cli, headless: true, log: debug ? (l) => console.log(`[temporal] ${l}`) : undefined });
+        const s = await start().catch((err: unknown) => {
+          if (!/address already in use/.test(String(err))) throw err;
+          return start();
         });
         stops.push(s.stop);
         say(`temporal dev server at ${s.address} (${Date.now() - t0} ms)`);

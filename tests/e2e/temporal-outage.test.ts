@@ -18,7 +18,16 @@ let dir: string;
 let port: number;
 
 async function startServer() {
-  server = await startTemporalDevServer({ binary: inject('temporalCli'), headless: true, port, dbFilename: path.join(dir, 'temporal.db') });
+  // The CLI picks its HTTP API port itself, and on a busy machine that port can be taken before it
+  // binds ("address already in use"): try again, as `npm start`'s supervisor does.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      server = await startTemporalDevServer({ binary: inject('temporalCli'), headless: true, port, dbFilename: path.join(dir, 'temporal.db') });
+      break;
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
   const c = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(c, 'default');
   await c.close();
