@@ -76,6 +76,9 @@ interface State extends CarriedConversationState {
   holdingOnly: boolean;
 }
 
+/** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
+const REPLY_WINDOW_AFTER_QUEUE_PATCH = 'reply-window-after-queue';
+
 export async function conversation(input: ConversationInput): Promise<void> {
   const carried = input.carried;
   const st: State = {
@@ -144,6 +147,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     postCommentUpdate,
     (req) =>
       once(st.recentRequests, st, req.requestId, async () => {
+        await replyWindowAfterQueue(req);
         await contactReady();
         const created = await db.createAgentComment({
           requestId: req.requestId,
@@ -271,12 +275,28 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (st.messagesAllowed === false) {
       throw ApplicationFailure.nonRetryable('the person has forbidden messages from the company', FailureType.MessagesDenied, {});
     }
-    if (req.template && TEMPLATES_BYPASS_WINDOW[input.channelKind]) return;
+    const closed = replyWindowClosed(req);
+    // A message still in the queue may open the window (it is in the task already when a worker
+    // restart interrupted its recording): the handler decides once the queue got that far.
+    if (closed && st.pending.length === 0) throw closed;
+  }
+
+  function replyWindowClosed(req: PostCommentRequest): ApplicationFailure | undefined {
+    if (!req.notifyContact) return undefined;
+    if (req.template && TEMPLATES_BYPASS_WINDOW[input.channelKind]) return undefined;
     const closed = closedReplyWindow(input.channelKind, st, input.timing.replyWindowSeconds, Date.now());
-    if (closed) {
-      const when = closed.closedAt ? `closed at ${closed.closedAt}` : 'never opened: the person has not written yet';
-      throw ApplicationFailure.nonRetryable(`the reply window (${closed.window}) ${when}`, FailureType.ReplyWindowClosed, closed);
-    }
+    if (!closed) return undefined;
+    const when = closed.closedAt ? `closed at ${closed.closedAt}` : 'never opened: the person has not written yet';
+    return ApplicationFailure.nonRetryable(`the reply window (${closed.window}) ${when}`, FailureType.ReplyWindowClosed, closed);
+  }
+
+  /** The reply window, judged after the events queued when the reply came are recorded. */
+  async function replyWindowAfterQueue(req: PostCommentRequest): Promise<void> {
+    if (!replyWindowClosed(req) || !patched(REPLY_WINDOW_AFTER_QUEUE_PATCH)) return;
+    const upTo = st.processed + st.pending.length;
+    await condition(() => st.processed >= upTo);
+    const closed = replyWindowClosed(req);
+    if (closed) throw closed;
   }
 
   /** Agent actions need the contact and conversation rows; a fresh run may not have them yet. */
