@@ -2,7 +2,7 @@
  * `npm run chaos`: fault injection against a real `npm start` (bench/lib/chaos.ts says what it
  * does). Prints a report and writes it as JSON to bench/results/chaos-<time>.json.
  *
- *   npm run chaos                          # 30 kills + 10 stops/freezes (≈ 6 minutes)
+ *   npm run chaos                          # 30 kills + 10 stops/freezes + 2 hangs (≈ 5 minutes)
  *   npm run chaos -- --kills 6 --stops 2   # a quick look
  *
  * Exits 1 when the goal is missed: any message lost, duplicated or out of order, any reply lost or
@@ -12,12 +12,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { KILLS, runChaos, STOPS, type FaultKind } from './lib/chaos.js';
+import { HANGS, KILLS, runChaos, STOPS, type FaultKind } from './lib/chaos.js';
 import { gitState, machineInfo } from './lib/run-info.js';
 
 const HELP = `npm run chaos -- [options]
   --kills N          kill -9 faults, spread over taskwire, PostgreSQL and Temporal (default 30)
   --stops N          graceful stop/start of taskwire, SIGTERM or SIGSTOP of a child (default 10)
+  --hangs N          a child that runs but no longer serves: PostgreSQL in smart shutdown, the dev
+                     server frozen for good (default 2; healed by the health probe)
+  --unhealthy S      taskwire's EMBEDDED_UNHEALTHY_SECONDS for the run (default 10)
   --rate R           messages per second, all people together (default 20)
   --vk-people N      VK people writing (default 20)
   --wa-people N      WhatsApp people writing (default 10)
@@ -27,7 +30,7 @@ const HELP = `npm run chaos -- [options]
   --seed N           random seed (default: the time)
   --faults LIST      exactly these faults in this order, comma-separated (kill-taskwire, kill-postgres,
                      kill-temporal, restart-taskwire, stop-postgres, stop-temporal, freeze-postgres,
-                     freeze-temporal); replaces --kills and --stops
+                     freeze-temporal, smart-stop-postgres, hang-temporal); replaces --kills, --stops, --hangs
   --keep             keep DATA_DIR and taskwire's log even when the run passes
   --out DIR          where the JSON goes (default bench/results)`;
 
@@ -35,6 +38,8 @@ const { values: a } = parseArgs({
   options: {
     kills: { type: 'string', default: '30' },
     stops: { type: 'string', default: '10' },
+    hangs: { type: 'string', default: '2' },
+    unhealthy: { type: 'string', default: '10' },
     rate: { type: 'string', default: '20' },
     'vk-people': { type: 'string', default: '20' },
     'wa-people': { type: 'string', default: '10' },
@@ -70,7 +75,7 @@ if (pause.length !== 2 || !pause.every((x) => Number.isFinite(x) && x >= 0) || p
 function faultList(raw: string | undefined): FaultKind[] | undefined {
   if (raw === undefined) return undefined;
   const list = raw.split(',').map((x) => x.trim()).filter(Boolean);
-  const bad = list.filter((x) => !([...KILLS, ...STOPS] as string[]).includes(x));
+  const bad = list.filter((x) => !([...KILLS, ...STOPS, ...HANGS] as string[]).includes(x));
   if (bad.length) {
     console.error(`--faults: unknown ${bad.join(', ')}\n\n${HELP}`);
     process.exit(2);
@@ -81,6 +86,8 @@ function faultList(raw: string | undefined): FaultKind[] | undefined {
 const report = await runChaos({
   kills: num('kills', a.kills, 0),
   stops: num('stops', a.stops, 0),
+  hangs: num('hangs', a.hangs, 0),
+  env: { EMBEDDED_UNHEALTHY_SECONDS: String(num('unhealthy', a.unhealthy, 1)) },
   rate: num('rate', a.rate, 0.1),
   vkPeople: num('vk-people', a['vk-people'], 0),
   waPeople: num('wa-people', a['wa-people'], 0),

@@ -38,6 +38,7 @@ const schema = z.object({
   MAX_WEBHOOK_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
   MAX_API_BODY_BYTES: z.coerce.number().int().positive().default(30 * 1_048_576),
   STARTUP_TIMEOUT_SECONDS: seconds(60),
+  EMBEDDED_UNHEALTHY_SECONDS: seconds(30),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

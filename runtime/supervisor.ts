@@ -8,6 +8,9 @@
  *   backoff. `maxRestartAttempts` failed attempts in a row, or `maxExits` exits within
  *   `exitWindowMs` (a crash loop), make it give up: `onGiveUp` is called once, and the owner exits
  *   non-zero so that an outer supervisor (systemd, Docker) takes over.
+ * - **Liveness**: with a `probe`, a child that is alive but has not answered for `unhealthyAfterMs`
+ *   (hung, frozen, or a PostgreSQL stuck in a smart shutdown that waits for our own pool) is
+ *   stopped — gracefully, then by force — and restarted like a child that died.
  * - **Stop** stops the current instance and ends supervision; nothing is restarted after it.
  */
 import type { Logger } from './logger.js';
@@ -37,6 +40,12 @@ export interface SupervisorOptions<I extends ChildInstance> {
   /** Backoff between attempts: initial, doubled up to max. Default 250 ms → 5 s. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Resolves true when the instance serves (it must settle within probeIntervalMs). */
+  probe?(instance: I): Promise<boolean>;
+  /** Default 2 s. */
+  probeIntervalMs?: number;
+  /** Failing probes for this long make the child restart. Default 30 s. */
+  unhealthyAfterMs?: number;
   /** Called after every successful (re)start, with the instance. */
   onReady?(instance: I, restarts: number): void;
   /** Called when the child is down (exited unexpectedly). */
@@ -101,13 +110,45 @@ export class Supervisor<I extends ChildInstance> {
   private adopt(instance: I): void {
     this.current = instance;
     this.opts.onReady?.(instance, this.restarts);
+    const watch = this.watchLiveness(instance);
     void instance.exited.then((exit) => {
+      watch?.();
       if (this.stopped || this.current !== instance) return;
       this.current = undefined;
       this.opts.onDown?.(exit);
       this.opts.logger.error({ child: this.opts.name, pid: instance.pid, ...exit }, `${this.opts.name} exited unexpectedly; restarting it`);
       this.loop = this.restartLoop();
     });
+  }
+
+  /** Probes the instance; one that fails for unhealthyAfterMs is stopped (then restarted). */
+  private watchLiveness(instance: I): (() => void) | undefined {
+    const probe = this.opts.probe;
+    if (!probe) return undefined;
+    const interval = this.opts.probeIntervalMs ?? 2_000;
+    const limit = this.opts.unhealthyAfterMs ?? 30_000;
+    let lastOk = Date.now();
+    let busy = false;
+    let stopping = false;
+    const timer = setInterval(() => {
+      if (busy || stopping || this.stopped || this.current !== instance) return;
+      busy = true;
+      const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), interval).unref());
+      void Promise.race([probe(instance).catch(() => false), timeout]).then((ok) => {
+        busy = false;
+        if (ok) {
+          lastOk = Date.now();
+          return;
+        }
+        const silentMs = Date.now() - lastOk;
+        if (silentMs < limit || stopping || this.stopped || this.current !== instance) return;
+        stopping = true;
+        this.opts.logger.error({ child: this.opts.name, pid: instance.pid, silentSeconds: Math.round(silentMs / 1000) }, `${this.opts.name} is running but has not answered for ${Math.round(silentMs / 1000)} s; restarting it`);
+        void instance.stop();
+      });
+    }, interval);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private async restartLoop(): Promise<void> {

@@ -7,8 +7,8 @@
  * retried until it is acknowledged, as the channels do — and agent replies through the API (each
  * retried with its Idempotency-Key until answered). Meanwhile, at random moments, one fault at a
  * time: `kill -9` of taskwire's process group, of the embedded PostgreSQL or of the Temporal dev
- * server, a graceful stop and start of taskwire, a graceful stop of a child, or a frozen child
- * (SIGSTOP for a few seconds). Restarts happen at once, as systemd or Docker would do them.
+ * server, a graceful stop and start of taskwire, a graceful stop of a child, a frozen child
+ * (SIGSTOP for a few seconds), or a child that lives on but no longer serves (HANGS). Restarts happen at once, as systemd or Docker would do them.
  *
  * At the end every task is read through the API and the fakes' outboxes are counted: messages
  * lost, duplicated and out of order, replies lost or delivered twice, and the seconds from each
@@ -41,16 +41,28 @@ export type FaultKind =
   | 'stop-postgres'
   | 'stop-temporal'
   | 'freeze-postgres'
-  | 'freeze-temporal';
+  | 'freeze-temporal'
+  | 'smart-stop-postgres'
+  | 'hang-temporal';
 
 export const KILLS: FaultKind[] = ['kill-taskwire', 'kill-postgres', 'kill-temporal'];
 export const STOPS: FaultKind[] = ['restart-taskwire', 'stop-postgres', 'stop-temporal', 'freeze-postgres', 'freeze-temporal'];
+/**
+ * Children that live on but do not serve, until the supervisor's health probe gives up on them
+ * (EMBEDDED_UNHEALTHY_SECONDS): PostgreSQL in a smart shutdown (SIGTERM: it waits for every
+ * client, our pool included, for ever) and a dev server frozen for good (SIGSTOP, no SIGCONT).
+ */
+export const HANGS: FaultKind[] = ['smart-stop-postgres', 'hang-temporal'];
 
 export interface ChaosOptions {
   /** kill -9 faults, spread evenly over taskwire, PostgreSQL and Temporal. */
   kills: number;
   /** Graceful stop/start and freeze faults. */
   stops: number;
+  /** Hung-child faults (HANGS), healed by the health probe. */
+  hangs?: number;
+  /** Extra environment for taskwire (e.g. EMBEDDED_UNHEALTHY_SECONDS). */
+  env?: Record<string, string>;
   /** An explicit fault sequence instead of kills/stops (tests). */
   faults?: FaultKind[];
   /** Messages per second, all people together. */
@@ -79,7 +91,7 @@ export interface FaultResult {
 }
 
 export interface ChaosReport {
-  params: Omit<ChaosOptions, 'say' | 'temporalCli'>;
+  params: Omit<ChaosOptions, 'say' | 'temporalCli' | 'env'>;
   durationS: number;
   dataDir: string;
   faults: FaultResult[];
@@ -209,6 +221,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     VK_API_BASE_URL: vk.baseUrl,
     WHATSAPP_API_BASE_URL: graph.baseUrl,
     LOG_LEVEL: 'warn',
+    ...(o.env ?? {}),
     ...(o.temporalCli ? { TEMPORAL_CLI: o.temporalCli } : {}),
   };
   for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'FILES_DIR', 'PUBLIC_URL', 'HOST']) delete env[k];
@@ -383,6 +396,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const plan: FaultKind[] = o.faults ?? [
     ...Array.from({ length: o.kills }, (_, i) => KILLS[i % KILLS.length]!),
     ...Array.from({ length: o.stops }, (_, i) => STOPS[i % STOPS.length]!),
+    ...Array.from({ length: o.hangs ?? 0 }, (_, i) => HANGS[i % HANGS.length]!),
   ];
   // Random order (seeded), so that kills of one kind do not come in a row.
   if (!o.faults) {
@@ -426,6 +440,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const pid = pidOf(target);
         // A stop as an operator does it: `pg_ctl stop` (fast shutdown, SIGINT), SIGTERM for Temporal.
         process.kill(pid, kind.startsWith('kill-') ? 'SIGKILL' : target === 'postgres' ? 'SIGINT' : 'SIGTERM');
+        readyS = await waitReady(t0, () => {
+          const now = pidOf(target);
+          return now !== pid && now > 0 && processAlive(now);
+        });
+      } else if (kind === 'smart-stop-postgres' || kind === 'hang-temporal') {
+        const pid = pidOf(target);
+        process.kill(pid, kind === 'smart-stop-postgres' ? 'SIGTERM' : 'SIGSTOP');
         readyS = await waitReady(t0, () => {
           const now = pidOf(target);
           return now !== pid && now > 0 && processAlive(now);
@@ -566,7 +587,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   if (stopSeconds.some((s) => s > 15)) problems.push(`a graceful stop took more than 15 s (${stopSeconds.join(', ')})`);
   const pass = problems.length === 0;
   if (pass && !o.keepData) await rm(dataDir, { recursive: true, force: true });
-  const { say: _say, temporalCli: _cli, ...params } = o;
+  const { say: _say, temporalCli: _cli, env: _env, ...params } = o;
   return {
     params,
     durationS: Math.round((Date.now() - started) / 100) / 10,

@@ -2,7 +2,8 @@
  * The embedded runtime heals itself (issue 9), against a real `npm start`:
  * - the short chaos run: kill -9 of taskwire with an immediate restart, of the embedded
  *   PostgreSQL and of the Temporal dev server, and a graceful restart, while VK and WhatsApp
- *   messages and agent replies flow: every message present once and in order, every reply
+ *   messages and agent replies flow, and children that live on without serving (PostgreSQL in a
+ *   smart shutdown, a dev server frozen for good), restarted by the health probe: every message present once and in order, every reply
  *   delivered once, nothing left running after the stop (the long run is `npm run chaos`);
  * - a child that cannot be restarted makes taskwire exit non-zero with a message naming it.
  * Speed is measured by `npm run chaos`, not here: the bounds below only say "it came back".
@@ -23,12 +24,13 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-it('survives kill -9 of taskwire, PostgreSQL and Temporal with nothing lost, doubled or out of order', async () => {
+it('survives kill -9 of taskwire, PostgreSQL and Temporal, and hung children, with nothing lost, doubled or out of order', async () => {
   const lines: string[] = [];
   const report = await runChaos({
     kills: 3,
     stops: 1,
-    faults: ['kill-taskwire', 'kill-postgres', 'kill-temporal', 'restart-taskwire', 'kill-taskwire'],
+    faults: ['kill-taskwire', 'kill-postgres', 'kill-temporal', 'restart-taskwire', 'smart-stop-postgres', 'hang-temporal', 'kill-taskwire'],
+    env: { EMBEDDED_UNHEALTHY_SECONDS: '4' },
     rate: 15,
     vkPeople: 6,
     waPeople: 3,
@@ -42,7 +44,7 @@ it('survives kill -9 of taskwire, PostgreSQL and Temporal with nothing lost, dou
   const summary = JSON.stringify({ faults: report.faults, messages: report.messages, replies: report.replies, problems: report.problems, stop: report.stopSeconds }, null, 1);
   console.log(`[chaos test] ${summary}`);
   if (!report.pass) console.log(lines.join('\n'));
-  expect(report.faults.map((f) => f.kind)).toEqual(['kill-taskwire', 'kill-postgres', 'kill-temporal', 'restart-taskwire', 'kill-taskwire']);
+  expect(report.faults.map((f) => f.kind)).toEqual(['kill-taskwire', 'kill-postgres', 'kill-temporal', 'restart-taskwire', 'smart-stop-postgres', 'hang-temporal', 'kill-taskwire']);
   expect(report.messages.acknowledged).toBeGreaterThan(50);
   expect(report.messages.unacknowledged).toBe(0);
   expect({ lost: report.messages.lost, duplicated: report.messages.duplicated, outOfOrder: report.messages.outOfOrder }).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
