@@ -108,7 +108,7 @@ console.log(`
 chaos run: ${report.faults.length} faults (${report.kills} kill -9) in ${report.durationS} s, seed ${report.params.seed}
   messages   sent ${report.messages.sent}, acknowledged ${report.messages.acknowledged} (${report.messages.webhookAttempts} webhook attempts), unacknowledged ${report.messages.unacknowledged}
              lost ${report.messages.lost}, duplicated ${report.messages.duplicated}, out of order ${report.messages.outOfOrder}
-  replies    requested ${report.replies.requested}, accepted ${report.replies.accepted}, lost ${report.replies.lost}, delivered twice ${report.replies.deliveredTwice} (VK ${report.replies.deliveredTwiceVk}, WhatsApp ${report.replies.deliveredTwiceWhatsapp}), duplicated comments ${report.replies.duplicatedComments}
+  replies    requested ${report.replies.requested}, accepted ${report.replies.accepted}, refused ${report.replies.refused}, lost ${report.replies.lost}, delivered twice ${report.replies.deliveredTwice} (VK ${report.replies.deliveredTwiceVk}, WhatsApp ${report.replies.deliveredTwiceWhatsapp}), duplicated comments ${report.replies.duplicatedComments}
   back to ready (s): p50 ${ready.p50}, p95 ${ready.p95}, max ${ready.max}
 ${[...byKind].map(([k, v]) => `    ${k.padEnd(17)} n=${v.length}  max ${Math.max(...v).toFixed(2)}  values ${v.map((x) => x.toFixed(1)).join(' ')}`).join('\n')}
   graceful stops (s): ${report.stopSeconds.join(', ') || '-'}

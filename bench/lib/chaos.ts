@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandLineOf, processAlive } from '../../runtime/child-process.js';
 import { freePort } from '../../runtime/free-port.js';
-import { signedWebhook, startFakeGraph, textWebhook, type FakeGraph } from '../../tests/fakes/graph-api.js';
+import { signedWebhook, startFakeGraph, statusWebhook, textWebhook, type FakeGraph } from '../../tests/fakes/graph-api.js';
 import { startFakeVk, type FakeVk } from '../../tests/fakes/vk-api.js';
 import { rounded, summarize, type Summary } from './stats.js';
 import { readMessageNewFixture, vkMessageNew } from './vk.js';
@@ -138,6 +138,8 @@ interface Reply {
   text: string;
   person: Person;
   status?: number;
+  /** The last answer or error, for the report. */
+  last?: string;
 }
 
 /** mulberry32: a small seeded generator, so that a run can be repeated. */
@@ -350,8 +352,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   };
   const runId = randomBytes(4).toString('hex');
   const reply = async (r: Reply) => {
-    const until = Date.now() + 90_000;
-    while (Date.now() < until && !giveUpSending) {
+    // Retried (same Idempotency-Key) until answered; the settle deadline ends it.
+    while (!giveUpSending) {
       try {
         const taskId = taskOf.get(r.person.key)!;
         const res = await api('POST', `/api/tasks/${taskId}/comments`, { text: r.text, notifyContact: true }, { 'idempotency-key': `chaos-${runId}-reply-${r.n}` });
@@ -359,13 +361,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           r.status = res.status;
           return;
         }
+        r.last = `${res.status} ${JSON.stringify(res.body).slice(0, 200)}`;
         if (res.status >= 400 && res.status < 500 && res.status !== 409 && res.status !== 429) {
           r.status = res.status;
-          problems.push(`reply ${r.n}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+          problems.push(`reply ${r.n}: ${r.last}`);
           return;
         }
-      } catch {
+      } catch (err) {
         // taskwire is down: retry with the same key
+        r.last = String((err as Error).message ?? err);
       }
       await sleep(500);
     }
@@ -387,6 +391,32 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const r: Reply = { n: ++n, text: `chaos reply ${runId}-${n} to ${person.key}`, person };
       replies.push(r);
       void reply(r);
+    }
+  })();
+
+  // --- Meta's status reports ----------------------------------------------------------------
+  // Meta reports every accepted message (`sent`, with the send's biz_opaque_callback_data) to
+  // the webhook, retrying until it is acknowledged; a send retried after a crash adopts the first
+  // attempt's message from that report instead of sending again (activities/outbound.ts).
+  let statusesOn = true;
+  const reportStatuses = (async () => {
+    await channelsReady;
+    let next = 0;
+    while (statusesOn) {
+      while (next < graph.sent.length) {
+        const m = graph.sent[next]!;
+        const { raw, signature } = signedWebhook(statusWebhook({ wamid: m.wamid, status: 'sent', recipientId: m.waId, bizOpaqueCallbackData: m.bizOpaqueCallbackData }), WA_APP_SECRET);
+        try {
+          const res = await fetch(`${apiUrl}/webhooks/whatsapp`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, signal: AbortSignal.timeout(10_000) });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(String(res.status));
+          next++;
+        } catch {
+          await sleep(300); // down: Meta retries
+          if (!statusesOn) break;
+        }
+      }
+      await sleep(100);
     }
   })();
 
@@ -556,6 +586,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     duplicatedComments: [...seen.replyComments.values()].filter((n) => n > 1).length,
   };
 
+  statusesOn = false;
+  await reportStatuses;
+
   // --- stop, and look for anything left behind ------------------------------------------------
   try {
     stopSeconds.push(await tw.stop());
@@ -578,6 +611,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     outOfOrder,
   };
   const kills = faults.filter((f) => f.kind.startsWith('kill-')).length;
+  for (const r of replies.filter((x) => x.status === undefined)) problems.push(`reply ${r.n} to ${r.person.key} never answered; last: ${r.last ?? 'no attempt'}`);
   if (faults.length < plan.length) problems.push(`${plan.length - faults.length} planned faults did not run`);
   if (lost || duplicated || outOfOrder) problems.push(`messages: ${lost} lost, ${duplicated} duplicated, ${outOfOrder} out of order`);
   // A WhatsApp reply sent twice after a crash is the Cloud API's known window (no idempotency
