@@ -1,3 +1,4 @@
+import { storableDeep } from './storable.js';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
 import type { ChannelKind } from '../workflows/shared/types.js';
@@ -44,6 +45,8 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
         }
       }
     }
+    // A name or profile field with NUL or a broken UTF-16 pair must not fail the insert for ever.
+    if (profile) profile = storableDeep(profile).value;
 
     return db.transaction().execute(async (tx) => {
       if (!identity) {

@@ -1,3 +1,4 @@
+import { replacedNote, storableDeep, storableText } from './storable.js';
 import {
   copyHistory,
   findConversation,
@@ -69,7 +70,8 @@ export function inboundActivities({ db }: ActivityDeps) {
    * found, reopened or created (rules 4–8), comments and attachments written, message log kept.
    * Idempotent: every comment has a unique source key derived from the channel's message id.
    */
-  async function recordEvents(input: RecordEventsInput): Promise<RecordEventsResult> {
+  async function recordEvents(raw: RecordEventsInput): Promise<RecordEventsResult> {
+    const input = { ...raw, events: raw.events.map(storableEvent) };
     return db.transaction().execute(async (tx) => {
       const channel = await getChannelOrThrow(tx, input.channelId);
       const conversation = await findConversation(tx, input.channelId, input.peerId);
@@ -456,6 +458,21 @@ async function isOwnSend(tx: Tx, channelId: string, sendKey: string | undefined,
     ? q.where((eb) => eb.or([eb('id', '=', sendKey), eb('external_id', '=', externalId)]))
     : q.where('external_id', '=', externalId);
   return (await q.executeTakeFirst()) !== undefined;
+}
+
+/**
+ * An event whose strings PostgreSQL can store (NUL and lone surrogates replaced, activities/storable.ts);
+ * its text says so. Without this one such message failed its batch on every retry and blocked the
+ * conversation behind it.
+ */
+function storableEvent<E extends RecordEventsInput['events'][number]>(item: E): E {
+  const { value, replaced } = storableDeep(item);
+  if (replaced === 0) return item;
+  const original = (item.event as { text?: unknown }).text;
+  const inText = typeof original === 'string' ? storableText(original).replaced : 0;
+  const event = value.event as { text?: unknown };
+  if (inText > 0 && typeof event.text === 'string') event.text = `${event.text}\n${replacedNote(inText)}`;
+  return value;
 }
 
 function storedFiles(files: DownloadedMedia[]): StoredFileJson[] {

@@ -3,6 +3,7 @@
  * only serves it). Order: request id → metrics/log → per-area guards (body limits, bearer auth) →
  * routes; one onError turns everything thrown into the contract's error body.
  */
+import { rejectUnstorableStrings } from './storable-body.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -89,6 +90,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       },
     }),
   );
+
+  // After the size limit, before any route: unstorable strings are a 400 naming the field.
+  app.use('/api/*', rejectUnstorableStrings());
 
   registerServiceRoutes(app, deps);
   registerEmployeeRoutes(app, deps);

@@ -23,6 +23,8 @@ export const IdInput = z
   .union([z.string().regex(/^[1-9]\d{0,17}$/, 'must be an id (digits)'), z.number().int().positive()])
   .openapi({ example: '12', description: 'an id (string of digits; a number is accepted)' });
 export const idString = (v: string | number): string => String(v);
+/** An id in a query string: digits that fit a bigint (a longer one would be a 500 from the database). */
+export const IdQuery = z.string().regex(/^[1-9]\d{0,17}$/, 'must be an id (digits)');
 
 export const IdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '12' }),

@@ -15,8 +15,8 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { requireOpenConversation, UpdateStillRunning, updateConversation, updateTaskOwner } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, badRequest, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
+import { bearerSecurity, errorResponses, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { iso } from '../serializers.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -85,13 +85,16 @@ const PostCommentBody = z
   })
   .openapi('PostComment');
 
+/** Content types a browser would run or render as a document. */
+const ACTIVE_TYPES = /^(text\/(html|xml|javascript|ecmascript)|application\/(xhtml\+xml|xml|javascript|ecmascript|x-javascript)|image\/svg\+xml)\b|\+xml$/i;
+
 const TaskListQuery = z.object({
   status: z.enum(['open', 'completed']).optional(),
-  channelId: z.string().regex(/^\d+$/).optional(),
-  contactId: z.string().regex(/^\d+$/).optional(),
+  channelId: IdQuery.optional(),
+  contactId: IdQuery.optional(),
   kind: z.enum(['conversation', 'publication', 'lead']).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
-  before: z.string().regex(/^\d+$/).optional().openapi({ description: 'Only tasks with a smaller id (paging)' }),
+  before: IdQuery.optional().openapi({ description: 'Only tasks with a smaller id (paging)' }),
 });
 
 const idempotencyHeader = z.object({
@@ -130,7 +133,7 @@ const routes = {
     method: 'patch', path: '/api/comments/{id}', tags: ['tasks'], security: bearerSecurity,
     summary: 'Edit an agent comment; a VK private-chat reply is edited in VK too (rule 13)',
     request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(z.object({ text: z.string().min(1).max(20_000) })) },
-    responses: { 200: jsonResponse(z.object({ comment: CommentSchema }), 'The edited comment'), ...errorResponses(400, 401, 404, 409, 502, 503) },
+    responses: { 200: jsonResponse(z.object({ comment: CommentSchema }), 'The edited comment'), ...errorResponses(400, 401, 403, 404, 409, 502, 503) },
   }),
   complete: createRoute({
     method: 'post', path: '/api/tasks/{id}/complete', tags: ['tasks'], summary: 'Complete a task', security: bearerSecurity,
@@ -324,6 +327,11 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const commentId = parseId(c.req.valid('param').id, 'comment');
     const existing = await getComment(db, commentId);
     if (!existing) throw notFound('comment', commentId);
+    const me = c.get('employee');
+    // An agent edits only its own comments; the owner and admins edit any.
+    if (me.role === 'agent' && !(existing.author_type === 'employee' && String(existing.author_id) === String(me.id))) {
+      throw forbidden('only the author of a comment, an owner or an admin may edit it');
+    }
     const t = await target(existing.task_id);
     const requestId = requestIdOf(c, 'edit');
     await runUpdate(t, editCommentUpdate, [
@@ -347,7 +355,10 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     if (!a) throw notFound('attachment');
     const bytes = await deps.files.get(a.sha256);
     return c.body(Buffer.from(bytes) as unknown as ArrayBuffer, 200, {
-      'content-type': a.mime_type,
+      // Never rendered by a browser on our origin: active types (HTML, SVG, XML, scripts) go as
+      // bytes, and the type is not sniffed.
+      'content-type': ACTIVE_TYPES.test(a.mime_type) ? 'application/octet-stream' : a.mime_type,
+      'x-content-type-options': 'nosniff',
       'content-length': String(bytes.byteLength),
       'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`,
     }) as never;

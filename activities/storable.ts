@@ -1,0 +1,62 @@
+/**
+ * Text PostgreSQL cannot store — NUL (U+0000) in `text` and `jsonb`, and lone UTF-16 surrogates,
+ * which have no UTF-8 form — made storable: each such character becomes U+FFFD. A message that
+ * carried one must never block its conversation (the insert would fail on every retry).
+ */
+
+// NUL, a high surrogate not followed by a low one, a low surrogate not preceded by a high one.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export function storableText(s: string): { text: string; replaced: number } {
+  let replaced = 0;
+  const text = s.replace(UNSTORABLE, () => {
+    replaced++;
+    return '\uFFFD';
+  });
+  return { text, replaced };
+}
+
+/** Every string inside `value` (arrays and plain objects, keys included) made storable. */
+export function storableDeep<T>(value: T): { value: T; replaced: number } {
+  let replaced = 0;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      const r = storableText(v);
+      replaced += r.replaced;
+      return r.text;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [walk(k) as string, walk(x)]));
+    }
+    return v;
+  };
+  const out = walk(value) as T;
+  return { value: out, replaced };
+}
+
+/** The path of the first unstorable string in `value` ('' for the value itself), or undefined. */
+export function findUnstorable(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return storableText(value).replaced > 0 ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = findUnstorable(v, path ? `${path}.${i}` : String(i));
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const key = path ? `${path}.${k}` : k;
+      if (storableText(k).replaced > 0) return key;
+      const found = findUnstorable(v, key);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The line a comment gets when characters of its text were replaced. */
+export function replacedNote(replaced: number): string {
+  return `[taskwire: ${replaced === 1 ? '1 character' : `${replaced} characters`} that cannot be stored (NUL or a broken UTF-16 pair) replaced with \uFFFD]`;
+}
