@@ -1,4 +1,4 @@
-import { storableDeep } from './storable.js';
+import { storableDeep } from '../runtime/storable-text.js';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
 import type { ChannelKind } from '../workflows/shared/types.js';

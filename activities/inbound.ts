@@ -1,4 +1,4 @@
-import { replacedNote, storableDeep, storableText } from './storable.js';
+import { replacedNote, storableDeep, storableText } from '../runtime/storable-text.js';
 import {
   copyHistory,
   findConversation,
@@ -461,7 +461,7 @@ async function isOwnSend(tx: Tx, channelId: string, sendKey: string | undefined,
 }
 
 /**
- * An event whose strings PostgreSQL can store (NUL and lone surrogates replaced, activities/storable.ts);
+ * An event whose strings PostgreSQL can store (NUL and lone surrogates replaced, runtime/storable-text.ts);
  * its text says so. Without this one such message failed its batch on every retry and blocked the
  * conversation behind it.
  */

@@ -3,7 +3,7 @@
  * naming the field — instead of a 500 from the database after the route has begun its work.
  */
 import type { MiddlewareHandler } from 'hono';
-import { findUnstorable } from '../activities/storable.js';
+import { findUnstorable } from '../runtime/storable-text.js';
 import type { AppEnv } from './env.js';
 import { badRequest } from './errors.js';
 

@@ -164,20 +164,27 @@ async function waitUntilAccepting(
       // Let the last lines arrive ('close' waits for the pipes).
       throw describe(`exited during start (${exit.signal ?? `exit code ${exit.code}`})`, child.tail());
     }
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-    client.on('error', () => {});
     try {
-      await client.connect();
-      await client.query('select 1');
+      await queryOnce(url, 2_000);
       return;
     } catch (err) {
       lastError = err;
-    } finally {
-      await client.end().catch(() => {});
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw describe(`did not accept connections within ${timeoutMs} ms (last error: ${String(lastError)})`, child.tail());
+}
+
+/** One `select 1` on a fresh connection (not a pool's: those may be what the server waits for). */
+export async function queryOnce(url: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** The pid in postmaster.pid when that process is alive and a postgres, else undefined. */

@@ -14,17 +14,15 @@
  * cannot be brought back, `onFatal` is called and the owner exits non-zero.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { Connection } from '@temporalio/client';
-import pg from 'pg';
 import path from 'node:path';
 import { commandLineOf, endLeftover, processMatches } from './child-process.js';
 import type { Config } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { queryOnce, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { freePort } from './free-port.js';
 import type { Logger } from './logger.js';
 import { Supervisor } from './supervisor.js';
 import { findOrBuildTemporalCli } from './temporal-cli.js';
-import { startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
+import { frontendAnswers, startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
 
 export type EmbeddedChild = 'postgres' | 'temporal';
 
@@ -74,7 +72,7 @@ export async function startEmbeddedRuntime(config: Config, logger: Logger, opts:
         logger,
         startTimeoutMs,
         startOnce: () => startEmbeddedPostgres({ dataDir, port, endLeftover: true, readyTimeoutMs: startTimeoutMs }),
-        probe: (pg) => canQuery(pg.adminUrl),
+        probe: (pg) => queryOnce(pg.adminUrl, 1_500).then(() => true, () => false),
         unhealthyAfterMs,
         onReady: (pg, restarts) => {
           if (restarts === 0) logger.info({ dataDir, port, pid: pg.pid }, 'embedded PostgreSQL running');
@@ -107,7 +105,7 @@ export async function startEmbeddedRuntime(config: Config, logger: Logger, opts:
           await writeFile(pidFile, JSON.stringify({ pid: server.pid }));
           return server;
         },
-        probe: (server) => answersGrpc(server.address),
+        probe: (server) => frontendAnswers(server.address, 1_500),
         unhealthyAfterMs,
         onReady: (server, restarts) => {
           if (restarts === 0) logger.info({ address: server.address, ui: server.uiUrl, pid: server.pid }, 'Temporal dev server running');
@@ -173,34 +171,6 @@ async function endLeftoverDevServer(pidFile: string, dbFilename: string, logger:
   logger.warn({ pid: left.pid }, 'ending the Temporal dev server left by an earlier run');
   if (!(await endLeftover(left.pid, ['start-dev', dbFilename], [['SIGTERM', 5_000], ['SIGKILL', 2_000]]))) {
     throw new Error(`the Temporal dev server of an earlier run (pid ${left.pid}) does not stop`);
-  }
-}
-
-/** PostgreSQL answers a query (a fresh connection: the pool's may be the ones it waits for). */
-async function canQuery(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_500, query_timeout: 1_500 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-/** The dev server's frontend answers GetSystemInfo. */
-async function answersGrpc(address: string): Promise<boolean> {
-  const connection = Connection.lazy({ address, connectTimeout: 1_500 });
-  try {
-    await connection.withDeadline(Date.now() + 1_500, () => connection.workflowService.getSystemInfo({}));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await connection.close().catch(() => {});
   }
 }
 

@@ -121,6 +121,19 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   return { address, uiUrl, port, pid: child.pid, exited, stop };
 }
 
+/** Whether the frontend at `address` answers GetSystemInfo within `timeoutMs` (a health probe). */
+export async function frontendAnswers(address: string, timeoutMs: number): Promise<boolean> {
+  const connection = Connection.lazy({ address, connectTimeout: timeoutMs });
+  try {
+    await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
 /** TCP first (cheap, no gRPC reconnect backoff), then the frontend's GetSystemInfo, then attributes. */
 async function waitUntilReady(
   host: string,

@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import { commandLineOf, processAlive } from '../../runtime/child-process.js';
 import { freePort } from '../../runtime/free-port.js';
 import { signedWebhook, startFakeGraph, statusWebhook, textWebhook, type FakeGraph } from '../../tests/fakes/graph-api.js';
 import { startFakeVk, type FakeVk } from '../../tests/fakes/vk-api.js';
+import { safeReaddir } from './proc-cpu.js';
 import { rounded, summarize, type Summary } from './stats.js';
 import { readMessageNewFixture, vkMessageNew } from './vk.js';
 
@@ -642,21 +643,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 function listProcesses(dataDir: string): string[] {
   if (process.platform !== 'linux') return [];
   const out: string[] = [];
-  for (const entry of readdirSafe('/proc')) {
+  for (const entry of safeReaddir('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) continue;
     const cmd = commandLineOf(pid);
     if (cmd && (cmd.includes(dataDir) || environOf(pid).split('\0').includes(`DATA_DIR=${dataDir}`))) out.push(`${pid} ${cmd.slice(0, 120)}`);
   }
   return out;
-}
-
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 function environOf(pid: number): string {

@@ -54,7 +54,7 @@ function treeSeconds(pid: number | undefined, withChildren: boolean): number | u
   return total;
 }
 
-function safeReaddir(dir: string): string[] {
+export function safeReaddir(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch {

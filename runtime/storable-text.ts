@@ -18,6 +18,8 @@ export function storableText(s: string): { text: string; replaced: number } {
 
 /** Every string inside `value` (arrays and plain objects, keys included) made storable. */
 export function storableDeep<T>(value: T): { value: T; replaced: number } {
+  // The usual case, on every recorded message: nothing to replace, nothing copied.
+  if (findUnstorable(value) === undefined) return { value, replaced: 0 };
   let replaced = 0;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorable, storableDeep, storableText } from '../../activities/storable.js';
+import { findUnstorable, storableDeep, storableText } from '../../runtime/storable-text.js';
 
 describe('storable text', () => {
   it('replaces NUL and lone surrogates, and leaves valid pairs (emoji) alone', () => {
