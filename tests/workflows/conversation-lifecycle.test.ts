@@ -67,12 +67,14 @@ describe('idle completion', () => {
   it('messages that arrive while a run is completing are never lost', async () => {
     const peer = 512340102;
     const sent: string[] = [];
-    // Messages spaced around the idle timeout, so some land while the run is finishing.
+    // Messages spaced around the idle timeout (1 s), so some land while the run is finishing; every
+    // third gap is well past it, so that a run surely completes mid-stream (on a busy machine the
+    // near-boundary gaps alone sometimes never let one finish).
     for (let i = 1; i <= 8; i++) {
       const text = `Сообщение ${i}`;
       sent.push(text);
       expect((await h.postVk(vkMessage(base, { peer, id: i, text }))).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 850 + (i % 3) * 120));
+      await new Promise((r) => setTimeout(r, i % 3 === 2 ? 1_800 : 850 + (i % 3) * 120));
     }
     await h.eventually(async () => ((await comments(peer)).length === sent.length ? true : undefined), 30_000, 'all messages');
     expect(await comments(peer)).toEqual(sent);
