@@ -159,6 +159,13 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     return 'failed';
   }
 
+  /** The recipient's send ran out of attempts: marked failed, unless it was sent meanwhile. */
+  async function failBulkRecipient(input: { recipientId: string; error: { code: string | number; message: string } }): Promise<'sent' | 'failed'> {
+    await fail(input.recipientId, input.error);
+    const row = await db.selectFrom('bulk_send_recipients').select('status').where('id', '=', input.recipientId).executeTakeFirst();
+    return row?.status === 'sent' ? 'sent' : 'failed';
+  }
+
   async function bulkSendProgress(input: { bulkSendId: string }): Promise<BulkProgress> {
     return readBulkProgress(db, input.bulkSendId);
   }
@@ -173,5 +180,5 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     return purgeBroadcasts(db, input.windowSeconds, new Date());
   }
 
-  return { listBulkRecipients, prefetchBulkProfiles, sendBulkMessage, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
+  return { listBulkRecipients, prefetchBulkProfiles, sendBulkMessage, failBulkRecipient, bulkSendProgress, finishBulkSend, purgeExpiredBroadcasts };
 }

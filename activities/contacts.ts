@@ -13,6 +13,8 @@ export interface EnsureContactInput {
   hint?: { name?: string; phone?: string; extra?: Record<string, unknown> };
   /** Publication commenters and lead authors have a contact but no private conversation row. */
   withoutConversation?: boolean;
+  /** The channel's profile could not be fetched (bounded retries ran out): use a placeholder name. */
+  skipProfile?: boolean;
 }
 
 export interface EnsureContactResult {
@@ -35,13 +37,14 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
     let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
     if (!identity) {
       if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
+      else if (input.skipProfile) profile = { name: placeholderName(channel.kind, input.peerId), phone: input.hint?.phone };
       else {
         try {
           profile = await adapters[channel.kind].fetchProfile(channel, input.peerId);
         } catch (err) {
           if (!(err instanceof ChannelPermanentError)) throw toActivityFailure(err);
           logger.warn({ channelId: channel.id, code: err.channelCode }, 'profile unavailable; using a placeholder name');
-          profile = { name: `${channel.kind === 'vk' ? 'VK user' : 'WhatsApp'} ${input.peerId}`, phone: input.hint?.phone };
+          profile = { name: placeholderName(channel.kind, input.peerId), phone: input.hint?.phone };
         }
       }
     }
@@ -89,6 +92,11 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
   }
 
   return { ensureContact };
+}
+
+/** A contact's name when the channel gives none. */
+function placeholderName(kind: ChannelKind, peerId: string): string {
+  return `${kind === 'vk' ? 'VK user' : 'WhatsApp'} ${peerId}`;
 }
 
 /** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */

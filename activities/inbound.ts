@@ -12,6 +12,7 @@ import {
   type Tx,
 } from '../db/queries/conversations.js';
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
+import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
@@ -96,6 +97,7 @@ export function inboundActivities({ db }: ActivityDeps) {
       for (const kindKey of [...new Set(observed)].sort()) await lockKind(tx, channel.id, kindKey);
 
       for (const { event, files } of input.events) {
+        if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         switch (event.type) {
           case 'inbound': {
             // Rule 23: the reply brings what the conversation holds into the task, before it.

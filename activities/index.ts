@@ -4,7 +4,9 @@
  * transaction and is idempotent by an external id.
  */
 import { bulkSendActivities } from './bulk-sends.js';
+import { classifyAll } from './failures.js';
 import { contactActivities } from './contacts.js';
+import { deadLetterActivities } from './dead-letters.js';
 import type { ActivityDeps } from './deps.js';
 import { inboundActivities } from './inbound.js';
 import { mediaActivities } from './media.js';
@@ -15,15 +17,17 @@ import { taskActivities } from './tasks.js';
 export type { ActivityDeps } from './deps.js';
 
 export function createActivities(deps: ActivityDeps) {
-  return {
+  // Every failure reaches the workflow classified (activities/failures.ts, workflows/shared/retry.ts).
+  return classifyAll({
     ...contactActivities(deps),
+    ...deadLetterActivities(deps),
     ...mediaActivities(deps),
     ...inboundActivities(deps),
     ...outboundActivities(deps),
     ...taskActivities(deps),
     ...publicationActivities(deps),
     ...bulkSendActivities(deps),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

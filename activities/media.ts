@@ -9,6 +9,8 @@ export interface DownloadedMedia {
   file?: StoredFile;
   /** A link shown instead of a file (VK video), or the source of a file that could not be fetched. */
   link?: string;
+  /** The file's name, when the channel gave one (shown for a file that could not be fetched). */
+  filename?: string;
   error?: string;
 }
 

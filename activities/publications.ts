@@ -2,6 +2,7 @@
  * VK publication threads (rules 17–21): one task per publication, its comments as comments;
  * lead forms as tasks. Each activity is one transaction, idempotent by the channel's ids.
  */
+import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, loadTemplate, resolveAssignees, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
@@ -91,6 +92,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
       };
 
       for (const { event, contactId, files } of input.events) {
+        if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         const key = `pub:${channel.id}:${input.ref.kind}:${input.ref.ownerId}_${input.ref.itemId}:${event.commentId}`;
         const existing = await tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', key).executeTakeFirst();
         const text = [event.text, ...linkLines(files)].filter((s) => s).join('\n');
@@ -141,6 +143,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
    */
   async function recordLead(input: { channelId: string; workflowId: string; lead: LeadEvent; contactId: string }): Promise<{ taskId: string }> {
     return db.transaction().execute(async (tx) => {
+      if (input.lead.retryOf) await resolveDeadLetter(tx, input.lead.retryOf);
       const key = `lead:${input.channelId}:${input.lead.leadId}`;
       const existing = await tx.selectFrom('tasks').select('id').where('external_key', '=', key).executeTakeFirst();
       if (existing) return { taskId: existing.id };

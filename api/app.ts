@@ -17,6 +17,7 @@ import { metrics } from './metrics.js';
 import { registerBroadcastRoutes } from './routes/broadcasts.js';
 import { registerChannelRoutes } from './routes/channels.js';
 import { registerContactRoutes } from './routes/contacts.js';
+import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerEmployeeRoutes } from './routes/employees.js';
 import { registerFirstContactRoutes } from './routes/first-contact.js';
 import { registerQuickReplyRoutes } from './routes/quick-replies.js';
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerTaskRoutes(app, deps);
   registerFirstContactRoutes(app, deps);
   registerBroadcastRoutes(app, deps);
+  registerDeadLetterRoutes(app, deps);
   registerWebhookRoutes(app, deps);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));

@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { FailureType } from '../workflows/shared/errors.js';
+import { ActivityFailureType, FailureType } from '../workflows/shared/errors.js';
 import type { AppEnv } from './env.js';
 
 export type ErrorDetails = Record<string, unknown>;
@@ -160,6 +160,11 @@ export function failureToApiError(f: ApplicationFailure, c?: Context): ApiError 
       return new ApiError(404, own ?? 'not_found', message, details);
     case FailureType.ChannelInactive:
       return new ApiError(422, own ?? 'channel_inactive', message, details);
+    // The workflow's database work ran out of attempts: nothing was changed.
+    case ActivityFailureType.DatabaseUnavailable:
+      return unavailable('the database is unavailable, retry later', { service: 'database' });
+    case ActivityFailureType.InvalidData:
+      return new ApiError(400, 'invalid_request', 'a value could not be stored', {});
     default:
       return undefined;
   }

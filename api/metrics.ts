@@ -2,7 +2,7 @@
  * Prometheus metrics of the API process, served by GET /metrics. One registry per process
  * (module singleton), so any route can count: `metrics.webhookEvents.inc({channel: 'vk', result: 'accepted'})`.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -39,6 +39,13 @@ export const metrics = {
     name: 'taskwire_embedded_restarts_total',
     help: 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited',
     labelNames: ['child'] as const,
+    registers: [registry],
+  }),
+  /** Dead letters by status (`dead`, `retrying`, `resolved`), read from the database at scrape time. */
+  deadLetters: new Gauge({
+    name: 'taskwire_dead_letters',
+    help: 'Events set aside after bounded retries, by status (dead: waiting for an admin; retrying; resolved)',
+    labelNames: ['status'] as const,
     registers: [registry],
   }),
 };

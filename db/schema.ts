@@ -270,6 +270,35 @@ export interface BulkSendRecipientsTable {
   updated_at: Timestamp;
 }
 
+/** Issue 10: an event set aside after bounded retries; listed and retried by an admin. */
+export interface DeadLettersTable {
+  id: Id;
+  channel_id: RefColumn;
+  workflow_id: string;
+  workflow_type: DeadLetterWorkflowType;
+  /** What the API needs to hand the event back (see db/queries/dead-letters.ts). */
+  target: Json<DeadLetterTarget>;
+  /** The event as JSON text (it may hold what jsonb refuses). */
+  event: string;
+  event_key: string;
+  reason: string;
+  error: Json<{ type: string | null; message: string }>;
+  status: DeadLetterStatus;
+  failures: ColumnType<number, number | undefined, number>;
+  retries: ColumnType<number, number | undefined, number>;
+  received_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  resolved_at: NullableTimestamp;
+}
+export type DeadLetterWorkflowType = 'conversation' | 'publication' | 'lead';
+export type DeadLetterStatus = 'dead' | 'retrying' | 'resolved';
+/** Conversation: the peer; publication: the publication; lead: nothing more (the event is the lead). */
+export type DeadLetterTarget =
+  | { type: 'conversation'; peerId: string }
+  | { type: 'publication'; ref: { kind: string; ownerId: number; itemId: number } }
+  | { type: 'lead' };
+
 export interface Database {
   employees: EmployeesTable;
   task_templates: TaskTemplatesTable;
@@ -287,6 +316,7 @@ export interface Database {
   broadcasts: BroadcastsTable;
   bulk_sends: BulkSendsTable;
   bulk_send_recipients: BulkSendRecipientsTable;
+  dead_letters: DeadLettersTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;
@@ -301,5 +331,6 @@ export type NewTask = Insertable<TasksTable>;
 export type Comment = Selectable<CommentsTable>;
 export type NewComment = Insertable<CommentsTable>;
 export type Attachment = Selectable<AttachmentsTable>;
+export type DeadLetter = Selectable<DeadLettersTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type QuickReply = Selectable<QuickRepliesTable>;

@@ -14,6 +14,7 @@ import {
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
+import { DB_RETRY, NON_RETRYABLE_TYPES, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import type { Activities } from '../activities/index.js';
 import type { BulkProgress, ConversationStart } from '../activities/bulk-sends.js';
 import { FailureType } from './shared/errors.js';
@@ -44,17 +45,15 @@ const IN_FLIGHT = 10;
 const CONTINUE_AS_NEW_EVENTS = 4000;
 
 export async function bulkSend(input: BulkSendInput): Promise<BulkProgress> {
-  const db = proxyLocalActivities<Activities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-  });
+  const db = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: DB_RETRY });
   const channel = proxyActivities<Activities>({
     taskQueue: channelTaskQueue(workflowInfo().taskQueue, input.channelKind),
     startToCloseTimeout: '1 minute',
     // A worker that dies mid-send is noticed in seconds; the retry reuses the recipient's key.
     heartbeatTimeout: '5 seconds',
-    // Rate limits and outages are waited out: every recipient ends sent or refused.
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: Object.values(FailureType) },
+    // Rate limits and short outages are waited out (about half an hour of attempts); a recipient
+    // whose attempts run out is marked failed: every recipient ends sent or failed.
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });
 
   let afterId = input.carried?.afterId ?? '0';
@@ -70,17 +69,21 @@ export async function bulkSend(input: BulkSendInput): Promise<BulkProgress> {
   report();
 
   for (;;) {
-    const ids = await db.listBulkRecipients({ bulkSendId: input.bulkSendId, afterId, limit: PAGE });
+    const ids = await database(() => db.listBulkRecipients({ bulkSendId: input.bulkSendId, afterId, limit: PAGE }));
     if (!ids.length) break;
     // One profile call for the page instead of one per new contact (halves VK calls of a mailing).
-    await channel.prefetchBulkProfiles({ bulkSendId: input.bulkSendId, recipientIds: ids });
+    // Best effort: a conversation without a prefetched profile looks the person up itself.
+    await untilDatabaseAnswers(() => channel.prefetchBulkProfiles({ bulkSendId: input.bulkSendId, recipientIds: ids }), { timeoutsToo: false });
     let next = 0;
     const lane = async () => {
       while (next < ids.length) {
         const recipientId = ids[next++]!;
         inFlight++;
         try {
-          const outcome = await channel.sendBulkMessage({ recipientId, conversation: input.conversation });
+          const r = await untilDatabaseAnswers(() => channel.sendBulkMessage({ recipientId, conversation: input.conversation }), { timeoutsToo: false });
+          const outcome = r.ok
+            ? r.value
+            : await database(() => db.failBulkRecipient({ recipientId, error: { code: 'retries_exhausted', message: failureSummary(r.failure).message } }));
           if (outcome === 'sent') sent++;
           else failed++;
         } finally {
@@ -96,9 +99,16 @@ export async function bulkSend(input: BulkSendInput): Promise<BulkProgress> {
       return makeContinueAsNewFunc<typeof bulkSend>({ memo: info.memo })({ ...input, carried: { afterId, sent, failed } });
     }
   }
-  const final = await db.finishBulkSend({ bulkSendId: input.bulkSendId });
+  const final = await database(() => db.finishBulkSend({ bulkSendId: input.bulkSendId }));
   setCurrentDetails(`**done**: ${final.sent} sent, ${final.failed} failed of ${final.total}`);
   return final;
+}
+
+/** Database work the bulk send cannot go on without: waited out while the database is down; anything else fails the run. */
+async function database<T>(fn: () => Promise<T>): Promise<T> {
+  const r = await untilDatabaseAnswers(fn);
+  if (!r.ok) throw r.failure;
+  return r.value;
 }
 
 /** Run by the `taskwire-purge-broadcasts` Schedule: deletes expired broadcast messages (rule 23). */

@@ -14,6 +14,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  log,
   makeContinueAsNewFunc,
   patched,
   proxyActivities,
@@ -23,11 +24,13 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { DownloadedMedia } from '../activities/media.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
+import { deadLetters } from './shared/dead-letters.js';
+import { CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once } from './task-thread.js';
@@ -54,16 +57,15 @@ export const setTaskStatusUpdate = defineUpdate<TaskResult, [SetTaskStatusReques
 export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
 
+type ProfileHint = { name?: string; phone?: string; extra?: Record<string, unknown> };
+
 const MAX_SEEN_KEYS = 2000;
 const MAX_BATCH = 50;
 
-const NON_RETRYABLE = Object.values(FailureType);
-
-const dbOptions: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  // Unlimited attempts: an inbound message must never be dropped because the database blinked.
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
-};
+/** Failure types an agent is told about as they are (the others become `retries_exhausted`). */
+const NON_RETRYABLE: string[] = Object.values(FailureType);
+/** After a failure of the database work for held messages, look again this much later. */
+const HOLDS_RETRY_MS = 10 * 60_000;
 
 interface State extends CarriedConversationState {
   seen: Set<string>;
@@ -74,6 +76,9 @@ interface State extends CarriedConversationState {
   lastSA: Record<string, unknown>;
   holds: HoldRef[];
   holdingOnly: boolean;
+  deadLetters: number;
+  /** Settling holds failed: not before this time again. */
+  holdsRetryAtMs?: number;
 }
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
@@ -92,6 +97,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     holdingOnly: carried?.holdingOnly ?? false,
     seenKeys: carried?.seenKeys ?? [],
     recentRequests: carried?.recentRequests ?? [],
+    deadLetters: carried?.deadLetters ?? 0,
     seen: new Set(carried?.seenKeys ?? []),
     processed: 0,
     sendsInFlight: 0,
@@ -110,17 +116,19 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // workflow task (a marker event instead of scheduled/started/completed + another task).
   const serialisedSend = createSendQueue(st);
 
+  // Every retry is bounded (workflows/shared/retry.ts); what still fails is contained below: the
+  // database being down is waited out, anything else is set aside and the next event goes on.
   const db = proxySerialLocalActivities<Activities>({
     startToCloseTimeout: '30 seconds',
     localRetryThreshold: '10 seconds',
-    retry: dbOptions.retry,
+    retry: DB_RETRY,
   });
   const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  // Inbound-side channel calls (profile, media): retried until they succeed or fail permanently.
-  const channelIn = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '2 minutes' });
+  // Inbound-side channel calls (profile, media).
+  const channelIn = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
   // The profile look-up is one short API call: a worker that dies during it is retried within
   // seconds, not minutes (a bulk send starts thousands of conversations at once).
-  const profiles = proxyActivities<Activities>({ ...dbOptions, taskQueue: channelQueue, startToCloseTimeout: '15 seconds' });
+  const profiles = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '15 seconds', retry: DB_RETRY });
   // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
   const channelOut = proxyActivities<Activities>({
     taskQueue: channelQueue,
@@ -128,8 +136,14 @@ export async function conversation(input: ConversationInput): Promise<void> {
     // A worker that dies mid-send is noticed in seconds; the retry reuses the delivery's key.
     heartbeatTimeout: '5 seconds',
     scheduleToCloseTimeout: '5 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: CHANNEL_OUT_RETRY,
   });
+  // Events that cannot be recorded are set aside; the queue goes on (TwDeadLetters counts them).
+  const deadLetter = deadLetters(
+    db.recordDeadLetter,
+    { channelId: input.channelId, workflowId: workflowInfo().workflowId, workflowType: 'conversation', target: { type: 'conversation', peerId: input.peerId } },
+    () => void st.deadLetters++,
+  );
 
   // ---- handlers (registered before the first await) ----
 
@@ -305,13 +319,14 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (st.contactId === undefined) await ensureContact(undefined);
   }
 
-  async function ensureContact(hint: { name?: string; phone?: string; extra?: Record<string, unknown> } | undefined): Promise<void> {
-    const local = v2 && (hint?.name !== undefined || !PROFILE_NEEDS_API[input.channelKind]);
+  async function ensureContact(hint: ProfileHint | undefined, skipProfile = false): Promise<void> {
+    const local = skipProfile || (v2 && (hint?.name !== undefined || !PROFILE_NEEDS_API[input.channelKind]));
     const r = await (local ? db : profiles).ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,
       workflowId: workflowInfo().workflowId,
       hint,
+      ...(skipProfile ? { skipProfile } : {}),
     });
     st.contactId = r.contactId;
     if (st.displayName !== r.displayName) {
@@ -351,6 +366,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   function syncSearchAttributes(next: { state?: string }): void {
     const wanted: Record<string, unknown> = {
+      deadLetters: st.lastSA.deadLetters,
       contactId: st.contactId,
       taskId: st.taskId,
       lastMessageAt: st.lastInboundAt,
@@ -366,6 +382,11 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
     // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
     if (wanted.held !== (st.lastSA.held ?? 0)) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
+    // Issue 10, for ops: `TwDeadLetters > 0` lists the conversations that set events aside.
+    if (st.deadLetters > 0 && st.deadLetters !== st.lastSA.deadLetters) {
+      changes.push({ key: SA.deadLetters, value: st.deadLetters });
+      wanted.deadLetters = st.deadLetters;
+    }
     if (changes.length === 0) return;
     upsertSearchAttributes(changes); // one history event for all changes
     st.lastSA = { ...st.lastSA, ...wanted };
@@ -459,44 +480,99 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   function nextHoldCheckMs(): number {
-    return Math.min(...st.holds.map((h) => Date.parse(h.checkAt)));
+    return Math.max(Math.min(...st.holds.map((h) => Date.parse(h.checkAt))), st.holdsRetryAtMs ?? 0);
   }
 
   async function settleHolds(): Promise<void> {
-    const r = await db.settleHolds({
-      channelId: input.channelId,
-      peerId: input.peerId,
-      contactId: st.contactId!,
-      workflowId: workflowInfo().workflowId,
-      broadcast: input.timing.broadcast,
-    });
+    const settled = await untilDatabaseAnswers(() =>
+      db.settleHolds({
+        channelId: input.channelId,
+        peerId: input.peerId,
+        contactId: st.contactId!,
+        workflowId: workflowInfo().workflowId,
+        broadcast: input.timing.broadcast,
+      }),
+    );
+    if (!settled.ok) {
+      // The held messages stay where they are (in the database); look again later.
+      log.error('settling held messages failed; trying again later', { ...failureSummary(settled.failure), retryInMs: HOLDS_RETRY_MS });
+      st.holdsRetryAtMs = Date.now() + HOLDS_RETRY_MS;
+      return;
+    }
+    st.holdsRetryAtMs = undefined;
+    const r = settled.value;
     st.holds = r.holds;
     if (r.taskId) st.taskId = r.taskId;
     syncSearchAttributes({});
   }
 
+  /**
+   * Records a batch of queued events in order. What cannot be done is contained, so one bad event
+   * never blocks the ones behind it: a profile that cannot be fetched gives a placeholder name,
+   * a file that cannot be fetched becomes a note naming it, and an event that cannot be recorded
+   * is set aside as a dead letter (the batch is then recorded one event at a time, so only the
+   * bad one is). The database being down is waited out (nothing is dropped).
+   */
   async function processBatch(batch: ConversationEvent[]): Promise<void> {
-    if (st.contactId === undefined) {
-      const withProfile = batch.find((e) => (e.type === 'inbound' || e.type === 'observed_outgoing') && e.profile);
-      await ensureContact(withProfile && 'profile' in withProfile ? withProfile.profile : undefined);
+    const contactFailure = st.contactId === undefined ? await contactFor(batch) : undefined;
+    if (contactFailure !== undefined) {
+      for (const event of batch) await deadLetter(event, 'the contact could not be created', contactFailure);
+    } else {
+      const files = await downloadFor(batch);
+      const record = (events: ConversationEvent[], eventFiles: DownloadedMedia[][]) =>
+        untilDatabaseAnswers(() =>
+          db.recordEvents({
+            channelId: input.channelId,
+            peerId: input.peerId,
+            contactId: st.contactId!,
+            workflowId: workflowInfo().workflowId,
+            events: events.map((event, i) => ({ event, files: eventFiles[i]! })),
+            broadcast: input.timing.broadcast,
+          }),
+        );
+      const all = await record(batch, files);
+      if (all.ok) applyRecorded(all.value);
+      else if (batch.length === 1) await deadLetter(batch[0]!, 'the event could not be recorded', all.failure);
+      else {
+        for (const [i, event] of batch.entries()) {
+          const one = await record([event], [files[i]!]);
+          if (one.ok) applyRecorded(one.value);
+          else await deadLetter(event, 'the event could not be recorded', one.failure);
+        }
+      }
     }
-    const media = batch.flatMap((e, i) => ('media' in e ? e.media.map((m, j) => ({ event: i, index: j, ref: m })) : []));
-    const downloaded = media.length
-      ? await channelIn.downloadMedia({ channelId: input.channelId, items: media.map((m) => m.ref) })
-      : [];
-    const result = await db.recordEvents({
-      channelId: input.channelId,
-      peerId: input.peerId,
-      contactId: st.contactId!,
-      workflowId: workflowInfo().workflowId,
-      events: batch.map((event, i) => ({
-        event,
-        files: downloaded.flatMap((d, k) => (media[k]!.event === i ? [d] : [])),
-      })),
-      broadcast: input.timing.broadcast,
-    });
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
+    syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
+  }
+
+  /** Creates the person's contact; returns the failure when even a placeholder could not be written. */
+  async function contactFor(batch: ConversationEvent[]): Promise<unknown> {
+    const withProfile = batch.find((e) => (e.type === 'inbound' || e.type === 'observed_outgoing') && e.profile);
+    const hint = withProfile && 'profile' in withProfile ? withProfile.profile : undefined;
+    const first = await untilDatabaseAnswers(() => ensureContact(hint), { timeoutsToo: false });
+    if (first.ok) return undefined;
+    // The channel's profile could not be fetched: the contact gets a placeholder name for now.
+    log.warn('the profile could not be fetched; the contact gets a placeholder name', failureSummary(first.failure));
+    const fallback = await untilDatabaseAnswers(() => ensureContact(hint, true));
+    return fallback.ok ? undefined : fallback.failure;
+  }
+
+  /** Downloads the batch's files, per event. A download that keeps failing leaves notes, not a stuck queue. */
+  async function downloadFor(batch: ConversationEvent[]): Promise<DownloadedMedia[][]> {
+    const media = batch.flatMap((e, i) => ('media' in e ? e.media.map((ref) => ({ event: i, ref })) : []));
+    if (media.length === 0) return batch.map(() => []);
+    const r = await untilDatabaseAnswers(() => channelIn.downloadMedia({ channelId: input.channelId, items: media.map((m) => m.ref) }), {
+      timeoutsToo: false,
+    });
+    const reason = r.ok ? '' : failureSummary(r.failure).message;
+    const downloaded: DownloadedMedia[] = r.ok
+      ? r.value
+      : media.map(({ ref }) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `could not be fetched: ${reason}` }));
+    return batch.map((_, i) => downloaded.filter((_, k) => media[k]!.event === i));
+  }
+
+  function applyRecorded(result: Awaited<ReturnType<typeof db.recordEvents>>): void {
     if (result.taskId) st.taskId = result.taskId;
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
@@ -505,8 +581,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
       st.holds = result.holds;
       armHoldTimer();
     }
-    syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
   }
+
 }
 
 /** The values of the search attributes this workflow manages, as the run shows them now. */
@@ -518,6 +594,7 @@ function searchAttributesShown(): Record<string, unknown> {
     lastMessageAt: sa.get(SA.lastMessageAt)?.toISOString(),
     state: sa.get(SA.state),
     held: sa.get(SA.heldBroadcasts),
+    deadLetters: sa.get(SA.deadLetters),
   };
   return Object.fromEntries(Object.entries(shown).filter(([, v]) => v !== undefined));
 }
@@ -542,6 +619,7 @@ function carry(st: State): CarriedConversationState {
     holds: st.holds,
     seenKeys: st.seenKeys,
     recentRequests: st.recentRequests,
+    ...(st.deadLetters ? { deadLetters: st.deadLetters } : {}),
   };
 }
 
@@ -555,7 +633,7 @@ interface FailureDescription {
 /** Turns an activity failure into what the agent is told (and what the comment records). */
 function describeFailure(err: unknown): FailureDescription {
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type && (NON_RETRYABLE as string[]).includes(cause.type)) {
+  if (cause instanceof ApplicationFailure && cause.type && NON_RETRYABLE.includes(cause.type)) {
     const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
     const code = (details.channelCode as string | number | undefined) ?? cause.type;
     return { type: cause.type, code, message: cause.message, details };

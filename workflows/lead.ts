@@ -8,7 +8,8 @@ import { allHandlersFinished, condition, proxyActivities, proxyLocalActivities, 
 import type { Activities } from '../activities/index.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { serveTaskUpdates } from './publication.js';
-import { FailureType } from './shared/errors.js';
+import { deadLetters } from './shared/dead-letters.js';
+import { CHANNEL_OUT_RETRY, DB_RETRY, untilDatabaseAnswers } from './shared/retry.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import type { ChannelKind, ConversationTiming, LeadEvent } from './shared/types.js';
 
@@ -19,23 +20,27 @@ export interface LeadInput {
   timing: ConversationTiming;
 }
 
-const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: Object.values(FailureType) };
-
 export async function lead(input: LeadInput): Promise<void> {
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
-  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
-  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
+  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry: CHANNEL_OUT_RETRY });
+  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
   let ready = false;
   const thread = serveTaskUpdates({ channelId: input.channelId, db, channelOut, recent: [], ready: () => ready });
 
-  const contact = await channel.ensureContact({
-    channelId: input.channelId,
-    peerId: input.lead.userId,
-    workflowId: workflowInfo().workflowId,
-    withoutConversation: true,
-  });
-  await db.recordLead({ channelId: input.channelId, workflowId: workflowInfo().workflowId, lead: input.lead, contactId: contact.contactId });
+  // Bounded retries; a profile that cannot be fetched gives a placeholder name, a lead that cannot
+  // be recorded is set aside as a dead letter (workflows/shared/retry.ts).
+  const contactArgs = { channelId: input.channelId, peerId: input.lead.userId, workflowId: workflowInfo().workflowId, withoutConversation: true };
+  let contact = await untilDatabaseAnswers(() => channel.ensureContact(contactArgs), { timeoutsToo: false });
+  if (!contact.ok) contact = await untilDatabaseAnswers(() => db.ensureContact({ ...contactArgs, skipProfile: true }));
+  const recorded = contact.ok
+    ? await untilDatabaseAnswers(() => db.recordLead({ channelId: input.channelId, workflowId: workflowInfo().workflowId, lead: input.lead, contactId: contact.value.contactId }))
+    : contact;
+  if (!recorded.ok) {
+    const setAside = deadLetters(db.recordDeadLetter, { channelId: input.channelId, workflowId: workflowInfo().workflowId, workflowType: 'lead', target: { type: 'lead' } });
+    await setAside(input.lead, 'the lead could not be recorded', recorded.failure);
+    return; // no task: nothing for agents to act on
+  }
   ready = true;
 
   const idleMs = input.timing.idleSeconds * 1000;

@@ -16,12 +16,13 @@ import {
   setHandler,
   sleep,
   workflowInfo,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
 import { FailureType } from './shared/errors.js';
+import { deadLetters } from './shared/dead-letters.js';
+import { CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once, type ActivityClock } from './task-thread.js';
 import type { ChannelKind, CommentResult, ConversationTiming, PublicationCommentEvent, PublicationRef, TaskResult } from './shared/types.js';
@@ -37,7 +38,6 @@ export interface PublicationInput {
 }
 
 const NON_RETRYABLE = Object.values(FailureType);
-const retry: ActivityOptions['retry'] = { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE };
 const MAX_SEEN_KEYS = 2000;
 
 export async function publication(input: PublicationInput): Promise<void> {
@@ -46,10 +46,17 @@ export async function publication(input: PublicationInput): Promise<void> {
   const seen = new Set(seenKeys);
   const recent = input.carried?.recentRequests ?? [];
 
-  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry });
+  // Bounded retries; failures contained as in conversations (workflows/shared/retry.ts).
+  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry });
-  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry });
+  const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
+  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry: CHANNEL_OUT_RETRY });
+  const deadLetter = deadLetters(db.recordDeadLetter, {
+    channelId: input.channelId,
+    workflowId: workflowInfo().workflowId,
+    workflowType: 'publication',
+    target: { type: 'publication', ref: input.ref },
+  });
 
   setHandler(publicationEventSignal, (event) => {
     if (event.keys.some((k) => seen.has(k))) return;
@@ -90,23 +97,50 @@ export async function publication(input: PublicationInput): Promise<void> {
     }
   }
 
+  /**
+   * Records a batch of comment events in order. A commenter whose profile cannot be fetched gets a
+   * placeholder name, a file that cannot be fetched a note, and an event that cannot be recorded is
+   * set aside as a dead letter (one at a time, so only the bad one is); the next ones go on.
+   */
   async function processBatch(batch: PublicationCommentEvent[]): Promise<void> {
     const events = [];
-    for (const event of batch) {
-      // Commenters are contacts (name from users.get; the contacts table is the cache).
-      const contactId = event.action === 'new' && /^\d+$/.test(event.fromId)
-        ? (await channelIn.ensureContact({ channelId: input.channelId, peerId: event.fromId, workflowId: workflowInfo().workflowId, withoutConversation: true })).contactId
-        : undefined;
-      const files = event.media.length ? await channelIn.downloadMedia({ channelId: input.channelId, items: event.media }) : [];
-      events.push({ event, contactId, files });
-    }
-    const args = { channelId: input.channelId, workflowId: workflowInfo().workflowId, ref: input.ref, events };
-    let r = await db.recordPublicationEvents(args);
-    if (r.needsPublication) {
-      const snapshot = await channelIn.fetchPublication({ channelId: input.channelId, ref: input.ref });
-      r = await db.recordPublicationEvents({ ...args, publication: snapshot });
-    }
+    for (const event of batch) events.push({ event, contactId: await commenter(event), files: await download(event) });
+    const all = await record(events);
+    if (!all.ok && events.length > 1) {
+      for (const one of events) {
+        const r = await record([one]);
+        if (!r.ok) await deadLetter(one.event, 'the comment could not be recorded', r.failure);
+      }
+    } else if (!all.ok) await deadLetter(events[0]!.event, 'the comment could not be recorded', all.failure);
     pending.splice(0, batch.length);
+  }
+
+  async function commenter(event: PublicationCommentEvent): Promise<string | undefined> {
+    // Commenters are contacts (name from users.get; the contacts table is the cache).
+    if (event.action !== 'new' || !/^\d+$/.test(event.fromId)) return undefined;
+    const args = { channelId: input.channelId, peerId: event.fromId, workflowId: workflowInfo().workflowId, withoutConversation: true };
+    const r = await untilDatabaseAnswers(() => channelIn.ensureContact(args), { timeoutsToo: false });
+    if (r.ok) return r.value.contactId;
+    const fallback = await untilDatabaseAnswers(() => db.ensureContact({ ...args, skipProfile: true }));
+    return fallback.ok ? fallback.value.contactId : undefined;
+  }
+
+  async function download(event: PublicationCommentEvent) {
+    if (!event.media.length) return [];
+    const r = await untilDatabaseAnswers(() => channelIn.downloadMedia({ channelId: input.channelId, items: event.media }), { timeoutsToo: false });
+    if (r.ok) return r.value;
+    const reason = failureSummary(r.failure).message;
+    return event.media.map((ref) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `could not be fetched: ${reason}` }));
+  }
+
+  /** The first comment creates the task from the publication, fetched once. */
+  async function record(events: Parameters<typeof db.recordPublicationEvents>[0]['events']) {
+    const args = { channelId: input.channelId, workflowId: workflowInfo().workflowId, ref: input.ref, events };
+    const first = await untilDatabaseAnswers(() => db.recordPublicationEvents(args));
+    if (!first.ok || !first.value.needsPublication) return first;
+    const snapshot = await untilDatabaseAnswers(() => channelIn.fetchPublication({ channelId: input.channelId, ref: input.ref }), { timeoutsToo: false });
+    if (!snapshot.ok) return snapshot;
+    return untilDatabaseAnswers(() => db.recordPublicationEvents({ ...args, publication: snapshot.value }));
   }
 }
 

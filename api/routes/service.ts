@@ -1,4 +1,5 @@
 /** Service endpoints (no token): liveness, readiness, metrics, the OpenAPI document and its page. */
+import { countDeadLetters } from '../../db/queries/dead-letters.js';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -89,6 +90,11 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   });
 
   app.openapi(metricsRoute, async (c) => {
+    // Counted in the database, so every API process shows the same figure; a database that does
+    // not answer leaves the last figure (the scrape still succeeds).
+    let counts: Awaited<ReturnType<typeof countDeadLetters>> | undefined;
+    if ((await probe(async () => (counts = await countDeadLetters(deps.db)), READINESS_TIMEOUT_MS)) === 'failed') counts = undefined;
+    if (counts) for (const [status, n] of Object.entries(counts)) metrics.deadLetters.set({ status }, n);
     const text = await metrics.registry.metrics();
     return c.text(text, 200, { 'Content-Type': metrics.registry.contentType });
   });
@@ -115,6 +121,7 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       { name: 'contacts' },
       { name: 'quick replies' },
       { name: 'webhooks' },
+      { name: 'dead letters' },
       { name: 'service' },
     ],
   });

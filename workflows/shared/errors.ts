@@ -19,6 +19,14 @@ export const FailureType = {
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
+/** Activity failure types (set by activities/failures.ts) that workflows act on; never shown to agents as such. */
+export const ActivityFailureType = {
+  /** PostgreSQL could not be reached or refused connections: retried, then waited out. */
+  DatabaseUnavailable: 'DatabaseUnavailable',
+  /** PostgreSQL refused the values (data exception, constraint): retrying cannot help. */
+  InvalidData: 'InvalidData',
+} as const;
+
 export interface ReplyWindowClosedDetails {
   window: string; // e.g. 'vk-10-days'
   windowSeconds: number;

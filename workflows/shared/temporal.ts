@@ -36,6 +36,8 @@ export const SA = {
   /** Messages the conversation holds until the person replies (broadcasts, rule 24). */
   heldBroadcasts: defineSearchAttributeKey('TwHeldBroadcasts', SearchAttributeType.INT),
   lastMessageAt: defineSearchAttributeKey('TwLastMessageAt', SearchAttributeType.DATETIME),
+  /** Events the workflow set aside as dead letters (issue 10): `TwDeadLetters > 0`. */
+  deadLetters: defineSearchAttributeKey('TwDeadLetters', SearchAttributeType.INT),
 } as const;
 
 /** For registration at worker start and `--search-attribute` flags of the dev server. */
@@ -47,6 +49,7 @@ export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 
   { name: 'TwState', type: 'Keyword' },
   { name: 'TwHeldBroadcasts', type: 'Int' },
   { name: 'TwLastMessageAt', type: 'Datetime' },
+  { name: 'TwDeadLetters', type: 'Int' },
 ];
 
 /**

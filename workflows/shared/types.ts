@@ -37,6 +37,8 @@ interface EventBase {
   keys: string[];
   /** When the channel says it happened (ISO). */
   occurredAt: string;
+  /** A dead letter handed back by an admin (its id): recorded, the dead letter is resolved. */
+  retryOf?: string;
 }
 
 /** A customer's message (VK message_new, WhatsApp inbound message). */
@@ -143,6 +145,8 @@ export interface LeadEvent {
   userId: string;
   answers: Array<{ key: string; question: string; answer: string }>;
   occurredAt: string;
+  /** A dead letter handed back by an admin (its id). */
+  retryOf?: string;
 }
 
 /** Durations and limits a conversation runs with; read from config once and passed as input. */
@@ -208,6 +212,8 @@ export interface CarriedConversationState {
   holdingOnly?: boolean;
   /** Recently seen event keys, oldest first, bounded. */
   seenKeys: string[];
+  /** Events set aside as dead letters so far (TwDeadLetters). */
+  deadLetters?: number;
   /** Recently completed request ids (update ids) with their results, bounded. */
   recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult | StartConversationResult }>;
 }
