@@ -10,6 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { matchedRoutes } from 'hono/route';
 import { bearerAuth } from './auth.js';
+import { AuthGuard, documentThrottling } from './auth-throttle.js';
 import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { errorBody, handleError, payloadTooLarge, validationError } from './errors.js';
@@ -80,8 +81,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       },
     }),
   );
+  // Failed authentication is limited per client address (429 while blocked), API and webhooks alike.
+  const authGuard = new AuthGuard(config, deps.logger);
   // Authenticate before reading a (possibly large) body.
-  app.use('/api/*', bearerAuth(deps.db));
+  app.use('/api/*', bearerAuth(deps.db, authGuard));
   app.use(
     '/api/*',
     bodyLimit({
@@ -105,7 +108,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerFirstContactRoutes(app, deps);
   registerBroadcastRoutes(app, deps);
   registerDeadLetterRoutes(app, deps);
-  registerWebhookRoutes(app, deps);
+  registerWebhookRoutes(app, deps, authGuard);
+  documentThrottling(app);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => handleError(err, c, deps.logger));

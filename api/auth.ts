@@ -9,6 +9,7 @@ import type { Db } from '../db/index.js';
 import type { Employee, Role } from '../db/schema.js';
 import { findEmployeeByTokenHash, insertEmployee } from '../db/queries/employees.js';
 import { forbidden, unauthorized } from './errors.js';
+import type { AuthGuard } from './auth-throttle.js';
 import type { AppEnv } from './env.js';
 
 export const TOKEN_PREFIX = 'tw_';
@@ -41,13 +42,23 @@ export async function authenticate(db: Db, token: string): Promise<Employee | un
   return a.length === b.length && timingSafeEqual(a, b) ? employee : undefined;
 }
 
-/** Requires a valid bearer token; puts the employee on the context (`c.get('employee')`). */
-export function bearerAuth(db: Db): MiddlewareHandler<AppEnv> {
+/**
+ * Requires a valid bearer token; puts the employee on the context (`c.get('employee')`).
+ * With a guard, an address that presented too many wrong tokens gets 429 before its token is
+ * looked at; a request without an Authorization header is refused but not counted.
+ */
+export function bearerAuth(db: Db, guard?: AuthGuard): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = bearerToken(c.req.header('authorization'));
-    if (!token) throw unauthorized();
-    const employee = await authenticate(db, token);
-    if (!employee) throw unauthorized('the API token is not valid');
+    const attempt = guard?.attempt(c, 'api', 'api_token');
+    const blocked = attempt?.blocked();
+    if (blocked) return blocked;
+    const header = c.req.header('authorization');
+    const token = bearerToken(header);
+    const employee = token ? await authenticate(db, token) : undefined;
+    if (!employee) {
+      if (header !== undefined) attempt?.failed();
+      throw token ? unauthorized('the API token is not valid') : unauthorized();
+    }
     c.set('employee', employee);
     await next();
   };

@@ -26,12 +26,27 @@ export const metrics = {
   /**
    * Webhook deliveries by channel kind and result. Results used: `accepted`, `duplicate`, `ignored`
    * (switched off / inactive channel), `confirmation`, `verification`, `unauthorized`, `forbidden`,
-   * `not_found`, `invalid`, `unavailable`, `error`.
+   * `not_found`, `invalid`, `unavailable`, `error`, `bad_secret`, `bad_signature`, `unknown_channel`,
+   * `throttled` (429: too many wrong secrets from the address).
    */
   webhookEvents: new Counter({
     name: 'taskwire_webhook_events_total',
     help: 'Webhook deliveries by channel kind and result',
     labelNames: ['channel', 'result'] as const,
+    registers: [registry],
+  }),
+  /** Wrong credentials presented: `api_token` (a Bearer token), `webhook_secret` (VK secret, WhatsApp signature or verify token). */
+  authFailures: new Counter({
+    name: 'taskwire_auth_failures_total',
+    help: 'Requests refused for a wrong API token or webhook secret, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  /** Requests answered 429 because their address failed authentication too often (api/auth-throttle.ts). */
+  authThrottled: new Counter({
+    name: 'taskwire_auth_throttled_total',
+    help: 'Requests refused with 429 after too many failed authentications from their address, by kind',
+    labelNames: ['kind'] as const,
     registers: [registry],
   }),
   /** `npm start` only: restarts of an embedded child (`postgres`, `temporal`) after it died. */

@@ -37,6 +37,13 @@ const schema = z.object({
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),
   MAX_WEBHOOK_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
   MAX_API_BODY_BYTES: z.coerce.number().int().positive().default(30 * 1_048_576),
+  AUTH_FAILURE_LIMIT: z.coerce.number().int().min(0).default(20),
+  AUTH_FAILURE_WINDOW_SECONDS: seconds(60),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d)$/, 'must be false, true (one proxy) or the number of proxies in front (0-9)')
+    .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
+    .default(0),
   STARTUP_TIMEOUT_SECONDS: seconds(60),
   EMBEDDED_UNHEALTHY_SECONDS: seconds(30),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

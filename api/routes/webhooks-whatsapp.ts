@@ -22,6 +22,7 @@ import { ApiError, badRequest, errorBody, malformedJson, unauthorized } from '..
 import { metrics } from '../metrics.js';
 import { errorResponses } from '../schemas.js';
 import { secretsEqual } from '../auth.js';
+import type { AuthGuard } from '../auth-throttle.js';
 
 const verifyRoute = createRoute({
   method: 'get',
@@ -52,7 +53,7 @@ const postRoute = createRoute({
   },
 });
 
-export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
   app.openAPIRegistry.registerPath(verifyRoute);
   app.get('/webhooks/whatsapp', async (c) => {
     const url = new URL(c.req.url);
@@ -60,9 +61,14 @@ export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: Ap
     const token = url.searchParams.get('hub.verify_token') ?? '';
     const challenge = url.searchParams.get('hub.challenge') ?? '';
     if (mode === 'subscribe' && token) {
+      // A verify token names no channel: one count per address for all of them.
+      const attempt = guard.attempt(c, 'whatsapp-verify', 'webhook_secret');
+      const blocked = attempt.blocked();
+      if (blocked) return blocked;
       const candidates = await findWhatsAppChannelsByVerifyToken(deps.db, token);
       const match = candidates.some((ch) => ch.credentials.kind === 'whatsapp' && secretsEqual(token, ch.credentials.verifyToken));
       if (match) return c.text(challenge, 200);
+      attempt.failed();
     }
     return c.json(errorBody('forbidden', 'verification failed: wrong mode or verify token'), 403);
   });
@@ -96,9 +102,19 @@ export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: Ap
       metrics.webhookEvents.inc({ channel: 'whatsapp', result: 'unknown_channel' });
       throw new ApiError(404, 'unknown_channel', `no WhatsApp channel for phone number id ${parsed.phoneNumberIds.join(', ') || '(none)'}`);
     }
+    // Counted per channel, like VK: a number misconfigured at Meta must not block the others.
+    const attempts = [...channels.values()].map((ch) => ({ ch, attempt: guard.attempt(c, `whatsapp:${ch.id}`, 'webhook_secret') }));
+    for (const { attempt } of attempts) {
+      const blocked = attempt.blocked();
+      if (blocked) {
+        metrics.webhookEvents.inc({ channel: 'whatsapp', result: 'throttled' });
+        return blocked;
+      }
+    }
     // Every number in the POST must accept the signature with its own app secret.
-    for (const ch of channels.values()) {
+    for (const { ch, attempt } of attempts) {
       if (ch.credentials.kind !== 'whatsapp' || !verifySignature(raw, signature, ch.credentials.appSecret)) {
+        attempt.failed();
         metrics.webhookEvents.inc({ channel: 'whatsapp', result: 'bad_signature' });
         deps.logger.warn({ channelId: ch.id }, 'WhatsApp webhook with a bad signature refused');
         throw unauthorized('bad X-Hub-Signature-256');

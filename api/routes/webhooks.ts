@@ -12,6 +12,7 @@ import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
 import { secretsEqual } from '../auth.js';
+import type { AuthGuard } from '../auth-throttle.js';
 import { metrics } from '../metrics.js';
 import { registerWhatsAppWebhookRoutes } from './webhooks-whatsapp.js';
 import { errorResponses } from '../schemas.js';
@@ -29,12 +30,13 @@ const vkRoute = createRoute({
   },
 });
 
-export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  registerVkWebhookRoutes(app, deps);
-  registerWhatsAppWebhookRoutes(app, deps);
+/** `guard` limits wrong secrets / signatures per client address and channel (api/auth-throttle.ts). */
+export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
+  registerVkWebhookRoutes(app, deps, guard);
+  registerWhatsAppWebhookRoutes(app, deps, guard);
 }
 
-function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
   // Registered with app.post (not app.openapi) so the raw body is parsed here: VK's Content-Type
   // is not guaranteed, and a bad body must be a 400 in the contract's shape.
   app.openAPIRegistry.registerPath(vkRoute);
@@ -59,8 +61,16 @@ function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void 
       metrics.webhookEvents.inc({ channel: 'vk', result: 'unknown_channel' });
       throw new ApiError(404, 'unknown_channel', `no VK channel for group ${parsed.groupId}`);
     }
+    // Counted per channel: a channel misconfigured at VK must not block the others' deliveries.
+    const attempt = guard.attempt(c, `vk:${channel.id}`, 'webhook_secret');
+    const blocked = attempt.blocked();
+    if (blocked) {
+      metrics.webhookEvents.inc({ channel: 'vk', result: 'throttled' });
+      return blocked;
+    }
     const creds = channel.credentials;
     if (creds.kind !== 'vk' || !secretsEqual(parsed.secret, creds.secret)) {
+      attempt.failed();
       metrics.webhookEvents.inc({ channel: 'vk', result: 'bad_secret' });
       deps.logger.warn({ channelId: channel.id }, 'VK webhook with a wrong secret refused');
       throw new ApiError(403, 'forbidden', 'wrong secret');
