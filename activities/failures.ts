@@ -37,7 +37,7 @@ export function notSupported(reason: string, message: string, extra: Record<stri
 
 /** Node socket errors that mean PostgreSQL is not there (yet). */
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
-const CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is insufficiently secure|Cannot use a pool after calling end/i;
+const CONNECTION_MESSAGES = /Connection terminated|Client was closed|the database system is (starting up|shutting down|in recovery)|timeout exceeded when trying to connect|Client has encountered a connection error|connection is insufficiently secure|Cannot use a pool after calling end/i;
 
 /**
  * PostgreSQL errors by SQLSTATE class: connection trouble and server shutdown are the database
