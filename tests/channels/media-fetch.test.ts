@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MEDIA_ALLOWED_HOSTS, hostAllowed, parseHostPattern, parseHostPatterns } from '../../channels/media-hosts.js';
 import { MediaRefusedError, fetchMediaFile, formatBytes, mediaPolicy, type MediaFetchOptions } from '../../channels/media-fetch.js';
 import { ChannelPermanentError, ChannelTransientError } from '../../channels/types.js';
+import { ConfigError, loadConfig } from '../../runtime/config.js';
 import { listenOnLoopback, type LoopbackServer } from '../fakes/common.js';
 
 describe('MEDIA_ALLOWED_HOSTS patterns', () => {
@@ -48,6 +49,34 @@ describe('MEDIA_ALLOWED_HOSTS patterns', () => {
   it('formatBytes', () => {
     expect(formatBytes(104_857_600)).toBe('100 MB');
     expect(formatBytes(1500)).toBe('1,500 bytes');
+  });
+});
+
+describe('configuration', () => {
+  it('defaults: the CDN list, 100 MB, 5 tries', () => {
+    const c = loadConfig({});
+    expect(c.MEDIA_ALLOWED_HOSTS).toEqual([...DEFAULT_MEDIA_ALLOWED_HOSTS]);
+    expect(c.MAX_MEDIA_BYTES).toBe(104_857_600);
+    expect(c.MEDIA_FETCH_ATTEMPTS).toBe(5);
+    expect(loadConfig({ MEDIA_ALLOWED_HOSTS: '127.0.0.1, *.cdn.test' }).MEDIA_ALLOWED_HOSTS).toEqual(['127.0.0.1', '*.cdn.test']);
+  });
+
+  it.each([
+    ['MEDIA_ALLOWED_HOSTS', 'cdn.test:8080'],
+    ['MEDIA_ALLOWED_HOSTS', '*'],
+    ['MEDIA_ALLOWED_HOSTS', ' , '],
+    ['MAX_MEDIA_BYTES', '0'],
+    ['MEDIA_FETCH_ATTEMPTS', '0'],
+    ['MEDIA_FETCH_ATTEMPTS', '11'],
+  ])('rejects %s=%s naming it', (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(new RegExp(`^\\s*${name}:`, 'm'));
   });
 });
 
