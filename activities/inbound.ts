@@ -16,7 +16,7 @@ import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
-import type { DownloadedMedia } from './media.js';
+import { fileNoteLines, type DownloadedMedia } from './media.js';
 
 export interface RecordEventsInput {
   channelId: string;
@@ -481,12 +481,10 @@ function storedFiles(files: DownloadedMedia[]): StoredFileJson[] {
   return files.flatMap((f) => (f.file ? [f.file] : []));
 }
 
-/** Media that can't be a file (VK video) or could not be fetched is kept as a readable line. */
+/**
+ * Media that can't be a file (VK video) is kept as its link; a file that could not be fetched as
+ * a line naming it and saying why it is missing.
+ */
 function withLinks(text: string, files: DownloadedMedia[]): string {
-  const lines = files.flatMap((f) => {
-    if (f.file) return [];
-    if (f.error) return [`[${f.kind}: could not be downloaded${f.link ? ` — ${f.link}` : ''}]`];
-    return f.link ? [`[${f.kind}] ${f.link}`] : [];
-  });
-  return [text, ...lines].filter((s) => s).join('\n');
+  return [text, ...fileNoteLines(files)].filter((s) => s).join('\n');
 }

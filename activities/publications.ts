@@ -9,7 +9,7 @@ import type { Channel, StoredFileJson, Task } from '../db/schema.js';
 import type { LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { toActivityFailure } from './failures.js';
-import type { DownloadedMedia } from './media.js';
+import { currentAttempt, downloadInboundMedia, fileNoteLines, type DownloadedMedia } from './media.js';
 
 export interface PublicationSnapshot {
   title: string;
@@ -27,7 +27,7 @@ async function creatorOf(tx: Tx, channel: Channel, template: Awaited<ReturnType<
 }
 
 const storedFiles = (files: DownloadedMedia[]): StoredFileJson[] => files.flatMap((f) => (f.file ? [f.file] : []));
-const linkLines = (files: DownloadedMedia[]) => files.flatMap((f) => (!f.file && f.link ? [`[${f.kind}] ${f.link}`] : []));
+const linkLines = fileNoteLines;
 
 export function publicationActivities({ db, files, adapters, logger }: ActivityDeps) {
   /** Fetches the publication once (title, text, link) and, unless switched off, its files. */
@@ -43,22 +43,10 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
       logger.warn({ channelId: channel.id, code: err.channelCode }, 'publication unavailable; the task gets a placeholder title');
       return { title: `${input.ref.kind} ${input.ref.ownerId}_${input.ref.itemId}`, text: '', url: '', files: [] };
     }
-    const out: DownloadedMedia[] = [];
-    if (settingsOf(channel).attachPublicationFiles) {
-      for (const ref of info.media) {
-        if (ref.linkOnly) {
-          out.push({ kind: ref.kind, link: ref.url });
-          continue;
-        }
-        try {
-          const d = await adapters[channel.kind].download(channel, ref);
-          out.push({ kind: ref.kind, file: await files.put(d.bytes, { filename: d.filename, mimeType: d.mimeType }) });
-        } catch (err) {
-          if (err instanceof ChannelPermanentError) out.push({ kind: ref.kind, link: ref.url, error: err.message });
-          else throw toActivityFailure(err);
-        }
-      }
-    }
+    // The publication's files, with the same limits and bounded tries as a message's files.
+    const out = settingsOf(channel).attachPublicationFiles
+      ? await downloadInboundMedia({ adapter: adapters[channel.kind], files, logger }, channel, info.media, currentAttempt())
+      : [];
     return { title: info.title, text: info.text, url: info.url, files: out };
   }
 

@@ -5,6 +5,7 @@
  */
 import type { ChannelKind, MediaRef, PublicationKind, PublicationRef, StoredFile } from '../workflows/shared/types.js';
 import type { Channel } from '../db/schema.js';
+import type { MediaFetchPolicy } from './media-fetch.js';
 
 /** A channel's permanent refusal; activities turn it into a non-retryable ApplicationFailure. */
 export class ChannelPermanentError extends Error {
@@ -130,7 +131,13 @@ export interface ChannelAdapter {
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;
   /** Many profiles in one call (VK users.get takes 1,000 ids), for bulk sends; absent when profiles cost no call. */
   fetchProfiles?(channel: Channel, peerIds: string[]): Promise<Record<string, Profile>>;
+  /**
+   * Fetches an inbound file under `mediaPolicy`: a refused URL or file is a `MediaRefusedError`,
+   * trouble that may pass a `ChannelTransientError`.
+   */
   download(channel: Channel, media: MediaRef): Promise<DownloadedFile>;
+  /** Where inbound media may come from, how large it may be, how often a failing file is tried. */
+  mediaPolicy: MediaFetchPolicy;
   send(channel: Channel, message: OutboundMessage): Promise<SendResult>;
   edit(channel: Channel, request: EditRequest): Promise<void>;
   /** Present when the channel has publication comment threads (VK). */

@@ -4,8 +4,25 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MEDIA_ALLOWED_HOSTS, parseHostPatterns } from '../channels/media-hosts.js';
 
 const seconds = (def: number) => z.coerce.number().int().positive().default(def);
+
+/** `a.com,*.b.com` → normalised host patterns; a bad entry is named in the error. */
+const hostList = (def: readonly string[]) =>
+  z
+    .string()
+    .default(def.join(','))
+    .transform((raw, ctx) => {
+      try {
+        const patterns = parseHostPatterns(raw);
+        if (patterns.length === 0) ctx.addIssue({ code: 'custom', message: 'list at least one host' });
+        return patterns;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -44,6 +61,9 @@ const schema = z.object({
     .regex(/^(true|false|\d)$/, 'must be false, true (one proxy) or the number of proxies in front (0-9)')
     .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
     .default(0),
+  MEDIA_ALLOWED_HOSTS: hostList(DEFAULT_MEDIA_ALLOWED_HOSTS),
+  MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(104_857_600),
+  MEDIA_FETCH_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(5),
   STARTUP_TIMEOUT_SECONDS: seconds(60),
   EMBEDDED_UNHEALTHY_SECONDS: seconds(30),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -568,7 +568,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const reason = r.ok ? '' : failureSummary(r.failure).message;
     const downloaded: DownloadedMedia[] = r.ok
       ? r.value
-      : media.map(({ ref }) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `could not be fetched: ${reason}` }));
+      : media.map(({ ref }) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `still failing after the last try (last error: ${reason})` }));
     return batch.map((_, i) => downloaded.filter((_, k) => media[k]!.event === i));
   }
 

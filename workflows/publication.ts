@@ -130,7 +130,7 @@ export async function publication(input: PublicationInput): Promise<void> {
     const r = await untilDatabaseAnswers(() => channelIn.downloadMedia({ channelId: input.channelId, items: event.media }), { timeoutsToo: false });
     if (r.ok) return r.value;
     const reason = failureSummary(r.failure).message;
-    return event.media.map((ref) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `could not be fetched: ${reason}` }));
+    return event.media.map((ref) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `still failing after the last try (last error: ${reason})` }));
   }
 
   /** The first comment creates the task from the publication, fetched once. */
@@ -139,8 +139,11 @@ export async function publication(input: PublicationInput): Promise<void> {
     const first = await untilDatabaseAnswers(() => db.recordPublicationEvents(args));
     if (!first.ok || !first.value.needsPublication) return first;
     const snapshot = await untilDatabaseAnswers(() => channelIn.fetchPublication({ channelId: input.channelId, ref: input.ref }), { timeoutsToo: false });
-    if (!snapshot.ok) return snapshot;
-    return untilDatabaseAnswers(() => db.recordPublicationEvents({ ...args, publication: snapshot.value }));
+    // The publication could not be fetched: its comments still make the task, with a placeholder title.
+    const publication = snapshot.ok
+      ? snapshot.value
+      : { title: `${input.ref.kind} ${input.ref.ownerId}_${input.ref.itemId}`, text: '', url: '', files: [] };
+    return untilDatabaseAnswers(() => db.recordPublicationEvents({ ...args, publication }));
   }
 }
 

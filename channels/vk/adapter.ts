@@ -17,7 +17,8 @@ import {
 } from '../types.js';
 import { VkApiClient, vkClientForChannel } from './api-client.js';
 import { createVkPublications } from './publications.js';
-import { filenameFromDisposition, retryAfterMs } from '../http.js';
+import { filenameFromDisposition } from '../http.js';
+import { DEFAULT_MEDIA_POLICY, fetchMediaFile, type MediaFetchPolicy } from '../media-fetch.js';
 
 export interface VkAdapterOptions {
   /** e.g. `https://api.vk.com/method`. */
@@ -27,8 +28,10 @@ export interface VkAdapterOptions {
   fetch?: typeof fetch;
   /** Per API call; default 20 s. */
   timeoutMs?: number;
-  /** Per media download; default 30 s. */
+  /** Per media download (every redirect hop and the body); default 30 s. */
   downloadTimeoutMs?: number;
+  /** Allowed hosts, size cap, tries (MEDIA_ALLOWED_HOSTS...); default the VK and Meta CDNs, 100 MB. */
+  media?: MediaFetchPolicy;
 }
 
 /** §8: SDKs split at 4096 characters; error 914 above that. */
@@ -48,6 +51,7 @@ type OutboundFile = OutboundMessage['files'][number];
 export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
   const fetchFn = opts.fetch ?? globalThis.fetch;
   const downloadTimeoutMs = opts.downloadTimeoutMs ?? 30_000;
+  const mediaPolicy = opts.media ?? DEFAULT_MEDIA_POLICY;
 
   function client(channel: Channel): VkApiClient {
     return vkClientForChannel(channel, { ...opts, fetch: fetchFn });
@@ -87,33 +91,12 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     if (media.linkOnly || !media.url) {
       throw new ChannelPermanentError('no_file', `VK ${media.kind} has no downloadable file`, 'refused');
     }
-    // §4: signed CDN links; plain GET, follow redirects, no token.
-    let res: Response;
-    try {
-      res = await fetchFn(media.url, { redirect: 'follow', signal: AbortSignal.timeout(downloadTimeoutMs) });
-    } catch (err) {
-      const timeout = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      throw new ChannelTransientError(timeout ? 'timeout' : 'network', `VK download: ${timeout ? 'timed out' : 'network error'}`);
-    }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {});
-      const code = `http_${res.status}`;
-      if (res.status >= 500 || res.status === 429 || res.status === 408) {
-        throw new ChannelTransientError(code, `VK download: HTTP ${res.status}`, retryAfterMs(res));
-      }
-      // 404/410 gone; 403 is what an expired signed link answers: retrying does not help either.
-      throw new ChannelPermanentError(code, `file not available (HTTP ${res.status})`, 'refused');
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await res.arrayBuffer());
-    } catch {
-      throw new ChannelTransientError('network', 'VK download: connection lost while reading the file');
-    }
+    // §4: signed CDN links; plain GET, follow redirects (vk.com/doc… → *.userapi.com), no token.
+    const res = await fetchMediaFile(media.url, { policy: mediaPolicy, fetch: fetchFn, timeoutMs: downloadTimeoutMs, what: 'VK download' });
     return {
-      bytes,
-      filename: media.filename ?? filenameFromResponse(res) ?? filenameFromUrl(media.url) ?? 'file',
-      mimeType: pickMime(res.headers.get('content-type'), media.mimeType),
+      bytes: res.bytes,
+      filename: media.filename ?? filenameFromDisposition(res.contentDisposition) ?? filenameFromUrl(res.url) ?? 'file',
+      mimeType: pickMime(res.contentType, media.mimeType),
     };
   }
 
@@ -172,6 +155,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     fetchProfile,
     fetchProfiles,
     download,
+    mediaPolicy,
     send,
     edit,
     publications: createVkPublications({ ...opts, fetch: fetchFn }),
@@ -270,10 +254,6 @@ function pickMime(contentType: string | null, refMime: string | undefined): stri
   const ct = contentType?.split(';')[0]?.trim().toLowerCase();
   if (ct && !GENERIC_MIME.has(ct)) return ct;
   return refMime ?? ct ?? 'application/octet-stream';
-}
-
-function filenameFromResponse(res: Response): string | undefined {
-  return filenameFromDisposition(res.headers.get('content-disposition'));
 }
 
 function filenameFromUrl(url: string): string | undefined {

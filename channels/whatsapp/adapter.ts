@@ -21,6 +21,7 @@ import {
 import { WhatsAppApiClient, type FetchedMedia, type GraphSendResponse } from './api-client.js';
 import { baseMime, extensionFor, sanitizeFilename } from './webhook.js';
 import { filenameFromDisposition } from '../http.js';
+import { DEFAULT_MEDIA_POLICY, MediaRefusedError, checkMediaUrl, formatBytes, mediaUrlAllowed, type MediaFetchPolicy } from '../media-fetch.js';
 
 export interface WhatsAppAdapterOptions {
   /** e.g. `https://graph.facebook.com/v21.0`. */
@@ -39,6 +40,11 @@ export interface WhatsAppAdapterOptions {
    * through `GET /<media-id>` instead.
    */
   isTrustedMediaUrl?: (url: URL) => boolean;
+  /**
+   * Allowed media hosts (MEDIA_ALLOWED_HOSTS), size cap, tries; default Meta's and VK's CDNs, 100 MB.
+   * Both the webhook `url` and the URL `GET /<media-id>` returns must be on an allowed host.
+   */
+  media?: MediaFetchPolicy;
 }
 
 /** §4: text body ≤ 4096 characters. */
@@ -104,6 +110,7 @@ type OutboundFile = OutboundMessage['files'][number];
 
 export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdapter {
   const apiOrigin = new URL(opts.baseUrl).origin;
+  const mediaPolicy = opts.media ?? DEFAULT_MEDIA_POLICY;
   const isTrusted =
     opts.isTrustedMediaUrl ??
     ((u: URL) =>
@@ -126,6 +133,7 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
       ...(opts.uploadTimeoutMs !== undefined ? { uploadTimeoutMs: opts.uploadTimeoutMs } : {}),
       ...(opts.downloadTimeoutMs !== undefined ? { downloadTimeoutMs: opts.downloadTimeoutMs } : {}),
       ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+      media: mediaPolicy,
     });
   }
 
@@ -142,21 +150,30 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
 
     // The webhook `url` (when present) can be fetched directly with the token (§8.1 step 3); its
     // lifetime and reachability are undocumented, so any failure there (refusal, expiry, network)
-    // falls back to a fresh URL from GET /<media-id>, the documented path.
+    // falls back to a fresh URL from GET /<media-id>, the documented path. A URL that is not on an
+    // allowed host, or not one the token may go to, is never fetched.
     const direct = media.url ? trustedUrl(media.url) : undefined;
     if (direct) {
       try {
         fetched = await api.fetchMedia(direct);
       } catch (err) {
-        if (!media.mediaId) throw err;
+        // Too large stays too large: no second download of the same file.
+        if (!media.mediaId || (err instanceof MediaRefusedError && err.reason === 'too_large')) throw err;
       }
     }
     if (!fetched) {
       if (!media.mediaId) {
+        // A url we will not fetch names the reason (host, scheme); none at all is a broken event.
+        if (media.url) checkMediaUrl(media.url, mediaPolicy);
         throw new ChannelPermanentError('no_media_id', `WhatsApp ${media.kind} has no media id to download`, 'refused');
       }
+      // The Graph API itself is trusted as configured; the download URL it returns must be allowed.
       const info = await api.getMediaInfo(media.mediaId, channel.external_id);
       infoMime = info.mime_type;
+      const size = Number(info.file_size);
+      if (Number.isFinite(size) && size > mediaPolicy.maxBytes) {
+        throw new MediaRefusedError('too_large', `the file is ${formatBytes(size)}, more than MAX_MEDIA_BYTES (${formatBytes(mediaPolicy.maxBytes)})`);
+      }
       fetched = await api.fetchMedia(info.url);
     }
 
@@ -171,7 +188,7 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
   function trustedUrl(raw: string): string | undefined {
     try {
       const u = new URL(raw);
-      return isTrusted(u) ? u.toString() : undefined;
+      return isTrusted(u) && mediaUrlAllowed(raw, mediaPolicy) ? u.toString() : undefined;
     } catch {
       return undefined;
     }
@@ -248,6 +265,7 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
     canEdit: false,
     fetchProfile,
     download,
+    mediaPolicy,
     send,
     edit,
   };

@@ -6,7 +6,8 @@
  * `Authorization` header (never in a URL, a body or an error message).
  */
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
-import { errorText, isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
+import { isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
+import { DEFAULT_MEDIA_POLICY, fetchMediaFile, type MediaFetchPolicy } from '../media-fetch.js';
 
 export interface WhatsAppApiClientOptions {
   /** e.g. `https://graph.facebook.com/v21.0` (no trailing slash needed). */
@@ -17,8 +18,10 @@ export interface WhatsAppApiClientOptions {
   timeoutMs?: number;
   /** Per upload (default 120 s: documents up to 100 MB). */
   uploadTimeoutMs?: number;
-  /** Per media file download (default 60 s). */
+  /** Per media file download, every redirect hop and the body (default 60 s). */
   downloadTimeoutMs?: number;
+  /** Allowed media hosts and the size cap (default: Meta's and VK's CDNs, 100 MB). */
+  media?: MediaFetchPolicy;
   /** Sent on every request; the media CDN refuses requests without one (§8.1). */
   userAgent?: string;
 }
@@ -125,6 +128,7 @@ export class WhatsAppApiClient {
   private readonly uploadTimeoutMs: number;
   private readonly downloadTimeoutMs: number;
   private readonly userAgent: string;
+  private readonly media: MediaFetchPolicy;
 
   constructor(opts: WhatsAppApiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -134,6 +138,7 @@ export class WhatsAppApiClient {
     this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 120_000;
     this.downloadTimeoutMs = opts.downloadTimeoutMs ?? 60_000;
     this.userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
+    this.media = opts.media ?? DEFAULT_MEDIA_POLICY;
   }
 
   /** POST /<pnid>/messages with a JSON body (§4). */
@@ -173,37 +178,21 @@ export class WhatsAppApiClient {
   }
 
   /**
-   * GET a media URL (§8.1 step 2) with the same Bearer token and a User-Agent. 5xx / 429 / 408
+   * GET a media URL (§8.1 step 2) with the same Bearer token and a User-Agent, under the media
+   * policy: an allowed host over http(s), redirects only to allowed hosts (the token only to the
+   * same host), at most `MAX_MEDIA_BYTES` (a refusal is a `MediaRefusedError`). 5xx / 429 / 408
    * and network trouble are transient; any other failure is a permanent `http_<status>` the
    * caller may answer by asking for a fresh URL.
    */
   async fetchMedia(url: string): Promise<FetchedMedia> {
-    let res: Response;
-    try {
-      res = await this.fetchFn(url, {
-        headers: { authorization: `Bearer ${this.accessToken}`, 'user-agent': this.userAgent },
-        redirect: 'follow',
-        signal: AbortSignal.timeout(this.downloadTimeoutMs),
-      });
-    } catch (err) {
-      throw networkError('WhatsApp media download', err);
-    }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {});
-      const code = `http_${res.status}`;
-      if (res.status >= 500 || res.status === 429 || res.status === 408) {
-        throw new ChannelTransientError(code, `WhatsApp media download: HTTP ${res.status}`, retryAfterMs(res));
-      }
-      throw new ChannelPermanentError(code, `media file not available (HTTP ${res.status})`, 'refused');
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await res.arrayBuffer());
-    } catch (err) {
-      if (isTimeout(err)) throw new ChannelTransientError('timeout', 'WhatsApp media download: timed out reading the file');
-      throw new ChannelTransientError('network', 'WhatsApp media download: connection lost while reading the file');
-    }
-    return { bytes, contentType: res.headers.get('content-type'), contentDisposition: res.headers.get('content-disposition') };
+    const fetched = await fetchMediaFile(url, {
+      policy: this.media,
+      fetch: this.fetchFn,
+      headers: { authorization: `Bearer ${this.accessToken}`, 'user-agent': this.userAgent },
+      timeoutMs: this.downloadTimeoutMs,
+      what: 'WhatsApp media download',
+    });
+    return { bytes: fetched.bytes, contentType: fetched.contentType, contentDisposition: fetched.contentDisposition };
   }
 
   private async request(

@@ -92,6 +92,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     CONVERSATION_IDLE_SECONDS: '600',
     // Observed outgoing messages wait one window for classification (rule 22): short in tests.
     BROADCAST_WINDOW_SECONDS: '2',
+    // The fake VK CDN and Graph media URLs are on loopback; real deployments allow only the CDNs.
+    MEDIA_ALLOWED_HOSTS: '127.0.0.1',
     ...env,
   });
   const logger = createLogger(config.LOG_LEVEL);

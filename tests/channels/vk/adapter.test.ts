@@ -4,12 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VkApiClient, classifyVkError } from '../../../channels/vk/api-client.js';
 import { createVkAdapter, toRandomId } from '../../../channels/vk/adapter.js';
+import { mediaPolicy } from '../../../channels/media-fetch.js';
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type OutboundMessage } from '../../../channels/types.js';
 import type { Channel } from '../../../db/schema.js';
 import { startFakeVk, type FakeVk } from '../../fakes/vk-api.js';
 import { outboundFile, vkChannelRow } from '../../support/channel-rows.js';
 
 const GROUP = 218000001;
+/** The fake CDN is on loopback, which the default policy (the real CDNs only) refuses. */
+const LOOPBACK_MEDIA = mediaPolicy({ allowedHosts: ['127.0.0.1'] });
 
 const vkChannel = (accessToken: string): Channel => vkChannelRow(GROUP, accessToken);
 
@@ -30,7 +33,7 @@ let channel: Channel;
 
 beforeAll(async () => {
   fake = await startFakeVk();
-  adapter = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199' });
+  adapter = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199', media: LOOPBACK_MEDIA });
   channel = vkChannel(fake.accessToken);
 });
 afterEach(() => fake.reset());
@@ -335,7 +338,7 @@ describe('VK adapter – download', () => {
       seen.push(String(input));
       return fetch(input, init);
     };
-    const a = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199', fetch: spy });
+    const a = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199', fetch: spy, media: LOOPBACK_MEDIA });
     const url = fake.addFile('x/y.bin', new Uint8Array([1, 2, 3]));
     await a.download(channel, { kind: 'other', url });
     expect(seen).toEqual([url]);

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createVkAdapter } from '../../../channels/vk/adapter.js';
+import { mediaPolicy } from '../../../channels/media-fetch.js';
 import { parseVkCallback, type VkPublicationCallback } from '../../../channels/vk/callback.js';
 import { createVkPublications, VK_PUBLICATION_TITLE_MAX } from '../../../channels/vk/publications.js';
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type PublicationSupport } from '../../../channels/types.js';
@@ -40,7 +41,7 @@ let channel: Channel;
 
 beforeAll(async () => {
   fake = await startFakeVk();
-  adapter = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199' });
+  adapter = createVkAdapter({ baseUrl: fake.baseUrl, version: '5.199', media: mediaPolicy({ allowedHosts: ['127.0.0.1'] }) });
   pubs = adapter.publications!;
   channel = vkChannel(fake.accessToken);
 });

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WhatsAppApiClient, classifyGraphError } from '../../../channels/whatsapp/api-client.js';
 import { createWhatsAppAdapter, toRecipient, whatsAppMediaType } from '../../../channels/whatsapp/adapter.js';
+import { MediaRefusedError, mediaPolicy } from '../../../channels/media-fetch.js';
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type OutboundMessage } from '../../../channels/types.js';
 import type { Channel } from '../../../db/schema.js';
 import { FAKE_PHONE_NUMBER_ID, startFakeGraph, type FakeGraph } from '../../fakes/graph-api.js';
@@ -11,6 +12,8 @@ import { outboundFile, whatsAppChannelRow } from '../../support/channel-rows.js'
 
 const PNID = FAKE_PHONE_NUMBER_ID;
 const ANNA = '79161234567';
+/** The fake's CDN is on loopback, which the default policy (the real CDNs only) refuses. */
+const LOOPBACK_MEDIA = mediaPolicy({ allowedHosts: ['127.0.0.1'] });
 
 const waChannel = (accessToken: string, phoneNumberId = PNID): Channel => whatsAppChannelRow(phoneNumberId, accessToken, 'Sales WhatsApp');
 
@@ -36,7 +39,7 @@ let channel: Channel;
 
 beforeAll(async () => {
   fake = await startFakeGraph();
-  adapter = createWhatsAppAdapter({ baseUrl: fake.baseUrl });
+  adapter = createWhatsAppAdapter({ baseUrl: fake.baseUrl, media: LOOPBACK_MEDIA });
   channel = waChannel(fake.accessToken);
 });
 afterEach(() => fake.reset());
@@ -427,7 +430,7 @@ describe('WhatsApp adapter – download', () => {
       seen.push(String(input));
       return fetch(input, init);
     };
-    const a = createWhatsAppAdapter({ baseUrl: fake.baseUrl, fetch: spy });
+    const a = createWhatsAppAdapter({ baseUrl: fake.baseUrl, fetch: spy, media: LOOPBACK_MEDIA });
     const d = await a.download(channel, { kind: 'image', mediaId: m.id, url: 'https://attacker.example.com/steal?mid=555000111' });
     expect(Buffer.from(d.bytes).equals(Buffer.from(bytes))).toBe(true);
     expect(seen.some((u) => u.includes('attacker.example.com'))).toBe(false);
@@ -457,6 +460,31 @@ describe('WhatsApp adapter – download', () => {
     expect(anonymous.status).toBe(401);
     await anonymous.body?.cancel();
     expect(await rejection(adapter.download(channel, { kind: 'image' }))).toMatchObject({ channelCode: 'no_media_id' });
+  });
+});
+
+describe('WhatsApp adapter – media policy', () => {
+  it('by default only Meta and VK CDN hosts are fetched: a download URL on loopback from GET /<media-id> is refused', async () => {
+    const m = fake.addMedia('880000111', new Uint8Array([1, 2, 3]), 'image/jpeg');
+    const strict = createWhatsAppAdapter({ baseUrl: fake.baseUrl });
+    const err = await rejection(strict.download(channel, { kind: 'image', mediaId: m.id, url: m.url }));
+    expect(err).toBeInstanceOf(MediaRefusedError);
+    expect(err).toMatchObject({ reason: 'host', explanation: 'host "127.0.0.1" is not in MEDIA_ALLOWED_HOSTS' });
+    // The Graph API itself was asked (trusted as configured); the CDN never was.
+    expect(fake.calls.map((c) => c.kind)).toEqual(['media-info']);
+  });
+
+  it('a file over MAX_MEDIA_BYTES is refused by the size GET /<media-id> announces, and never downloaded', async () => {
+    const m = fake.addMedia('880000222', new Uint8Array(5000), 'application/pdf');
+    const small = createWhatsAppAdapter({ baseUrl: fake.baseUrl, media: mediaPolicy({ allowedHosts: ['127.0.0.1'], maxBytes: 1000 }) });
+    const err = await rejection(small.download(channel, { kind: 'document', mediaId: m.id }));
+    expect(err).toMatchObject({ reason: 'too_large', explanation: 'the file is 5,000 bytes, more than MAX_MEDIA_BYTES (1,000 bytes)' });
+    expect(fake.downloads).toEqual([]);
+  });
+
+  it('a webhook url that may not be fetched (file:), without a media id, is refused with the reason', async () => {
+    const err = await rejection(adapter.download(channel, { kind: 'image', url: 'file:///etc/hostname' }));
+    expect(err).toMatchObject({ reason: 'scheme' });
   });
 });
 
