@@ -30,7 +30,7 @@ import type { DownloadedMedia } from '../activities/media.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once } from './task-thread.js';
@@ -125,10 +125,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
   });
   const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
   // Inbound-side channel calls (profile, media).
-  const channelIn = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
+  const channelIn = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });
   // The profile look-up is one short API call: a worker that dies during it is retried within
   // seconds, not minutes (a bulk send starts thousands of conversations at once).
-  const profiles = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '15 seconds', retry: DB_RETRY });
+  const profiles = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '15 seconds', retry: CHANNEL_IN_RETRY });
   // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
   const channelOut = proxyActivities<Activities>({
     taskQueue: channelQueue,

@@ -9,7 +9,7 @@ import type { Activities } from '../activities/index.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { serveTaskUpdates } from './publication.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_OUT_RETRY, DB_RETRY, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, untilDatabaseAnswers } from './shared/retry.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import type { ChannelKind, ConversationTiming, LeadEvent } from './shared/types.js';
 
@@ -22,7 +22,7 @@ export interface LeadInput {
 
 export async function lead(input: LeadInput): Promise<void> {
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
+  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });
   const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry: CHANNEL_OUT_RETRY });
   const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
   let ready = false;

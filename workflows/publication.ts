@@ -22,7 +22,7 @@ import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once, type ActivityClock } from './task-thread.js';
 import type { ChannelKind, CommentResult, ConversationTiming, PublicationCommentEvent, PublicationRef, TaskResult } from './shared/types.js';
@@ -49,7 +49,7 @@ export async function publication(input: PublicationInput): Promise<void> {
   // Bounded retries; failures contained as in conversations (workflows/shared/retry.ts).
   const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
   const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: DB_RETRY });
+  const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });
   const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry: CHANNEL_OUT_RETRY });
   const deadLetter = deadLetters(db.recordDeadLetter, {
     channelId: input.channelId,
