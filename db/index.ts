@@ -4,6 +4,7 @@ import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_delivery_reports.js';
 import * as m0003 from './migrations/0003_broadcasts.js';
+import * as m0005 from './migrations/0005_idempotent_requests.js';
 
 export type Db = Kysely<Database>;
 export type { Database } from './schema.js';
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_delivery_reports': m0002,
   '0003_broadcasts': m0003,
+  '0005_idempotent_requests': m0005,
 };
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {

@@ -270,6 +270,24 @@ export interface BulkSendRecipientsTable {
   updated_at: Timestamp;
 }
 
+/** A request made with an Idempotency-Key (or a generated one), and its answer once given. */
+export interface IdempotentRequestsTable {
+  employee_id: RefColumn;
+  key: string;
+  method: string;
+  path: string;
+  body_hash: string;
+  state: 'running' | 'done';
+  attempt: string;
+  locked_until: Timestamp;
+  status: number | null;
+  answer: Buffer | null;
+  replay: Json<Record<string, unknown>> | null;
+  /** Updatable: a key forgotten after the retention starts over. */
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   employees: EmployeesTable;
   task_templates: TaskTemplatesTable;
@@ -287,6 +305,7 @@ export interface Database {
   broadcasts: BroadcastsTable;
   bulk_sends: BulkSendsTable;
   bulk_send_recipients: BulkSendRecipientsTable;
+  idempotent_requests: IdempotentRequestsTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;
@@ -303,3 +322,4 @@ export type NewComment = Insertable<CommentsTable>;
 export type Attachment = Selectable<AttachmentsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type QuickReply = Selectable<QuickRepliesTable>;
+export type IdempotentRequest = Selectable<IdempotentRequestsTable>;

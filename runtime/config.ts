@@ -37,6 +37,8 @@ const schema = z.object({
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),
   MAX_WEBHOOK_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
   MAX_API_BODY_BYTES: z.coerce.number().int().positive().default(30 * 1_048_576),
+  REPLY_WAIT_SECONDS: seconds(20),
+  IDEMPOTENCY_RETENTION_SECONDS: seconds(86_400),
   STARTUP_TIMEOUT_SECONDS: seconds(60),
   EMBEDDED_UNHEALTHY_SECONDS: seconds(30),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
