@@ -36,8 +36,8 @@ import { bearerToken } from './auth.js';
 import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { ApiError, badRequest, conflict, unprocessable } from './errors.js';
+import { IDEMPOTENCY_KEY_PATTERN } from './schemas.js';
 
-export const IDEMPOTENCY_KEY_PATTERN = /^[\w.:-]{8,100}$/;
 /** A running attempt's claim lasts this long unless renewed (a crashed attempt is taken over after it). */
 export const LEASE_SECONDS = 10;
 const RENEW_EVERY_MS = 3_000;

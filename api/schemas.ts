@@ -34,10 +34,12 @@ export const IdParams = z.object({
  * `request.headers` of every POST/PUT/PATCH/DELETE route (api/idempotency.ts enforces it for all of
  * them; this documents it).
  */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\w.:-]{8,100}$/;
+
 export const idempotencyHeader = z.object({
   'idempotency-key': z
     .string()
-    .regex(/^[\w.:-]{8,100}$/)
+    .regex(IDEMPOTENCY_KEY_PATTERN)
     .optional()
     .openapi({
       description:
