@@ -11,6 +11,7 @@ import { requestId } from 'hono/request-id';
 import { matchedRoutes } from 'hono/route';
 import { bearerAuth } from './auth.js';
 import { AuthGuard, documentThrottling } from './auth-throttle.js';
+import { idempotentRequests } from './idempotency.js';
 import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { errorBody, handleError, payloadTooLarge, validationError } from './errors.js';
@@ -97,6 +98,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   // After the size limit, before any route: unstorable strings are a 400 naming the field.
   app.use('/api/*', rejectUnstorableStrings());
+  // Then every POST/PUT/PATCH/DELETE is claimed under its Idempotency-Key: a retry never acts twice.
+  app.use('/api/*', idempotentRequests(deps));
 
   registerServiceRoutes(app, deps);
   registerEmployeeRoutes(app, deps);

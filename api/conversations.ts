@@ -6,16 +6,19 @@ import {
   WithStartWorkflowOperation,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
   type Client,
+  type WorkflowUpdateHandle,
 } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import type { Config } from '../runtime/config.js';
+import type { Logger } from '../runtime/logger.js';
 import { conversation, conversationEventSignal } from '../workflows/conversation.js';
 import { lead, type LeadInput } from '../workflows/lead.js';
 import { publication, publicationEventSignal, type PublicationInput } from '../workflows/publication.js';
 import { SA, conversationStartOptions, leadWorkflowId, publicationWorkflowId } from '../workflows/shared/temporal.js';
 import type { BroadcastPolicy, ChannelKind, ConversationEvent, ConversationInput, ConversationSeed, ConversationTiming, LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
-import { ApiError } from './errors.js';
+import { ApiError, isTemporalUnavailable } from './errors.js';
 
 export function conversationTiming(config: Config, kind: ChannelKind): ConversationTiming {
   return {
@@ -66,16 +69,95 @@ export async function signalConversation(client: Client, config: Config, ref: Co
   );
 }
 
-/** How long an agent's HTTP call waits for the channel before answering 202 (still pending). */
-export const UPDATE_WAIT_MS = 60_000;
-
-export class UpdateStillRunning extends Error {}
+/** Where an update was sent: enough to wait for it again (a retried request) without re-sending it. */
+export interface UpdateRef {
+  workflowId: string;
+  runId?: string;
+  updateId: string;
+}
 
 /**
- * Runs an agent action as an update (update-with-start when no run is open). Failures thrown by
- * the workflow become contract errors through api/errors.ts; a wait that outlasts UPDATE_WAIT_MS
- * throws UpdateStillRunning (the update goes on; retrying with the same request id is safe).
+ * How far an agent action got by the deadline: finished (with the workflow's result), or durably
+ * accepted by the workflow and still running (it will finish; its outcome shows later).
  */
+export type UpdateProgress<R> = { state: 'completed'; result: R; ref: UpdateRef } | { state: 'accepted'; ref: UpdateRef };
+
+/**
+ * Temporal took the request, but the workflow had not accepted the update by the deadline (its
+ * worker is down or busy): it may still run. Nothing is known to be done, so this is a 503 — and a
+ * retry with the same Idempotency-Key (same update id) joins it instead of acting twice.
+ */
+export class UpdateNotAccepted extends ApiError {
+  constructor(readonly ref: UpdateRef) {
+    super(
+      503,
+      'unavailable',
+      'the conversation has not taken the request yet (its worker is down or busy); it may still take it: retry with the same Idempotency-Key (given back in the Idempotency-Key header), which never acts twice',
+      { reason: 'not_accepted' },
+    );
+  }
+}
+
+/**
+ * Sends an update (starting the workflow when no run is open) and waits for it until `deadline`
+ * (ms since the epoch). Failures thrown by the workflow (also a validator's refusal) become contract
+ * errors through api/errors.ts; a Temporal that cannot be reached at all is a 503 (nothing was sent).
+ */
+async function issueUpdate<Ret, Args extends [unknown, ...unknown[]], W extends Parameters<Client['workflow']['startUpdateWithStart']>[1]['startWorkflowOperation']>(
+  client: Client,
+  op: W,
+  update: UpdateDefinition<Ret, Args>,
+  args: Args,
+  updateId: string,
+  deadline: number,
+): Promise<UpdateProgress<Ret>> {
+  let handle: WorkflowUpdateHandle<Ret>;
+  try {
+    handle = await client.withDeadline(deadline, () =>
+      client.workflow.startUpdateWithStart(update, { args, updateId, startWorkflowOperation: op, waitForStage: WorkflowUpdateStage.ACCEPTED }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
+    // Did Temporal answer at all? Then the update was admitted (it may run later): not "nothing done".
+    const started = await op.workflowHandle().then((h) => h, () => undefined);
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || (started && isTemporalUnavailable(err))) {
+      throw new UpdateNotAccepted({ workflowId: op.options.workflowId, runId: (started as { firstExecutionRunId?: string } | undefined)?.firstExecutionRunId, updateId });
+    }
+    throw err;
+  }
+  return waitForUpdate(client, handle, deadline);
+}
+
+async function waitForUpdate<Ret>(client: Client, handle: WorkflowUpdateHandle<Ret>, deadline: number): Promise<UpdateProgress<Ret>> {
+  const ref: UpdateRef = { workflowId: handle.workflowId, runId: handle.workflowRunId, updateId: handle.updateId };
+  try {
+    return { state: 'completed', result: await client.withDeadline(deadline, () => handle.result()), ref };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
+    // Accepted is durable: the update runs even if we stop waiting, or Temporal went away meanwhile.
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isTemporalUnavailable(err)) return { state: 'accepted', ref };
+    throw err;
+  }
+}
+
+/**
+ * Waits again, until `deadline`, for an update an earlier attempt of the same request saw accepted.
+ * undefined: Temporal does not know it — send it again with the same id.
+ */
+export async function attachUpdate<Ret>(client: Client, ref: UpdateRef, deadline: number): Promise<UpdateProgress<Ret> | undefined> {
+  const handle = client.workflow.getHandle(ref.workflowId, ref.runId).getUpdateHandle<Ret>(ref.updateId, { workflowRunId: ref.runId });
+  try {
+    return { state: 'completed', result: await client.withDeadline(deadline, () => handle.result()), ref };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    // Only accepted updates are waited for again: accepted they stay, whether or not Temporal answers now.
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isTemporalUnavailable(err)) return { state: 'accepted', ref };
+    throw err;
+  }
+}
+
+/** Runs an agent action on a conversation as an update (update-with-start when no run is open). */
 export async function updateConversation<Ret, Args extends [unknown, ...unknown[]]>(
   client: Client,
   config: Config,
@@ -84,17 +166,70 @@ export async function updateConversation<Ret, Args extends [unknown, ...unknown[
   update: UpdateDefinition<Ret, Args>,
   args: Args,
   requestId: string,
-): Promise<Ret> {
+  deadline: number,
+): Promise<UpdateProgress<Ret>> {
   const op = new WithStartWorkflowOperation(conversation, { ...startOptions(config, ref, seed), workflowIdConflictPolicy: 'USE_EXISTING' });
-  try {
-    return await client.withDeadline(Date.now() + UPDATE_WAIT_MS, () =>
-      client.workflow.executeUpdateWithStart(update, { args, updateId: requestId, startWorkflowOperation: op }),
+  return issueUpdate(client, op, update, args, requestId, deadline);
+}
+
+/**
+ * Until the row an accepted update writes (its comment) exists — or the update finishes — up to
+ * `deadline`. A conversation can be behind (earlier messages still being recorded, the database
+ * down): the action is accepted and will happen, but there is nothing to show yet. Read errors
+ * count as "not yet"; a failure of the update (e.g. the window still closed) is thrown.
+ */
+async function awaitRow<Row, Ret>(
+  client: Client,
+  progress: UpdateProgress<Ret>,
+  find: () => Promise<Row | undefined>,
+  deadline: number,
+): Promise<{ row?: Row; progress: UpdateProgress<Ret> }> {
+  let settled: UpdateProgress<Ret> | { failed: unknown } | undefined = progress.state === 'completed' ? progress : undefined;
+  if (!settled) {
+    void attachUpdate<Ret>(client, progress.ref, deadline).then(
+      (p) => (settled = p ?? progress),
+      (err: unknown) => (settled = { failed: err }),
     );
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw new UpdateStillRunning(requestId);
-    throw err;
   }
+  for (;;) {
+    const row = await find().catch(() => undefined);
+    if (row) return { row, progress: settled && !('failed' in settled) ? settled : progress };
+    if (settled && 'failed' in settled) throw settled.failed;
+    if (settled && settled.state === 'completed') return { progress: settled };
+    if (Date.now() >= deadline) return { progress };
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/** A read after a change was made: a failure (database down) means "cannot show it now", never a 5xx. */
+export async function readAfterChange<T>(logger: Logger, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    logger.warn({ err }, 'read after a change failed; answering with what is known');
+    return undefined;
+  }
+}
+
+/**
+ * What an agent action can show once its update finished or the wait ran out: the row it wrote
+ * (`find`, by the update's result when completed, else by the request), read after the change —
+ * so a failing read means "cannot show it now", never a 5xx. An accepted update whose row is not
+ * written yet gets up to `extraDeadline` more.
+ */
+export async function rowAfterUpdate<Row, Ret>(
+  client: Client,
+  logger: Logger,
+  progress: UpdateProgress<Ret>,
+  find: (p: UpdateProgress<Ret>) => Promise<Row | undefined>,
+  extraDeadline: number,
+): Promise<{ row?: Row; progress: UpdateProgress<Ret> }> {
+  const soft = (p: UpdateProgress<Ret>) => readAfterChange(logger, () => find(p));
+  let row = await soft(progress);
+  if (row || progress.state === 'completed') return { row, progress };
+  const later = await awaitRow<Row, Ret>(client, progress, () => find(progress), extraDeadline);
+  if (!later.row && later.progress.state === 'completed') row = await soft(later.progress);
+  return { row: later.row ?? row, progress: later.progress };
 }
 
 export interface ChannelRef {
@@ -157,20 +292,13 @@ export async function updateTaskOwner<Ret, Args extends [unknown, ...unknown[]]>
   update: UpdateDefinition<Ret, Args>,
   args: Args,
   requestId: string,
-): Promise<Ret> {
+  deadline: number,
+): Promise<UpdateProgress<Ret>> {
   const op =
     owner.kind === 'publication'
       ? new WithStartWorkflowOperation(publication, { ...publicationStart(config, ch, owner.ref), workflowIdConflictPolicy: 'USE_EXISTING' })
       : new WithStartWorkflowOperation(lead, { ...leadStart(config, ch, owner.lead), workflowIdConflictPolicy: 'USE_EXISTING' });
-  try {
-    return await client.withDeadline(Date.now() + UPDATE_WAIT_MS, () =>
-      client.workflow.executeUpdateWithStart(update, { args, updateId: requestId, startWorkflowOperation: op as WithStartWorkflowOperation<typeof publication> }),
-    );
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw new UpdateStillRunning(requestId);
-    throw err;
-  }
+  return issueUpdate(client, op as WithStartWorkflowOperation<typeof publication>, update, args, requestId, deadline);
 }
 
 export function requireOpenConversation(target: { peerId: string | null; kind: string }): asserts target is { peerId: string; kind: 'conversation' } {

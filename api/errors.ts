@@ -131,6 +131,15 @@ export function isTemporalUnavailable(err: unknown): boolean {
   return false;
 }
 
+/** Temporal could not be reached at all (as opposed to a deadline: then the call may have landed). */
+export function isTemporalUnreachable(err: unknown): boolean {
+  for (const e of chain(err)) {
+    if (isGrpcServiceError(e) && e.code === 14) return true;
+    if (e instanceof Error && e.name === 'TransportError') return true;
+  }
+  return false;
+}
+
 function failureDetails(f: ApplicationFailure): ErrorDetails {
   const first = f.details?.[0];
   return first && typeof first === 'object' && !Array.isArray(first) ? { ...(first as ErrorDetails) } : {};

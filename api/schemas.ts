@@ -30,6 +30,27 @@ export const IdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '12' }),
 });
 
+/**
+ * `request.headers` of every POST/PUT/PATCH/DELETE route (api/idempotency.ts enforces it for all of
+ * them; this documents it).
+ */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\w.:-]{8,100}$/;
+
+export const idempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN)
+    .optional()
+    .openapi({
+      description:
+        'Makes a retry safe: a request repeated with the same key (same method, path and body) never acts twice — it gets the first answer ' +
+        '(`Idempotent-Replayed: true`; for comments, edits and first contact the current state of the comment). ' +
+        'The same key with another request: 422 `idempotency_key_reused`; while the first is still running: 409 `request_in_progress`. ' +
+        '5xx answers are not kept (retry with the same key). Keys are per employee, kept IDEMPOTENCY_RETENTION_SECONDS (24 h); ' +
+        'without one, the answer\'s `Idempotency-Key` header gives a generated key to retry with. 8–100 characters of [A-Za-z0-9_.:-].',
+    }),
+});
+
 export const IsoTime = z.string().openapi({ format: 'date-time', example: '2025-01-31T12:00:00.000Z' });
 
 const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
@@ -46,7 +67,7 @@ export function errorResponses<S extends 400 | 401 | 403 | 404 | 409 | 413 | 415
     415: 'Body is not application/json (`unsupported_media_type`)',
     422: 'Refused by a rule',
     502: 'The channel refused (`details.channelCode`)',
-    503: 'The database or Temporal is unavailable (`unavailable`); retry',
+    503: 'The database or Temporal is unavailable, or the conversation has not taken the request yet (`unavailable`); retry with the same Idempotency-Key',
   };
   return Object.fromEntries(statuses.map((s) => [s, err(text[s]!)])) as { [K in S]: ReturnType<typeof err> };
 }

@@ -5,6 +5,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_delivery_reports.js';
 import * as m0003 from './migrations/0003_broadcasts.js';
 import * as m0004 from './migrations/0004_dead_letters.js';
+import * as m0005 from './migrations/0005_idempotent_requests.js';
 
 export type Db = Kysely<Database>;
 export type { Database } from './schema.js';
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0002_delivery_reports': m0002,
   '0003_broadcasts': m0003,
   '0004_dead_letters': m0004,
+  '0005_idempotent_requests': m0005,
 };
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {

@@ -298,6 +298,23 @@ export type DeadLetterTarget =
   | { type: 'conversation'; peerId: string }
   | { type: 'publication'; ref: { kind: string; ownerId: number; itemId: number } }
   | { type: 'lead' };
+/** A request made with an Idempotency-Key (or a generated one), and its answer once given. */
+export interface IdempotentRequestsTable {
+  employee_id: RefColumn;
+  key: string;
+  method: string;
+  path: string;
+  body_hash: string;
+  state: 'running' | 'done';
+  attempt: string;
+  locked_until: Timestamp;
+  status: number | null;
+  answer: Buffer | null;
+  replay: Json<Record<string, unknown>> | null;
+  /** Updatable: a key forgotten after the retention starts over. */
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
 
 export interface Database {
   employees: EmployeesTable;
@@ -317,6 +334,7 @@ export interface Database {
   bulk_sends: BulkSendsTable;
   bulk_send_recipients: BulkSendRecipientsTable;
   dead_letters: DeadLettersTable;
+  idempotent_requests: IdempotentRequestsTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;
@@ -334,3 +352,4 @@ export type Attachment = Selectable<AttachmentsTable>;
 export type DeadLetter = Selectable<DeadLettersTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type QuickReply = Selectable<QuickRepliesTable>;
+export type IdempotentRequest = Selectable<IdempotentRequestsTable>;

@@ -64,6 +64,8 @@ const schema = z.object({
   MEDIA_ALLOWED_HOSTS: hostList(DEFAULT_MEDIA_ALLOWED_HOSTS),
   MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(104_857_600),
   MEDIA_FETCH_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(5),
+  REPLY_WAIT_SECONDS: seconds(20),
+  IDEMPOTENCY_RETENTION_SECONDS: seconds(86_400),
   STARTUP_TIMEOUT_SECONDS: seconds(60),
   EMBEDDED_UNHEALTHY_SECONDS: seconds(30),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -3,6 +3,7 @@
  * list of broadcast messages with their state.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { readBulkProgress } from '../../db/queries/broadcasts.js';
 import { getChannel } from '../../db/queries/channels.js';
 import { normalizePhone } from '../../db/queries/contacts.js';
@@ -10,11 +11,12 @@ import type { BroadcastStatus } from '../../db/schema.js';
 import { bulkSend, type BulkSendInput } from '../../workflows/bulk-send.js';
 import { bulkSendWorkflowId, channelKey } from '../../workflows/shared/temporal.js';
 import { requireRole } from '../auth.js';
-import { conversationTiming } from '../conversations.js';
+import { conversationTiming, SIGNAL_DEADLINE_MS } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, badRequest, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { ApiError, badRequest, isTemporalUnreachable, notFound, parseId } from '../errors.js';
+import { idempotencyKeyOf } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 
 /** The most recipients one bulk send takes (the body limit, MAX_API_BODY_BYTES, applies too). */
 export const MAX_BULK_RECIPIENTS = 100_000;
@@ -70,10 +72,11 @@ const createBulkSendRoute = createRoute({
   description:
     'Recipients are `{phone}` for WhatsApp and `{vkUserId}` for VK; duplicates are sent once. WhatsApp needs a `template` for people outside the 24-hour window (they fail otherwise). ' +
     'The job runs as the Temporal workflow `bulk-send/<id>` through the channel\'s rate-limited queue; nobody gets the message twice, even across restarts. ' +
-    'With an `Idempotency-Key` header a repeated request returns the first job.',
+    'A request repeated with the same `Idempotency-Key` returns the first job (and starts it if Temporal did not confirm its start the first time). ' +
+    '503 with `details.bulkSendId`: the job is recorded but Temporal did not confirm its start — retry with the same Idempotency-Key (the `Idempotency-Key` header of the answer when you sent none): it is started once, never twice.',
   security: bearerSecurity,
   middleware: [requireRole('owner', 'admin')] as const,
-  request: { params: IdParams, body: jsonBody(BulkSendBody) },
+  request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(BulkSendBody) },
   responses: {
     202: jsonResponse(z.object({ id: z.string(), total: z.number().int() }), 'The job is accepted; follow it with GET /api/bulk-sends/{id}'),
     ...errorResponses(400, 401, 403, 404, 413, 415, 422, 503),
@@ -112,6 +115,33 @@ const listBroadcastsRoute = createRoute({
 });
 
 export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  /** true / false when Temporal says; undefined when it cannot be asked. */
+  async function workflowExists(workflowId: string): Promise<boolean | undefined> {
+    try {
+      await deps.temporal.withDeadline(Date.now() + 2_000, () => deps.temporal.workflow.getHandle(workflowId).describe());
+      return true;
+    } catch (err) {
+      return err instanceof WorkflowNotFoundError ? false : undefined;
+    }
+  }
+
+  /** Deletes a job whose workflow was never started (a few tries: the database may blink). */
+  async function forgetJob(id: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await deps.db.transaction().execute(async (tx) => {
+          await tx.deleteFrom('bulk_send_recipients').where('bulk_send_id', '=', id).execute();
+          await tx.deleteFrom('bulk_sends').where('id', '=', id).execute();
+        });
+        return true;
+      } catch (err) {
+        deps.logger.warn({ err, bulkSendId: id }, 'bulk send: could not delete the job that was not started');
+        await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+      }
+    }
+    return false;
+  }
+
   app.openapi(createBulkSendRoute, async (c) => {
     const channelId = parseId(c.req.valid('param').id, 'channel');
     const body = c.req.valid('json');
@@ -135,13 +165,12 @@ export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
       }
     });
 
-    const key = c.req.header('idempotency-key');
-    const requestKey = key ? `${c.get('employee').id}:${key}` : null;
+    // The job is found again by its request: a retry whose first attempt recorded the job but could
+    // not answer (crash, Temporal) starts that job instead of a second one.
+    const requestKey = `${c.get('employee').id}:${idempotencyKeyOf(c)}`;
     const job = await deps.db.transaction().execute(async (tx) => {
-      if (requestKey) {
-        const existing = await tx.selectFrom('bulk_sends').select(['id', 'total']).where('request_key', '=', requestKey).executeTakeFirst();
-        if (existing) return { ...existing, fresh: false };
-      }
+      const existing = await tx.selectFrom('bulk_sends').select(['id', 'total']).where('request_key', '=', requestKey).executeTakeFirst();
+      if (existing) return { ...existing, fresh: false };
       const row = await tx
         .insertInto('bulk_sends')
         .values({
@@ -175,23 +204,28 @@ export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
         timing: conversationTiming(deps.config, channel.kind),
       },
     };
+    const workflowId = bulkSendWorkflowId(job.id);
     try {
-      await deps.temporal.workflow.start(bulkSend, {
-        workflowId: bulkSendWorkflowId(job.id),
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        staticSummary: `bulk send ${job.id}: ${job.total} recipient(s) on ${channelKey(channel.kind, channel.external_id)}`,
-      });
+      await deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
+        deps.temporal.workflow.start(bulkSend, {
+          workflowId,
+          taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          staticSummary: `bulk send ${job.id}: ${job.total} recipient(s) on ${channelKey(channel.kind, channel.external_id)}`,
+        }),
+      );
     } catch (err) {
-      // Nothing was sent: without a workflow, the job would never run. A retry starts over.
-      if (job.fresh) {
-        await deps.db.transaction().execute(async (tx) => {
-          await tx.deleteFrom('bulk_send_recipients').where('bulk_send_id', '=', job.id).execute();
-          await tx.deleteFrom('bulk_sends').where('id', '=', job.id).execute();
-        });
-      }
-      throw err;
+      // Nothing may be sent without the answer saying so, and no job may be left that never runs.
+      const exists = await workflowExists(workflowId);
+      if (exists) return c.json({ id: job.id, total: job.total }, 202);
+      // Surely not started: nothing was sent, and nothing is left behind.
+      if ((exists === false || isTemporalUnreachable(err)) && (await forgetJob(job.id))) throw err;
+      deps.logger.warn({ err, bulkSendId: job.id }, 'bulk send recorded, its start not confirmed');
+      throw new ApiError(503, 'unavailable', `bulk send ${job.id} is recorded but Temporal did not confirm its start: retry with the same Idempotency-Key — it is started once, never twice`, {
+        bulkSendId: job.id,
+        idempotencyKey: idempotencyKeyOf(c),
+      });
     }
     return c.json({ id: job.id, total: job.total }, 202);
   });

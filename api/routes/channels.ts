@@ -21,7 +21,8 @@ import { requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { badRequest, conflict, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { commitAnswer } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { serializeChannel } from '../serializers.js';
 
 // --- schemas ---------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ const createChannelRoute = createRoute({
   description: 'The creator becomes the channel\'s configuring employee. Secrets are stored and never returned.',
   security: bearerSecurity,
   middleware: [managers] as const,
-  request: { body: jsonBody(CreateChannelBody) },
+  request: { headers: idempotencyHeader, body: jsonBody(CreateChannelBody) },
   responses: {
     201: jsonResponse(ChannelSchema, 'The channel (no secrets); point the channel\'s webhook at `webhookUrl`'),
     ...errorResponses(400, 401, 403, 413, 415, 503),
@@ -201,7 +202,7 @@ const patchChannelRoute = createRoute({
   description: '`settings` is merged over the current settings (`receive` key by key; arrays are replaced).',
   security: bearerSecurity,
   middleware: [managers] as const,
-  request: { params: IdParams, body: jsonBody(PatchChannelBody) },
+  request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(PatchChannelBody) },
   responses: {
     200: jsonResponse(ChannelSchema, 'The channel after the change'),
     ...errorResponses(400, 401, 403, 404, 413, 415, 503),
@@ -263,17 +264,24 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       };
     }
     try {
-      const row = await insertChannel(db, {
-        kind: body.kind,
-        name: body.name,
-        externalId,
-        credentials,
-        settings,
-        createdBy: me.id,
-        ...(body.active !== undefined ? { active: body.active } : {}),
+      const answer = await db.transaction().execute(async (trx) => {
+        const row = serializeChannel(
+          await insertChannel(trx, {
+            kind: body.kind,
+            name: body.name,
+            externalId,
+            credentials,
+            settings,
+            createdBy: me.id,
+            ...(body.active !== undefined ? { active: body.active } : {}),
+          }),
+          config,
+        );
+        await commitAnswer(c, trx, 201, row);
+        return row;
       });
-      deps.logger.info({ channelId: row.id, kind: row.kind, externalId, by: me.id }, 'channel created');
-      return c.json(serializeChannel(row, config), 201);
+      deps.logger.info({ channelId: answer.id, kind: answer.kind, externalId, by: me.id }, 'channel created');
+      return c.json(answer, 201);
     } catch (err) {
       if (err instanceof ChannelExistsError) {
         throw conflict('channel_exists', err.message, { kind: err.kind, [err.kind === 'vk' ? 'groupId' : 'phoneNumberId']: err.externalId });
@@ -334,8 +342,10 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         { channelId: id, by: me.id, changed: Object.keys(body).filter((k) => !(ALL_CREDENTIAL_KEYS as readonly string[]).includes(k)), rotated },
         'channel updated',
       );
-      return row;
+      const answer = serializeChannel(row, config);
+      await commitAnswer(c, trx, 200, answer);
+      return answer;
     });
-    return c.json(serializeChannel(updated, config), 200);
+    return c.json(updated, 200);
   });
 }

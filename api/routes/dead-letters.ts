@@ -12,7 +12,7 @@ import { signalConversation, signalPublication, startLead } from '../conversatio
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonResponse } from '../schemas.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonResponse } from '../schemas.js';
 
 const Id = z.string().regex(/^[1-9]\d{0,17}$/);
 
@@ -66,7 +66,7 @@ const retryRoute = createRoute({
     'If it fails again it is `dead` again with the new error. Retrying a letter that is already retrying hands it back once more; recording is idempotent.',
   security: bearerSecurity,
   middleware: [requireRole('owner', 'admin')] as const,
-  request: { params: IdParams },
+  request: { params: IdParams, headers: idempotencyHeader },
   responses: {
     202: jsonResponse(z.object({ deadLetter: DeadLetterSchema }), 'Handed back; poll GET /api/dead-letters for the outcome'),
     ...errorResponses(401, 403, 404, 409, 503),

@@ -5,7 +5,8 @@ import { hashToken, newToken, requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { forbidden } from '../errors.js';
-import { bearerSecurity, errorResponses, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { commitAnswer } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { serializeEmployee } from '../serializers.js';
 
 const RoleSchema = z.enum(['owner', 'admin', 'agent']).openapi('Role');
@@ -41,7 +42,7 @@ const createEmployee = createRoute({
   summary: 'Create an employee (owner/admin; only an owner may create an owner)',
   security: bearerSecurity,
   middleware: [managers] as const,
-  request: { body: jsonBody(CreateEmployeeBody) },
+  request: { headers: idempotencyHeader, body: jsonBody(CreateEmployeeBody) },
   responses: {
     201: jsonResponse(CreatedEmployeeSchema, 'The employee, with its API token (shown only here)'),
     ...errorResponses(400, 401, 403, 413, 415, 503),
@@ -67,9 +68,14 @@ export function registerEmployeeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
     const body = c.req.valid('json');
     if (body.role === 'owner' && me.role !== 'owner') throw forbidden('only an owner may create another owner');
     const token = newToken();
-    const employee = await insertEmployee(deps.db, { name: body.name, email: body.email ?? null, role: body.role, tokenHash: hashToken(token) });
-    deps.logger.info({ employeeId: employee.id, role: employee.role, by: me.id }, 'employee created');
-    return c.json({ ...serializeEmployee(employee), token }, 201);
+    const created = await deps.db.transaction().execute(async (trx) => {
+      const employee = await insertEmployee(trx, { name: body.name, email: body.email ?? null, role: body.role, tokenHash: hashToken(token) });
+      const answer = { ...serializeEmployee(employee), token };
+      await commitAnswer(c, trx, 201, answer);
+      return answer;
+    });
+    deps.logger.info({ employeeId: created.id, role: created.role, by: me.id }, 'employee created');
+    return c.json(created, 201);
   });
 
   app.openapi(listEmployeesRoute, async (c) => {

@@ -1,17 +1,18 @@
 /** Rule 15: an agent starts a WhatsApp conversation by phone number with an approved template. */
-import { randomUUID } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { getChannel } from '../../db/queries/channels.js';
 import { normalizePhone } from '../../db/queries/contacts.js';
 import { findConversation } from '../../db/queries/conversations.js';
-import { getComment } from '../../db/queries/tasks.js';
+import { getComment, getCommentBySourceKey, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import { startConversationUpdate } from '../../workflows/conversation.js';
-import { updateConversation } from '../conversations.js';
+import type { StartConversationResult } from '../../workflows/shared/types.js';
+import { attachUpdate, readAfterChange, rowAfterUpdate, updateConversation, type UpdateProgress } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, jsonBody, jsonResponse } from '../schemas.js';
-import { CommentSchema, serializeComment } from './tasks.js';
+import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, jsonBody, jsonResponse } from '../schemas.js';
+import { CommentSchema, retryRef, serializeComment } from './tasks.js';
 
 const TemplateSchema = z.object({
   name: z.string().trim().min(1).max(512),
@@ -24,41 +25,92 @@ const route = createRoute({
   path: '/api/channels/{id}/conversations',
   tags: ['channels'],
   summary: 'Start a WhatsApp conversation with someone who never wrote: contact + task + template message (rule 15)',
+  description:
+    'Waits up to REPLY_WAIT_SECONDS for Meta to accept the template message: 201 then, 202 (`pending`) when the send is still going on. ' +
+    '503: nothing was done, or the conversation has not taken the request yet (`details.reason: "not_accepted"`) — retry with the same Idempotency-Key.',
   security: bearerSecurity,
   request: {
     params: IdParams,
+    headers: idempotencyHeader,
     body: jsonBody(z.object({ phone: z.string().min(5).max(32).openapi({ example: '+7 916 123-45-67' }), template: TemplateSchema }).openapi('StartConversation')),
   },
   responses: {
     201: jsonResponse(z.object({ taskId: z.string(), contactId: z.string(), comment: CommentSchema }), 'The task, the contact and the sent template message'),
+    202: jsonResponse(
+      z
+        .object({
+          taskId: z.string().optional(),
+          contactId: z.string().optional(),
+          comment: CommentSchema.optional(),
+          idempotencyKey: z.string().openapi({ description: 'Retry with it to see the outcome' }),
+        })
+        .openapi('PendingConversation'),
+      'Accepted, the template message not sent within REPLY_WAIT_SECONDS: the send goes on and its outcome shows on the comment. ' +
+        'The ids and the comment are absent when the conversation has not written them yet (it will); retry with the same Idempotency-Key to get them',
+    ),
     ...errorResponses(400, 401, 404, 409, 422, 502, 503),
   },
 });
 
 export function registerFirstContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const { db, config, temporal } = deps;
+  const replyDeadline = () => Date.now() + config.REPLY_WAIT_SECONDS * 1000;
+
+  /** The task and contact of a first-contact comment (its task is the conversation's). */
+  async function idsOf(comment: CommentWithAttachments): Promise<{ taskId: string; contactId?: string }> {
+    const task = await db.selectFrom('tasks').select(['id', 'contact_id']).where('id', '=', comment.task_id).executeTakeFirst();
+    return { taskId: comment.task_id, ...(task?.contact_id ? { contactId: task.contact_id } : {}) };
+  }
+
   app.openapi(route, async (c) => {
     const channelId = parseId(c.req.valid('param').id, 'channel');
+    const replay = replayOf(c);
+    if (replay && !retryRef(replay) && typeof replay.state.commentId === 'string') {
+      // A retry of a finished start: the comment as it is now.
+      const comment = await getComment(db, replay.state.commentId);
+      if (comment) {
+        answerRetriesHere(c, replay.state);
+        const { taskId, contactId } = replay.state as { taskId: string; contactId: string };
+        return c.json({ taskId, contactId, comment: serializeComment(comment) }, 201);
+      }
+    }
     const body = c.req.valid('json');
-    const channel = await getChannel(deps.db, channelId);
+    const channel = await getChannel(db, channelId);
     if (!channel) throw notFound('channel', channelId);
     if (channel.kind !== 'whatsapp') throw new ApiError(409, 'not_supported', 'only WhatsApp conversations can be started by the company');
     if (!channel.active) throw new ApiError(422, 'channel_inactive', 'the channel is deactivated');
     const peerId = normalizePhone(body.phone);
     if (!/^[1-9]\d{6,14}$/.test(peerId)) throw badRequest('phone', 'must be an international number (country code, 7–15 digits)');
 
-    const conv = await findConversation(deps.db, channel.id, peerId);
-    const key = c.req.header('idempotency-key');
-    const requestId = key ? `start:${c.get('employee').id}:${key}` : `start:${randomUUID()}`;
-    const r = await updateConversation(
-      deps.temporal,
-      deps.config,
-      { channelId: channel.id, channelKind: 'whatsapp', channelExternalId: channel.external_id, peerId },
-      { contactId: conv?.contact_id, lastInboundAt: conv?.last_inbound_at?.toISOString(), messagesAllowed: conv?.messages_allowed ?? undefined },
-      startConversationUpdate,
-      [{ requestId, authorEmployeeId: c.get('employee').id, template: body.template }],
-      requestId,
-    );
-    const comment = await getComment(deps.db, r.commentId);
-    return c.json({ taskId: r.taskId, contactId: r.contactId, comment: serializeComment(comment!) }, 201);
+    const requestId = requestIdFor(c, 'start');
+    const deadline = replyDeadline();
+    const retry = retryRef(replay);
+    let progress: UpdateProgress<StartConversationResult> | undefined = retry ? await attachUpdate(temporal, retry, deadline) : undefined;
+    if (!progress) {
+      const conv = await findConversation(db, channel.id, peerId);
+      progress = await updateConversation(
+        temporal,
+        config,
+        { channelId: channel.id, channelKind: 'whatsapp', channelExternalId: channel.external_id, peerId },
+        { contactId: conv?.contact_id, lastInboundAt: conv?.last_inbound_at?.toISOString(), messagesAllowed: conv?.messages_allowed ?? undefined },
+        startConversationUpdate,
+        [{ requestId, authorEmployeeId: c.get('employee').id, template: body.template }],
+        requestId,
+        deadline,
+      );
+    }
+
+    // Finished: the comment by its id. Still sending: the comment the conversation wrote for this request.
+    const find = (p: UpdateProgress<StartConversationResult>) => (p.state === 'completed' ? getComment(db, p.result.commentId) : getCommentBySourceKey(db, `req:${requestId}`));
+    const { row: comment, progress: now } = await rowAfterUpdate(temporal, deps.logger, progress, find, replyDeadline());
+    if (now.state === 'completed' && comment) {
+      const { taskId, contactId } = now.result;
+      answerRetriesHere(c, { taskId, contactId, commentId: comment.id });
+      return c.json({ taskId, contactId, comment: serializeComment(comment) }, 201);
+    }
+    answerRetriesHere(c, { update: now.ref });
+    const ids =
+      now.state === 'completed' ? { taskId: now.result.taskId, contactId: now.result.contactId } : comment ? await readAfterChange(deps.logger, () => idsOf(comment)) : undefined;
+    return c.json({ ...ids, ...(comment ? { comment: serializeComment(comment) } : {}), idempotencyKey: idempotencyKeyOf(c) }, 202);
   });
 }

@@ -9,7 +9,8 @@ import type { Employee, QuickReply } from '../../db/schema.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { forbidden, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { commitAnswer } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { serializeQuickReply } from '../serializers.js';
 
 const Title = z.string().trim().min(1).max(200).openapi({ example: 'Greeting' });
@@ -59,7 +60,7 @@ const createQuickReplyRoute = createRoute({
   tags,
   summary: 'Save a quick reply',
   security: bearerSecurity,
-  request: { body: jsonBody(z.object({ title: Title, text: Text }).openapi('CreateQuickReply')) },
+  request: { headers: idempotencyHeader, body: jsonBody(z.object({ title: Title, text: Text }).openapi('CreateQuickReply')) },
   responses: {
     201: jsonResponse(QuickReplySchema, 'The quick reply'),
     ...errorResponses(400, 401, 413, 415, 503),
@@ -72,7 +73,7 @@ const patchRoute = createRoute({
   tags,
   summary: 'Change a quick reply (its author, an owner or an admin)',
   security: bearerSecurity,
-  request: { params: IdParams, body: jsonBody(z.strictObject({ title: Title.optional(), text: Text.optional() }).openapi('PatchQuickReply')) },
+  request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(z.strictObject({ title: Title.optional(), text: Text.optional() }).openapi('PatchQuickReply')) },
   responses: {
     200: jsonResponse(QuickReplySchema, 'The quick reply after the change'),
     ...errorResponses(400, 401, 403, 404, 413, 415, 503),
@@ -85,7 +86,7 @@ const deleteRoute = createRoute({
   tags,
   summary: 'Delete a quick reply (its author, an owner or an admin)',
   security: bearerSecurity,
-  request: { params: IdParams },
+  request: { params: IdParams, headers: idempotencyHeader },
   responses: {
     204: { description: 'Deleted' },
     ...errorResponses(401, 403, 404, 503),
@@ -112,21 +113,27 @@ export function registerQuickReplyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
 
   app.openapi(createQuickReplyRoute, async (c) => {
     const body = c.req.valid('json');
-    const row = await insertQuickReply(db, { title: body.title, text: body.text, createdBy: c.get('employee').id });
-    return c.json(serializeQuickReply(row), 201);
+    const answer = await db.transaction().execute(async (trx) => {
+      const row = serializeQuickReply(await insertQuickReply(trx, { title: body.title, text: body.text, createdBy: c.get('employee').id }));
+      await commitAnswer(c, trx, 201, row);
+      return row;
+    });
+    return c.json(answer, 201);
   });
 
   app.openapi(patchRoute, async (c) => {
     const id = parseId(c.req.valid('param').id, 'quick reply');
     const body = c.req.valid('json');
-    const row = await db.transaction().execute(async (trx) => {
+    const answer = await db.transaction().execute(async (trx) => {
       const current = await getQuickReply(trx, id);
       if (!current) throw notFound('quick reply', id);
       assertMayChange(c.get('employee'), current);
-      return updateQuickReply(trx, id, body);
+      const row = await updateQuickReply(trx, id, body);
+      if (!row) throw notFound('quick reply', id);
+      await commitAnswer(c, trx, 200, serializeQuickReply(row));
+      return serializeQuickReply(row);
     });
-    if (!row) throw notFound('quick reply', id);
-    return c.json(serializeQuickReply(row), 200);
+    return c.json(answer, 200);
   });
 
   app.openapi(deleteRoute, async (c) => {
@@ -136,6 +143,7 @@ export function registerQuickReplyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       if (!current) throw notFound('quick reply', id);
       assertMayChange(c.get('employee'), current);
       if (!(await deleteQuickReply(trx, id))) throw notFound('quick reply', id);
+      await commitAnswer(c, trx, 204, undefined);
     });
     return c.body(null, 204);
   });

@@ -111,6 +111,7 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       version: '0.1.0',
       description:
         'VK and WhatsApp conversations as tasks. Errors: `{"error": {"code", "message", "details"}}`. ' +
+        'Every POST, PATCH and DELETE under /api takes an `Idempotency-Key` header: a retry with the same key never acts twice (see the header on each route). ' +
         'Webhooks (`/webhooks/vk`, `/webhooks/whatsapp`) are authenticated by the channel\'s secret / signature.',
     },
     tags: [

@@ -7,7 +7,8 @@ import { requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { badRequest, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { commitAnswer } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { serializeTemplate } from '../serializers.js';
 
 const CustomFieldSchema = z
@@ -59,7 +60,7 @@ const createTemplateRoute = createRoute({
   summary: 'Create a task template (owner/admin)',
   security: bearerSecurity,
   middleware: [managers] as const,
-  request: { body: jsonBody(CreateTemplateBody) },
+  request: { headers: idempotencyHeader, body: jsonBody(CreateTemplateBody) },
   responses: {
     201: jsonResponse(TaskTemplateSchema, 'The template'),
     ...errorResponses(400, 401, 403, 413, 415, 503),
@@ -115,8 +116,12 @@ export function registerTaskTemplateRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
     const missing = await missingEmployeeIds(deps.db, assigneeIds);
     if (missing.length > 0) throw badRequest('assigneeIds', `no such employee: ${missing.join(', ')}`, { missing });
 
-    const row = await insertTemplate(deps.db, { name: body.name, creator, assigneeIds, customFields: body.customFields, createdBy: me.id });
-    return c.json(serializeTemplate(row), 201);
+    const answer = await deps.db.transaction().execute(async (trx) => {
+      const row = serializeTemplate(await insertTemplate(trx, { name: body.name, creator, assigneeIds, customFields: body.customFields, createdBy: me.id }));
+      await commitAnswer(c, trx, 201, row);
+      return row;
+    });
+    return c.json(answer, 201);
   });
 
   app.openapi(listTemplatesRoute, async (c) => {

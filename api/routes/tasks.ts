@@ -3,20 +3,19 @@
  * attachments. Reads come from the database; every change goes to the task's workflow as an
  * update, so the workflow orders it with what the channel reports.
  */
-import { randomUUID } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
 import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import type { Task } from '../../db/schema.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
 import type { PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
-import { requireOpenConversation, UpdateStillRunning, updateConversation, updateTaskOwner } from '../conversations.js';
+import { attachUpdate, readAfterChange, requireOpenConversation, rowAfterUpdate, updateConversation, updateTaskOwner, type UpdateProgress, type UpdateRef } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { iso } from '../serializers.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -97,20 +96,23 @@ const TaskListQuery = z.object({
   before: IdQuery.optional().openapi({ description: 'Only tasks with a smaller id (paging)' }),
 });
 
-const idempotencyHeader = z.object({
-  'idempotency-key': z
-    .string()
-    .regex(/^[\w.:-]{8,100}$/)
-    .optional()
-    .openapi({ description: 'Repeat a request safely: the same key never acts twice (8–100 chars of [A-Za-z0-9_.:-]).' }),
-});
+const IdempotencyKeyField = z.string().openapi({ description: 'The Idempotency-Key of this request (yours, or a generated one): retry with it to see the outcome' });
 
 const commentAnswer = {
   201: jsonResponse(z.object({ comment: CommentSchema }), 'The comment; with notifyContact, after the channel accepted it'),
-  202: jsonResponse(z.object({ comment: CommentSchema }), 'The channel has not answered yet; the comment is pending (poll the task)'),
+  202: jsonResponse(
+    z.object({ comment: CommentSchema.optional(), idempotencyKey: IdempotencyKeyField }).openapi('PendingComment'),
+    'Accepted, not finished within REPLY_WAIT_SECONDS: the send goes on and its outcome shows on the comment (`deliveryStatus: "pending"` until then; poll the task, ' +
+      'or retry with the same Idempotency-Key to get the current state). `comment` is absent when the conversation has not written it yet (it is behind, e.g. the database is down); it will',
+  ),
 };
 
 const taskIdParam = IdParams;
+
+const pendingStatus = jsonResponse(
+  z.object({ taskId: z.string(), idempotencyKey: IdempotencyKeyField }).openapi('PendingTaskStatus'),
+  'Accepted, not finished within REPLY_WAIT_SECONDS (the conversation is behind): it will be; retry with the same Idempotency-Key to get the task',
+);
 
 const routes = {
   list: createRoute({
@@ -126,24 +128,35 @@ const routes = {
   comment: createRoute({
     method: 'post', path: '/api/tasks/{id}/comments', tags: ['tasks'], security: bearerSecurity,
     summary: 'Comment on a task; with notifyContact the comment is sent to the person (rule 10)',
+    description:
+      'With notifyContact the answer waits up to REPLY_WAIT_SECONDS for the channel: 201 once it accepted, 422/502 when refused, 202 (`pending`) when the send is still going on. ' +
+      '503: nothing was done, or the conversation has not taken the reply yet (`details.reason: "not_accepted"`) — retry with the same Idempotency-Key.',
     request: { params: taskIdParam, headers: idempotencyHeader, body: jsonBody(PostCommentBody) },
     responses: { ...commentAnswer, ...errorResponses(400, 401, 404, 409, 413, 422, 502, 503) },
   }),
   edit: createRoute({
     method: 'patch', path: '/api/comments/{id}', tags: ['tasks'], security: bearerSecurity,
     summary: 'Edit an agent comment; a VK private-chat reply is edited in VK too (rule 13)',
+    description: 'Waits up to REPLY_WAIT_SECONDS for the edit (in VK too); 202 when it is still being applied.',
     request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(z.object({ text: z.string().min(1).max(20_000) })) },
-    responses: { 200: jsonResponse(z.object({ comment: CommentSchema }), 'The edited comment'), ...errorResponses(400, 401, 403, 404, 409, 502, 503) },
+    responses: {
+      200: jsonResponse(z.object({ comment: CommentSchema }), 'The edited comment'),
+      202: jsonResponse(
+        z.object({ comment: CommentSchema.optional(), idempotencyKey: IdempotencyKeyField }).openapi('PendingEdit'),
+        'The edit is accepted and still being applied (in VK): `comment` shows the text before it until it is done; retry with the same Idempotency-Key to see the outcome',
+      ),
+      ...errorResponses(400, 401, 403, 404, 409, 502, 503),
+    },
   }),
   complete: createRoute({
     method: 'post', path: '/api/tasks/{id}/complete', tags: ['tasks'], summary: 'Complete a task', security: bearerSecurity,
-    request: { params: taskIdParam },
-    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), ...errorResponses(401, 404, 503) },
+    request: { params: taskIdParam, headers: idempotencyHeader },
+    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), 202: pendingStatus, ...errorResponses(401, 404, 503) },
   }),
   reopen: createRoute({
     method: 'post', path: '/api/tasks/{id}/reopen', tags: ['tasks'], summary: 'Reopen a task', security: bearerSecurity,
-    request: { params: taskIdParam },
-    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), ...errorResponses(401, 404, 503) },
+    request: { params: taskIdParam, headers: idempotencyHeader },
+    responses: { 200: jsonResponse(z.object({ task: TaskSchema }), 'The task'), 202: pendingStatus, ...errorResponses(401, 404, 503) },
   }),
   attachment: createRoute({
     method: 'get', path: '/api/attachments/{id}', tags: ['tasks'], summary: "A file's bytes with its content type", security: bearerSecurity,
@@ -206,8 +219,15 @@ export function fillPlaceholders(text: string, vars: Record<string, string | num
 
 // ---- handlers ----
 
+/** The Temporal update an earlier attempt of this request is waiting for, if any. */
+export function retryRef(replay: Replay | undefined): UpdateRef | undefined {
+  const ref = replay?.state.update as UpdateRef | undefined;
+  return ref && typeof ref.workflowId === 'string' && typeof ref.updateId === 'string' ? ref : undefined;
+}
+
 export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const { db, config, temporal } = deps;
+  const replyDeadline = () => Date.now() + config.REPLY_WAIT_SECONDS * 1000;
 
   async function fullTask(id: string) {
     const task = await getTask(db, id);
@@ -223,17 +243,32 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   type Target = NonNullable<Awaited<ReturnType<typeof taskTarget>>>;
 
-  /** Hands an agent action to the workflow that owns the task (conversation, publication, lead). */
-  async function runUpdate<Ret, Args extends [unknown, ...unknown[]]>(t: Target, update: UpdateDefinition<Ret, Args>, args: Args, requestId: string): Promise<Ret> {
+  /**
+   * Hands an agent action to the workflow that owns the task (conversation, publication, lead) and
+   * waits up to `deadline`. A retry of a request whose update was accepted before waits for that
+   * update again instead of sending it (`retry`).
+   */
+  async function runUpdate<Ret, Args extends [unknown, ...unknown[]]>(
+    t: Target,
+    update: UpdateDefinition<Ret, Args>,
+    args: Args,
+    requestId: string,
+    deadline: number,
+    retry: UpdateRef | undefined,
+  ): Promise<UpdateProgress<Ret>> {
+    if (retry) {
+      const again = await attachUpdate<Ret>(temporal, retry, deadline);
+      if (again) return again;
+    }
     const ch = { channelId: t.channelId, channelKind: t.channelKind, channelExternalId: t.channelExternalId };
     if (t.kind === 'conversation') {
       requireOpenConversation(t);
       const seed = { contactId: t.contactId ?? undefined, lastInboundAt: t.lastInboundAt?.toISOString(), messagesAllowed: t.messagesAllowed ?? undefined };
-      return updateConversation(temporal, config, { ...ch, peerId: t.peerId! }, seed, update, args, requestId);
+      return updateConversation(temporal, config, { ...ch, peerId: t.peerId! }, seed, update, args, requestId, deadline);
     }
     if (t.kind === 'publication') {
       const p = t.publication as unknown as { type: PublicationRef["kind"]; ownerId: number; itemId: number };
-      return updateTaskOwner(temporal, config, ch, { kind: 'publication', ref: { kind: p.type, ownerId: p.ownerId, itemId: p.itemId } }, update, args, requestId);
+      return updateTaskOwner(temporal, config, ch, { kind: 'publication', ref: { kind: p.type, ownerId: p.ownerId, itemId: p.itemId } }, update, args, requestId, deadline);
     }
     // A lead's workflow re-finds its task by the lead id; the rest of the lead is not needed again.
     const identity = t.taskContactId
@@ -241,7 +276,27 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       : undefined;
     const leadId = t.workflowId.split('/').at(-1)!;
     const stub = { leadId, formId: '', formName: '', userId: identity?.external_id ?? '0', answers: [], occurredAt: new Date(0).toISOString() };
-    return updateTaskOwner(temporal, config, ch, { kind: 'lead', lead: stub }, update, args, requestId);
+    return updateTaskOwner(temporal, config, ch, { kind: 'lead', lead: stub }, update, args, requestId, deadline);
+  }
+
+  /**
+   * The answer to a comment action once the update finished or the wait ran out: `done` with the
+   * comment when finished; else 202 with the comment as it is now (the send or edit goes on) —
+   * waiting up to REPLY_WAIT_SECONDS more for a comment the conversation has not written yet. A
+   * retry comes back here: to the comment's current state, or to the update still running.
+   */
+  async function commentOutcome<R>(
+    progress: UpdateProgress<R>,
+    find: (p: UpdateProgress<R>) => Promise<CommentWithAttachments | undefined>,
+  ): Promise<{ done: boolean; comment?: CommentWithAttachments; retryState: Record<string, unknown> }> {
+    const { row: comment, progress: p } = await rowAfterUpdate(temporal, deps.logger, progress, find, replyDeadline());
+    if (p.state === 'completed' && comment) return { done: true, comment, retryState: { commentId: comment.id } };
+    return { done: false, comment, retryState: { update: p.ref } };
+  }
+
+  /** A retry of a finished comment action: the comment as it is now (or the first answer, if it is gone). */
+  async function currentComment(replay: Replay): Promise<CommentWithAttachments | undefined> {
+    return typeof replay.state.commentId === 'string' && !retryRef(replay) ? getComment(db, replay.state.commentId) : undefined;
   }
 
   /** Rule 19: only wall-post comments are answered from the task; the rest in VK itself. */
@@ -254,12 +309,6 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     if (t.kind === 'lead') throw new ApiError(409, 'not_supported', 'a lead has no conversation to reply in; write to the person from their private conversation');
   }
 
-  function requestIdOf(c: Context<AppEnv>, scope: string): string {
-    const key = c.req.header('idempotency-key');
-    // Scoped by the employee, so two people's keys never collide.
-    return key ? `${scope}:${c.get('employee').id}:${key}` : `${scope}:${randomUUID()}`;
-  }
-
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
     const rows = await listTasks(db, { ...q, beforeId: q.before });
@@ -270,6 +319,14 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.comment, async (c) => {
     const taskId = parseId(c.req.valid('param').id, 'task');
+    const replay = replayOf(c);
+    if (replay) {
+      const now = await currentComment(replay);
+      if (now) {
+        answerRetriesHere(c, replay.state);
+        return c.json({ comment: serializeComment(now) }, 201);
+      }
+    }
     const body = c.req.valid('json');
     const t = await target(taskId);
     if (body.notifyContact) checkReplyAllowed(t, body.attachments.length > 0);
@@ -286,6 +343,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       text = fillPlaceholders(text, body.variables);
     }
 
+    // Files are content-addressed: storing one again (a retry) changes nothing, and a file no
+    // comment refers to is never shown.
     const files: StoredFile[] = [];
     for (const [i, a] of body.attachments.entries()) {
       const bytes = Buffer.from(a.contentBase64, 'base64');
@@ -296,35 +355,35 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     }
     if (!text.trim() && files.length === 0 && !body.template) throw badRequest('text', 'a comment needs text, attachments or a template');
 
-    const requestId = requestIdOf(c, 'comment');
-    try {
-      const r = await runUpdate(t, postCommentUpdate, [
-        {
-          requestId,
-          taskId,
-          authorEmployeeId: c.get('employee').id,
-          text,
-          notifyContact: body.notifyContact,
-          files,
-          template: body.template,
-          replyToCommentId: body.replyToCommentId === undefined ? undefined : String(body.replyToCommentId),
-        },
-      ], requestId);
-      const comment = await getComment(db, r.commentId);
-      if (!comment) throw new Error('comment vanished');
-      return c.json({ comment: serializeComment(comment) }, 201);
-    } catch (err) {
-      if (err instanceof UpdateStillRunning) {
-        const pending = await getCommentBySourceKey(db, `req:${requestId}`);
-        if (pending) return c.json({ comment: serializeComment(pending) }, 202);
-        throw new ApiError(503, 'unavailable', 'the conversation did not answer in time; retry with the same Idempotency-Key');
-      }
-      throw err;
-    }
+    const requestId = requestIdFor(c, 'comment');
+    const progress = await runUpdate(t, postCommentUpdate, [
+      {
+        requestId,
+        taskId,
+        authorEmployeeId: c.get('employee').id,
+        text,
+        notifyContact: body.notifyContact,
+        files,
+        template: body.template,
+        replyToCommentId: body.replyToCommentId === undefined ? undefined : String(body.replyToCommentId),
+      },
+    ], requestId, replyDeadline(), retryRef(replay));
+    const out = await commentOutcome(progress, (p) => (p.state === 'completed' ? getComment(db, p.result.commentId) : getCommentBySourceKey(db, `req:${requestId}`)));
+    answerRetriesHere(c, out.retryState);
+    if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 201);
+    return c.json({ ...(out.comment ? { comment: serializeComment(out.comment) } : {}), idempotencyKey: idempotencyKeyOf(c) }, 202);
   });
 
   app.openapi(routes.edit, async (c) => {
     const commentId = parseId(c.req.valid('param').id, 'comment');
+    const replay = replayOf(c);
+    if (replay) {
+      const now = await currentComment(replay);
+      if (now) {
+        answerRetriesHere(c, replay.state);
+        return c.json({ comment: serializeComment(now) }, 200);
+      }
+    }
     const existing = await getComment(db, commentId);
     if (!existing) throw notFound('comment', commentId);
     const me = c.get('employee');
@@ -333,20 +392,26 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       throw forbidden('only the author of a comment, an owner or an admin may edit it');
     }
     const t = await target(existing.task_id);
-    const requestId = requestIdOf(c, 'edit');
-    await runUpdate(t, editCommentUpdate, [
-      { requestId, commentId, editorEmployeeId: c.get('employee').id, text: c.req.valid('json').text },
-    ], requestId);
-    return c.json({ comment: serializeComment((await getComment(db, commentId))!) }, 200);
+    const requestId = requestIdFor(c, 'edit');
+    const progress = await runUpdate(t, editCommentUpdate, [
+      { requestId, commentId, editorEmployeeId: me.id, text: c.req.valid('json').text },
+    ], requestId, replyDeadline(), retryRef(replay));
+    const out = await commentOutcome(progress, () => getComment(db, commentId));
+    answerRetriesHere(c, out.retryState);
+    if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 200);
+    return c.json({ ...(out.comment ? { comment: serializeComment(out.comment) } : {}), idempotencyKey: idempotencyKeyOf(c) }, 202);
   });
 
   for (const [route, status] of [[routes.complete, 'completed'], [routes.reopen, 'open']] as const) {
     app.openapi(route, async (c) => {
       const taskId = parseId(c.req.valid('param').id, 'task');
       const t = await target(taskId);
-      const requestId = `status:${randomUUID()}`;
-      await runUpdate(t, setTaskStatusUpdate, [{ requestId, taskId, status, employeeId: c.get('employee').id }], requestId);
-      return c.json({ task: await fullTask(taskId) }, 200);
+      const requestId = requestIdFor(c, 'status');
+      const progress = await runUpdate(t, setTaskStatusUpdate, [{ requestId, taskId, status, employeeId: c.get('employee').id }], requestId, replyDeadline(), retryRef(replayOf(c)));
+      const task = progress.state === 'completed' ? await readAfterChange(deps.logger, () => fullTask(taskId)) : undefined;
+      if (task) return c.json({ task }, 200);
+      answerRetriesHere(c, { update: progress.ref });
+      return c.json({ taskId, idempotencyKey: idempotencyKeyOf(c) }, 202);
     });
   }
 
