@@ -60,6 +60,8 @@ export function commentText(text: string, template?: { name: string }): string {
 }
 
 /** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
+/** Edit request ids remembered on a comment (a retried edit is not applied twice). */
+const MAX_APPLIED_EDITS = 50;
 const FIRST_ATTEMPT_WAIT_MS = 10_000;
 
 export interface ExactlyOnceSend {
@@ -304,7 +306,11 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
    * Rule 13: an agent edits their comment. Internal comments and failed sends change only here;
    * a sent private message is edited in the channel first (its refusal changes nothing here).
    */
-  async function editComment(input: { commentId: string; workflowId: string; text: string; editorEmployeeId: string }): Promise<void> {
+  /**
+   * Edits an agent comment (and a sent VK private reply in VK). Idempotent by the request id: an
+   * edit retried after its conversation's run ended (which forgot the request) is not applied twice.
+   */
+  async function editComment(input: { commentId: string; workflowId: string; text: string; editorEmployeeId: string; requestId?: string }): Promise<void> {
     const c = await db
       .selectFrom('comments as c')
       .innerJoin('tasks as t', 't.id', 'c.task_id')
@@ -314,6 +320,8 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       .executeTakeFirst();
     if (!c || c.workflow_id !== input.workflowId) throw notFound('comment');
     if (c.author_type !== 'employee') throw notSupported('not_an_agent_comment', 'only comments written by agents can be edited');
+    const appliedEdits = (((c.extra as Record<string, unknown> | null)?.appliedEdits as string[] | undefined) ?? []);
+    if (input.requestId && appliedEdits.includes(input.requestId)) return;
 
     if (c.direction === 'outbound') {
       const channel = await getChannelOrThrow(db, c.channel_id);
@@ -343,7 +351,12 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     }
     await db.transaction().execute(async (tx) => {
       const previous = { text: c.text, editedBy: input.editorEmployeeId };
-      const extra = { ...((c.extra as Record<string, unknown> | null) ?? {}), previousTexts: [...(((c.extra as any)?.previousTexts as unknown[]) ?? []), previous] };
+      const extra = {
+        ...((c.extra as Record<string, unknown> | null) ?? {}),
+        previousTexts: [...(((c.extra as any)?.previousTexts as unknown[]) ?? []), previous],
+        // The last requests applied, so a retried request is recognised (bounded).
+        ...(input.requestId ? { appliedEdits: [...appliedEdits, input.requestId].slice(-MAX_APPLIED_EDITS) } : {}),
+      };
       await tx.updateTable('comments').set({ text: input.text, edited_at: new Date(), extra: JSON.stringify(extra) }).where('id', '=', c.id).execute();
       await tx.updateTable('message_log').set({ text: input.text }).where('comment_id', '=', c.id).execute();
     });

@@ -198,6 +198,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
               workflowId: workflowInfo().workflowId,
               text: req.text,
               editorEmployeeId: req.editorEmployeeId,
+              requestId: req.requestId,
             }),
           );
           return { commentId: req.commentId };

@@ -197,7 +197,7 @@ export function serveTaskUpdates(o: { channelId: string; db: Db; channelOut: Cha
   setHandler(editCommentUpdate, (req) =>
     guarded(req.requestId, async () => {
       try {
-        await channelOut.editComment({ commentId: req.commentId, workflowId: workflowInfo().workflowId, text: req.text, editorEmployeeId: req.editorEmployeeId });
+        await channelOut.editComment({ commentId: req.commentId, workflowId: workflowInfo().workflowId, text: req.text, editorEmployeeId: req.editorEmployeeId, requestId: req.requestId });
       } catch (err) {
         const cause = err instanceof ActivityFailure ? err.cause : err;
         if (cause instanceof ApplicationFailure) throw ApplicationFailure.nonRetryable(cause.message, cause.type ?? FailureType.ChannelRefused, ...(cause.details ?? []));

@@ -4,17 +4,20 @@
  * carrying their state; recorded histories replay deterministically.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { updateConversation } from '../../api/conversations.js';
+import { editCommentUpdate } from '../../workflows/conversation.js';
 import { replayAll } from '../support/replay.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
 
 
 let h: Harness;
 let base: Record<string, any>;
+let channelId: string;
 
 beforeAll(async () => {
   h = await startHarness({ CONVERSATION_IDLE_SECONDS: '1', CONVERSATION_CONTINUE_AS_NEW_EVENTS: '100' });
   await h.startWorkers();
-  await h.createVkChannel();
+  channelId = await h.createVkChannel();
   base = await readFixture('vk/message_new.text.json');
 });
 
@@ -90,6 +93,28 @@ describe('idle completion', () => {
     const res = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Ответ после паузы', notifyContact: true });
     expect(res.status).toBe(201);
     expect(h.vk.sent.filter((m) => m.text === 'Ответ после паузы' && m.peerId === peer)).toHaveLength(1);
+  });
+
+  it('an edit retried after its run ended (the run forgot the request) is not applied twice', async () => {
+    const peer = 512340104;
+    await h.postVk(vkMessage(base, { peer, id: 1, text: 'Когда доставка?' }));
+    const id = h.conversationId(peer);
+    const task = await h.eventually(() => h.db.selectFrom('tasks').select('id').where('workflow_id', '=', id).executeTakeFirst(), 30_000, 'the task');
+    const reply = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Завтра', notifyContact: true });
+    expect(reply.status).toBe(201);
+    const completed = async () => ((await h.client.workflow.getHandle(id).describe()).status.name === 'COMPLETED' ? true : undefined);
+    const edit = { requestId: 'edit:test:retried-after-idle', commentId: reply.body.comment.id, editorEmployeeId: '1', text: 'Завтра до полудня' };
+    const ref = { channelId, channelKind: 'vk' as const, channelExternalId: String(base.group_id), peerId: String(peer) };
+    // The same request twice, each in its own run (a client retrying after a 5xx, a day later).
+    for (let i = 0; i < 2; i++) {
+      await h.eventually(completed, 30_000, `idle completion ${i + 1}`);
+      const progress = await updateConversation(h.client, h.config, ref, {}, editCommentUpdate, [edit], `${edit.requestId}:${i}`, Date.now() + 20_000);
+      expect(progress.state).toBe('completed');
+    }
+    expect(h.vk.edits.filter((e) => e.text === 'Завтра до полудня')).toHaveLength(1);
+    const comment = await h.db.selectFrom('comments').select(['text', 'extra']).where('id', '=', reply.body.comment.id).executeTakeFirstOrThrow();
+    expect(comment.text).toBe('Завтра до полудня');
+    expect((comment.extra as any).previousTexts).toHaveLength(1);
   });
 });
 
