@@ -21,8 +21,10 @@ beforeAll(async () => {
       if new.text like '%POISON%' then raise exception 'refused by the test' using errcode = 'check_violation'; end if;
       return new;
     end $$`.execute(h.db);
-  await sql`create trigger refuse_poison before insert on comments for each row execute function refuse_poison()`.execute(h.db);
 });
+
+const poisonOn = () => sql`create trigger refuse_poison before insert on comments for each row execute function refuse_poison()`.execute(h.db);
+const poisonOff = () => sql`drop trigger refuse_poison on comments`.execute(h.db);
 
 afterAll(async () => {
   await h?.close();
@@ -37,6 +39,7 @@ async function taskWith(text: string): Promise<any> {
 }
 
 it('a message the database refuses is set aside, the next one arrives in seconds, and a retry records it once the cause is fixed', async () => {
+  await poisonOn();
   const base = await readFixture('vk/message_new.text.json');
   const peer = 512349301; // no other test file uses it: workflow ids are shared on the one dev server
   expect((await h.postVk(vkMessage(base, { peer, id: 11, text: 'POISON pill' }))).text).toBe('ok');
@@ -82,7 +85,7 @@ it('a message the database refuses is set aside, the next one arrives in seconds
   }, 20_000, 'the second failure');
 
   // The cause fixed, the retry records it in the task, and the letter is resolved.
-  await sql`drop trigger refuse_poison on comments`.execute(h.db);
+  await poisonOff();
   const retried = await h.api('POST', `/api/dead-letters/${listed.id}/retry`);
   expect(retried.status).toBe(202);
   await h.eventually(async () => (await commentsOf(task.id)).includes('POISON pill'), 20_000, 'the retried message in the task');
@@ -98,4 +101,27 @@ it('a message the database refuses is set aside, the next one arrives in seconds
   // A resolved letter is not retried again.
   expect((await h.api('POST', `/api/dead-letters/${listed.id}/retry`)).status).toBe(409);
   expect((await h.api('POST', '/api/dead-letters/99999/retry')).status).toBe(404);
+});
+
+it('a publication comment the database refuses is set aside too; the next comment makes the task, and the retry joins it', async () => {
+  await poisonOn();
+  const comment = await readFixture('vk/wall_reply_new.json');
+  const post = 991542; // a post no other test file uses (publication workflow ids are shared)
+  const at = (id: number, text: string, eventId: string) => ({
+    ...comment,
+    event_id: eventId,
+    object: { ...comment.object, id, post_id: post, text },
+  });
+  expect((await h.postVk(at(88001, 'POISON comment', 'dl-pub-1'))).text).toBe('ok');
+  expect((await h.postVk(at(88002, 'a comment after it', 'dl-pub-2'))).text).toBe('ok');
+  const task = await h.eventually(() => taskWith('a comment after it'), 20_000, 'the comment after the refused one');
+  const letter = await h.eventually(async () => {
+    const items = (await h.api('GET', '/api/dead-letters?status=dead')).body.items as any[];
+    return items.find((d) => d.workflowType === 'publication');
+  }, 15_000, 'the publication dead letter');
+  expect(letter.conversation).toMatch(/^publication\/vk-\d+\/wall\/-\d+_991542$/);
+  await poisonOff();
+  expect((await h.api('POST', `/api/dead-letters/${letter.id}/retry`)).status).toBe(202);
+  await h.eventually(async () => (await commentsOf(task.id)).includes('POISON comment'), 20_000, 'the retried comment in the task');
+  await h.eventually(async () => (await h.api('GET', '/api/dead-letters?status=resolved')).body.items.some((d: any) => d.id === letter.id), 15_000, 'resolved');
 });
