@@ -22,6 +22,7 @@ import { ApiError, badRequest, errorBody, malformedJson, unauthorized } from '..
 import { metrics } from '../metrics.js';
 import { errorResponses } from '../schemas.js';
 import { secretsEqual } from '../auth.js';
+import { findUnstorable } from '../../runtime/storable-text.js';
 
 const verifyRoute = createRoute({
   method: 'get',
@@ -59,7 +60,8 @@ export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: Ap
     const mode = url.searchParams.get('hub.mode');
     const token = url.searchParams.get('hub.verify_token') ?? '';
     const challenge = url.searchParams.get('hub.challenge') ?? '';
-    if (mode === 'subscribe' && token) {
+    // A token PostgreSQL cannot take (NUL, a lone surrogate) matches no channel: never query with it.
+    if (mode === 'subscribe' && token && findUnstorable(token) === undefined) {
       const candidates = await findWhatsAppChannelsByVerifyToken(deps.db, token);
       const match = candidates.some((ch) => ch.credentials.kind === 'whatsapp' && secretsEqual(token, ch.credentials.verifyToken));
       if (match) return c.text(challenge, 200);
