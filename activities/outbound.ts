@@ -47,6 +47,8 @@ export function splitText(text: string, max: number): string[] {
     let cut = rest.lastIndexOf('\n', max);
     if (cut < max / 2) cut = rest.lastIndexOf(' ', max);
     if (cut < max / 2) cut = max;
+    // Never between the two halves of a surrogate pair (an emoji): a lone half cannot be stored or sent.
+    if (cut > 1 && /[\uD800-\uDBFF]/.test(rest.charAt(cut - 1))) cut--;
     chunks.push(rest.slice(0, cut));
     rest = rest.slice(cut).replace(/^[\n ]/, '');
   }

@@ -37,22 +37,32 @@ export function storableDeep<T>(value: T): { value: T; replaced: number } {
   return { value: out, replaced };
 }
 
-/** The path of the first unstorable string in `value` ('' for the value itself), or undefined. */
+/**
+ * The path of the first unstorable string in `value` ('' for the value itself), or undefined.
+ * Iterative, in document order: a hostile JSON body may nest thousands of levels deep.
+ */
 export function findUnstorable(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return storableText(value).replaced > 0 ? path : undefined;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) {
-      const found = findUnstorable(v, path ? `${path}.${i}` : String(i));
-      if (found !== undefined) return found;
-    }
-    return undefined;
+  interface Item {
+    value: unknown;
+    key?: string;
+    parent?: Item;
   }
-  if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const key = path ? `${path}.${k}` : k;
-      if (storableText(k).replaced > 0) return key;
-      const found = findUnstorable(v, key);
-      if (found !== undefined) return found;
+  const pathOf = (item: Item): string => {
+    const keys: string[] = [];
+    for (let i: Item | undefined = item; i?.key !== undefined; i = i.parent) keys.push(i.key);
+    const rel = keys.reverse().join('.');
+    return path && rel ? `${path}.${rel}` : path || rel;
+  };
+  const stack: Item[] = [{ value }];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (item.key !== undefined && storableText(item.key).replaced > 0) return pathOf(item);
+    const v = item.value;
+    if (typeof v === 'string') {
+      if (storableText(v).replaced > 0) return pathOf(item);
+    } else if (v !== null && typeof v === 'object') {
+      const entries: Array<[string, unknown]> = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ value: entries[i]![1], key: entries[i]![0], parent: item });
     }
   }
   return undefined;

@@ -15,7 +15,7 @@ import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { iso } from '../serializers.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -77,10 +77,10 @@ const PostCommentBody = z
     text: z.string().max(20_000).optional(),
     notifyContact: z.boolean().default(false),
     attachments: z.array(FileInput).max(10).default([]),
-    quickReplyId: z.union([z.string(), z.number()]).optional(),
+    quickReplyId: IdInput.optional(),
     variables: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
     template: z.object({ name: z.string().min(1), language: z.string().min(2), parameters: z.array(z.string()).optional() }).optional(),
-    replyToCommentId: z.union([z.string(), z.number()]).optional(),
+    replyToCommentId: IdInput.optional(),
   })
   .openapi('PostComment');
 
@@ -343,17 +343,22 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       text = fillPlaceholders(text, body.variables);
     }
 
-    // Files are content-addressed: storing one again (a retry) changes nothing, and a file no
-    // comment refers to is never shown.
-    const files: StoredFile[] = [];
-    for (const [i, a] of body.attachments.entries()) {
+    // Everything is checked before any file is stored: a refused request leaves nothing behind.
+    // Files are content-addressed: storing one again (a retry) changes nothing.
+    const decoded = body.attachments.map((a, i) => {
       const bytes = Buffer.from(a.contentBase64, 'base64');
       if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== a.contentBase64.replace(/\s/g, '').replace(/=+$/, '')) {
         throw badRequest(`attachments.${i}.contentBase64`, 'is not valid base64');
       }
-      files.push(await deps.files.put(new Uint8Array(bytes), { filename: a.filename, mimeType: a.mimeType }));
+      return { a, bytes };
+    });
+    if (!text.trim() && decoded.length === 0 && !body.template) throw badRequest('text', 'a comment needs text, attachments or a template');
+    if (body.replyToCommentId !== undefined) {
+      const target = await db.selectFrom('comments').select('task_id').where('id', '=', String(body.replyToCommentId)).executeTakeFirst();
+      if (!target || String(target.task_id) !== taskId) throw badRequest('replyToCommentId', 'is not a comment of this task');
     }
-    if (!text.trim() && files.length === 0 && !body.template) throw badRequest('text', 'a comment needs text, attachments or a template');
+    const files: StoredFile[] = [];
+    for (const { a, bytes } of decoded) files.push(await deps.files.put(new Uint8Array(bytes), { filename: a.filename, mimeType: a.mimeType }));
 
     const requestId = requestIdFor(c, 'comment');
     const progress = await runUpdate(t, postCommentUpdate, [

@@ -23,6 +23,7 @@ import { metrics } from '../metrics.js';
 import { errorResponses } from '../schemas.js';
 import { secretsEqual } from '../auth.js';
 import type { AuthGuard } from '../auth-throttle.js';
+import { findUnstorable } from '../../runtime/storable-text.js';
 
 const verifyRoute = createRoute({
   method: 'get',
@@ -65,9 +66,12 @@ export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: Ap
       const attempt = guard.attempt(c, 'whatsapp-verify', 'webhook_secret');
       const blocked = attempt.blocked();
       if (blocked) return blocked;
-      const candidates = await findWhatsAppChannelsByVerifyToken(deps.db, token);
-      const match = candidates.some((ch) => ch.credentials.kind === 'whatsapp' && secretsEqual(token, ch.credentials.verifyToken));
-      if (match) return c.text(challenge, 200);
+      // A token PostgreSQL cannot take (NUL, a lone surrogate) matches no channel: never query with it.
+      if (findUnstorable(token) === undefined) {
+        const candidates = await findWhatsAppChannelsByVerifyToken(deps.db, token);
+        const match = candidates.some((ch) => ch.credentials.kind === 'whatsapp' && secretsEqual(token, ch.credentials.verifyToken));
+        if (match) return c.text(challenge, 200);
+      }
       attempt.failed();
     }
     return c.json(errorBody('forbidden', 'verification failed: wrong mode or verify token'), 403);

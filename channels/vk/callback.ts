@@ -153,17 +153,21 @@ const envelopeSchema = z.object({
 
 const flag = z.union([z.number(), z.boolean()]).optional();
 
+/** Latest Unix time (seconds) taken: 9999-12-31T23:59:59Z; beyond it there is no ISO date to store. */
+const MAX_UNIX_SECONDS = 253_402_300_799;
+const unixSeconds = z.number().nonnegative().max(MAX_UNIX_SECONDS, 'must be a Unix time in seconds');
+
 /** The fields of a top-level Message taskwire relies on (message_new `object.message`, message_reply/edit `object`). */
 const messageSchema = z.object({
   id: z.number().int().nonnegative(),
-  date: z.number().nonnegative(),
+  date: unixSeconds,
   peer_id: z.number().int(),
   from_id: z.number().int(),
   text: z.string().optional().default(''),
   out: flag,
   conversation_message_id: z.number().int().optional(),
   random_id: z.number().int().optional(),
-  update_time: z.number().optional(),
+  update_time: unixSeconds.optional(),
   admin_author_id: z.number().int().optional(),
   attachments: z.array(z.unknown()).optional().default([]),
   fwd_messages: z.array(z.unknown()).optional().default([]),
@@ -176,7 +180,8 @@ type VkMessage = z.infer<typeof messageSchema>;
 /** Forwarded / quoted messages: parsed leniently, one by one; a broken one is skipped, never fatal. */
 const foreignMessageSchema = z.object({
   id: z.number().optional(),
-  date: z.number().optional(),
+  // Quoted and forwarded messages are rendered leniently: an impossible date is left out.
+  date: unixSeconds.optional().catch(undefined),
   from_id: z.number().optional(),
   text: z.string().optional().default(''),
   attachments: z.array(z.unknown()).optional().default([]),
@@ -248,7 +253,7 @@ const optionalInt = z.number().int().optional();
 const commentSchema = z.object({
   id: int.positive(),
   from_id: int,
-  date: z.number().nonnegative(),
+  date: unixSeconds,
   text: z.string().optional().default(''),
   attachments: z.array(z.unknown()).optional().default([]),
   reply_to_comment: optionalInt,
@@ -287,7 +292,7 @@ const PUBLICATION_EVENT_TYPE = /^(wall_reply|photo_comment|video_comment|board_p
 
 /** `lead_forms_new` (§3.6). How multi-choice answers arrive is unconfirmed: answers are read leniently. */
 const leadSchema = z.object({
-  lead_id: z.union([int.positive(), z.string().regex(/^\d+$/, 'expected a positive integer')]),
+  lead_id: z.union([int.positive(), z.string().regex(/^\d{1,20}$/, 'expected a positive integer')]),
   user_id: int.positive(),
   form_id: z.union([int.nonnegative(), z.string().min(1)]),
   form_name: z.string().optional().default(''),

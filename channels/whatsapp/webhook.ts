@@ -16,6 +16,7 @@
  * written in literal UTF-8 give the same strings; nothing here re-serialises a body.
  */
 import { z } from 'zod';
+import { findUnstorable, storableDeep } from '../../runtime/storable-text.js';
 import type { DeliveryStatusReport } from '../types.js';
 import type { ConversationEvent, MediaRef } from '../../workflows/shared/types.js';
 
@@ -91,6 +92,15 @@ export interface ParseWebhookOptions {
   /** Time the body was received: `occurredAt` of items whose timestamp is missing or unreadable. */
   receivedAt?: Date;
 }
+
+/**
+ * A customer's wa_id: the digits of a phone number (§3.1). It names the conversation's workflow and
+ * the contact, so anything else (text Temporal or PostgreSQL cannot take, an id of any length) is
+ * an item we cannot use.
+ */
+const WA_ID = /^\d{1,32}$/;
+/** Longest message id / callback data of a status taken (wamids are about 60 characters; they are indexed). */
+const MAX_STATUS_ID = 512;
 
 /** Fields whose `value` carries messages / statuses / echoes (§1.4). */
 const MESSAGE_FIELDS = new Set(['messages', 'smb_message_echoes']);
@@ -209,6 +219,10 @@ export function parseWebhook(body: unknown, opts: ParseWebhookOptions = {}): Wha
       const value = change.value;
       const metadata = isObject(value) && isObject(value.metadata) ? value.metadata : undefined;
       const pnid = idString(metadata?.phone_number_id);
+      // The id is looked up in the database: text PostgreSQL cannot take can name no channel.
+      if (pnid && findUnstorable(pnid) !== undefined) {
+        throw new WhatsAppWebhookError(`${path}.value.metadata.phone_number_id`, 'contains a character that cannot be stored (NUL or a lone UTF-16 surrogate)');
+      }
       if (pnid) addOnce(phoneNumberIds, pnid);
 
       if (!MESSAGE_FIELDS.has(change.field)) {
@@ -217,7 +231,7 @@ export function parseWebhook(body: unknown, opts: ParseWebhookOptions = {}): Wha
         return;
       }
       if (!isObject(value)) throw new WhatsAppWebhookError(`${path}.value`, 'expected an object');
-      if (!pnid) throw new WhatsAppWebhookError(`${path}.value.metadata.phone_number_id`, 'required to route the change');
+      if (!pnid) throw new WhatsAppWebhookError(metadata ? `${path}.value.metadata.phone_number_id` : `${path}.value.metadata`, 'required to route the change');
       items.push(...parseValue({ pnid, receivedAt: opts.receivedAt }, value, `${path}.value`));
     });
   });
@@ -290,6 +304,7 @@ function inboundItem(ctx: Ctx, raw: unknown, contacts: WaContact[], path: string
   if (typeof msg === 'string') return malformed(ctx, `${path}: ${msg}`);
   const contact = senderContact(contacts, msg.from);
   const peerId = (contact?.wa_id || msg.from || '').trim();
+  if (peerId && !WA_ID.test(peerId)) return malformed(ctx, `${path}: message ${msg.id} has a sender that is not a phone number (wa_id)`);
   if (!peerId) {
     // §11.4: username adopters may come with a BSUID only; taskwire keys WhatsApp customers on phone numbers.
     const userId = msg.from_user_id ?? contact?.user_id;
@@ -355,6 +370,7 @@ function echoItem(ctx: Ctx, raw: unknown, path: string): WhatsAppItem {
   // §7.1: `from` is the business number, `to` the customer.
   const peerId = (msg.to ?? '').trim();
   if (!peerId) return malformed(ctx, `${path}: echo ${msg.id} has no recipient (to)`);
+  if (!WA_ID.test(peerId)) return malformed(ctx, `${path}: echo ${msg.id} has a recipient (to) that is not a phone number`);
   const type = msg.type ?? 'unknown';
   if (type === 'edit' || type === 'revoke') {
     const o = isObject(msg.raw[type]) ? (msg.raw[type] as Record<string, unknown>) : {};
@@ -401,6 +417,7 @@ function statusItem(ctx: Ctx, raw: unknown, path: string): WhatsAppItem {
     return malformed(ctx, `${path}.${(issue?.path ?? []).map(String).join('.') || 'status'}: ${issue?.message ?? 'invalid'}`);
   }
   const s = r.data;
+  if (s.id.length > MAX_STATUS_ID) return malformed(ctx, `${path}.id: longer than ${MAX_STATUS_ID} characters`);
   const status = STATUS_MAP[s.status];
   const recipientId = s.recipient_id;
   if (!status) {
@@ -416,8 +433,9 @@ function statusItem(ctx: Ctx, raw: unknown, path: string): WhatsAppItem {
   if (recipientId) report.recipientId = recipientId;
   const err = firstError(s.errors);
   if (err) report.error = { code: err.code ?? 'unknown', message: errorText(err) };
-  const item: WhatsAppStatusItem = { type: 'status', phoneNumberId: ctx.pnid, status: report };
-  if (s.biz_opaque_callback_data) item.sendKey = s.biz_opaque_callback_data;
+  // Stored as received: characters PostgreSQL cannot take are replaced.
+  const item: WhatsAppStatusItem = { type: 'status', phoneNumberId: ctx.pnid, status: storableDeep(report).value };
+  if (s.biz_opaque_callback_data && s.biz_opaque_callback_data.length <= MAX_STATUS_ID) item.sendKey = storableDeep(s.biz_opaque_callback_data).value;
   return item;
 }
 
@@ -740,10 +758,11 @@ function num(v: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** §3.1: `timestamp` is a string of Unix seconds (echoes: maybe a number); unreadable → time of receipt. */
+/** §3.1: `timestamp` is a string of Unix seconds (echoes: maybe a number); unreadable or impossible → time of receipt. */
 function toIso(ts: string | number | undefined, receivedAt: Date | undefined): string {
   const n = num(ts);
-  if (n !== undefined && n > 0) return new Date(Math.round(n * 1000)).toISOString();
+  // Up to 9999-12-31T23:59:59Z: later ones have no ISO date to store.
+  if (n !== undefined && n > 0 && n <= 253_402_300_799) return new Date(Math.round(n * 1000)).toISOString();
   return (receivedAt ?? new Date()).toISOString();
 }
 

@@ -19,6 +19,14 @@ describe('planDeliveries', () => {
     expect(plan.map((p) => p.text).join(' ')).toBe(words);
   });
 
+  it('a long text is never cut between the halves of an emoji', () => {
+    const text = `Hello, Anna!\n${'😀'.repeat(5000)}`;
+    const parts = splitText(text, 4096);
+    expect(parts.length).toBe(3);
+    for (const p of parts) expect(p).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+    expect(parts.join('')).toBe(text);
+  });
+
   it('VK: eleven files need two messages', () => {
     const files = Array.from({ length: 11 }, (_, i) => file(i + 1));
     const plan = planDeliveries(vk, 'много', files);

@@ -19,5 +19,14 @@ describe('storable text', () => {
     expect(findUnstorable({ name: 'ok', settings: { list: ['a', 'b\u0000'] } })).toBe('settings.list.1');
     expect(findUnstorable('\udc00')).toBe('');
     expect(findUnstorable({ fine: 'text' })).toBeUndefined();
+    expect(findUnstorable({ a: 'ok', 'b\ud800': 'ok', c: '\u0000' })).toBe('b\ud800');
+    expect(findUnstorable(['x', ['y', '\u0000']], 'list')).toBe('list.1.1');
+  });
+
+  it('walks values nested far deeper than the call stack would allow', () => {
+    const depth = 100_000;
+    const deep = JSON.parse(`${'{"a":'.repeat(depth)}"nul\\u0000"${'}'.repeat(depth)}`);
+    expect(findUnstorable(deep)?.split('.').length).toBe(depth);
+    expect(findUnstorable(JSON.parse(`${'['.repeat(depth)}"fine"${']'.repeat(depth)}`))).toBeUndefined();
   });
 });

@@ -718,6 +718,11 @@ describe('parseVkCallback – malformed bodies', () => {
     ['lead_forms_new without lead_id', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { user_id: 1, form_id: 2 } }, 'object.lead_id'],
     ['lead_forms_new without user_id', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { lead_id: 1, form_id: 2 } }, 'object.user_id'],
     ['lead_forms_new with an object as answers', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { lead_id: 1, user_id: 1, form_id: 2, answers: {} } }, 'object.answers'],
+    // Dates beyond the year 9999 have no ISO form (new Date(1e18).toISOString() throws).
+    ['message_new dated 1e15', { type: 'message_new', group_id: GROUP, event_id: 'e', object: { message: { id: 1, date: 1e15, from_id: 1, peer_id: 1 } } }, 'object.message.date'],
+    ['message_edit with update_time 1e15', { type: 'message_edit', group_id: GROUP, event_id: 'e', object: { id: 1, date: 1, update_time: 1e15, from_id: 1, peer_id: 1 } }, 'object.update_time'],
+    ['wall_reply_new dated 1e308', { type: 'wall_reply_new', group_id: GROUP, event_id: 'e', object: { id: 1, from_id: 2, date: 1e308, post_id: 4 } }, 'object.date'],
+    ['lead_forms_new with a lead id of 21 digits', { type: 'lead_forms_new', group_id: GROUP, event_id: 'e', object: { lead_id: '9'.repeat(21), user_id: 1, form_id: 2 } }, 'object.lead_id'],
   ];
   it.each(cases)('%s → VkCallbackError naming %s', (_name, body, field) => {
     let error: unknown;
@@ -729,6 +734,17 @@ describe('parseVkCallback – malformed bodies', () => {
     expect(error).toBeInstanceOf(VkCallbackError);
     expect((error as VkCallbackError).field).toBe(field);
     expect((error as VkCallbackError).message).toContain(field);
+  });
+});
+
+describe('parseVkCallback – impossible dates in quoted messages', () => {
+  it('a forwarded or quoted message with a date beyond 9999 is shown without its date', () => {
+    const body = fixture('message_new.text.json');
+    body.object.message.fwd_messages = [{ id: 5, date: 1e15, from_id: 7, text: 'old news' }];
+    body.object.message.reply_message = { id: 6, date: 1e308, from_id: 7, text: 'quoted' };
+    const text = (conversation(parseVkCallback(body)).event as { text: string }).text;
+    expect(text).toContain('Forwarded message from id7:\n> old news');
+    expect(text).toContain('In reply to message from id7:\n> quoted');
   });
 });
 

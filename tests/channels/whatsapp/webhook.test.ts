@@ -742,4 +742,50 @@ describe('parseWebhook – statuses and errors', () => {
     const body = webhookEnvelope([{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: PNID } } }]);
     expect(parseWebhook(body).items).toEqual([{ type: 'ignored', phoneNumberId: PNID, reason: 'empty_change' }]);
   });
+
+  it('statuses are made storable: NUL and lone surrogates replaced, over-long ids and callback data not taken', () => {
+    const body = statusWebhook({ wamid: 'wamid.\u0000x', status: 'read', recipientId: '7916\ud800', bizOpaqueCallbackData: 'k\u0000' });
+    expect(parseWebhook(body).items[0]).toMatchObject({ type: 'status', status: { externalId: 'wamid.\uFFFDx', recipientId: '7916\uFFFD' }, sendKey: 'k\uFFFD' });
+    const long = parseWebhook(statusWebhook({ wamid: `wamid.${'x'.repeat(600)}`, status: 'read', recipientId: '79161234567' }));
+    expect(long.items[0]).toMatchObject({ type: 'ignored', reason: 'malformed' });
+    const longKey = parseWebhook(statusWebhook({ wamid: 'wamid.K', status: 'read', recipientId: '79161234567', bizOpaqueCallbackData: 'k'.repeat(600) }));
+    expect(longKey.items[0]).not.toHaveProperty('sendKey');
+  });
+});
+
+describe('parseWebhook – values no channel, workflow or database can take', () => {
+  it('a timestamp beyond the year 9999 is unreadable: the time of receipt stands in', () => {
+    const receivedAt = new Date('2026-01-02T03:04:05.000Z');
+    for (const timestamp of ['999999999999999', 1e308, '1e400']) {
+      const [item] = parseWebhook(textWebhook({ from: '79161234567', text: 'hi', timestamp }), { receivedAt }).items;
+      expect(item, String(timestamp)).toMatchObject({ type: 'conversation', event: { occurredAt: receivedAt.toISOString() } });
+    }
+    const [status] = parseWebhook(statusWebhook({ wamid: 'wamid.T', status: 'sent', recipientId: '79161234567', timestamp: '999999999999999' }), { receivedAt }).items;
+    expect(status).toMatchObject({ type: 'status', status: { occurredAt: receivedAt.toISOString() } });
+  });
+
+  it('a phone number id with NUL or a lone surrogate is refused, naming it', () => {
+    for (const pnid of [`${PNID}\u0000`, '\ud800']) {
+      let error: unknown;
+      try {
+        parseWebhook(textWebhook({ pnid, from: '79161234567', text: 'hi' }));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(WhatsAppWebhookError);
+      expect((error as WhatsAppWebhookError).field).toBe('entry.0.changes.0.value.metadata.phone_number_id');
+    }
+  });
+
+  it('a messages change without metadata names the missing metadata', () => {
+    expect(() => parseWebhook(webhookEnvelope([{ field: 'messages', value: { messages: [] } }]))).toThrow(/entry\.0\.changes\.0\.value\.metadata: required/);
+  });
+
+  it('a sender or echo recipient that is not a phone number (wa_id) is a malformed item, not a conversation', () => {
+    for (const from of ['7916\u0000', '\ud83d', 'x'.repeat(40), '+79161234567', '7'.repeat(33)]) {
+      const items = parseWebhook(textWebhook({ from, name: null, text: 'hi' })).items;
+      expect(items, JSON.stringify(from)).toEqual([expect.objectContaining({ type: 'ignored', reason: 'malformed' })]);
+    }
+    expect(parseWebhook(echoWebhook({ to: 'abc', text: 'hi' })).items[0]).toMatchObject({ type: 'ignored', reason: 'malformed' });
+  });
 });
