@@ -378,8 +378,6 @@ const API_SPECS: Record<string, ApiSpec> = {
       accessToken: 'rotated',
       secret: 'rotated-secret',
       confirmationCode: 'c0de',
-      // Not credentials of a VK channel: a 400 naming the field, unless the mutation removes them.
-      ...(fresh() % 3 === 0 ? { appSecret: 'a', verifyToken: 'v', wabaId: '102290129340398' } : {}),
     }),
   },
   'GET /api/quick-replies': {},
@@ -429,6 +427,32 @@ const API_SPECS: Record<string, ApiSpec> = {
   },
   'GET /api/bulk-sends/:id': { params: { id: () => [ids.bulkSendId] } },
   'GET /api/broadcasts': { query: () => ({ channelId: ids.vkChannelId, status: 'held', limit: '10', before: '999999' }) },
+  'GET /api/dead-letters': { query: () => ({ status: 'dead', channelId: ids.vkChannelId, limit: '10', before: '999999' }) },
+  'POST /api/dead-letters/:id/retry': {
+    idempotent: true,
+    // A fresh dead letter each time: a message of the fuzz conversation, set aside (a retry records it).
+    prepare: async () => {
+      const n = fresh();
+      const event = { type: 'inbound', keys: [`fuzz-dl:${n}`], occurredAt: new Date().toISOString(), externalId: `fuzz-dl-${n}`, text: `Set aside ${n}`, media: [] };
+      const row = await h.db
+        .insertInto('dead_letters')
+        .values({
+          channel_id: ids.vkChannelId,
+          workflow_id: h.conversationId(512349301),
+          workflow_type: 'conversation',
+          target: JSON.stringify({ type: 'conversation', peerId: '512349301' }),
+          event: JSON.stringify(event),
+          event_key: `fuzz-dl:${n}`,
+          reason: 'the event could not be recorded',
+          error: JSON.stringify({ type: 'InvalidData', message: 'made by the fuzz test' }),
+          status: 'dead',
+          received_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { id: String(row.id) };
+    },
+  },
 };
 
 /** The routes fuzzed by the webhook part of this file. */

@@ -13,11 +13,16 @@ export interface StateSnapshot {
   files: string[];
 }
 
-/** The application's tables (the migration bookkeeping excluded). */
+/**
+ * The application's tables. Excluded: the migration bookkeeping, and `idempotent_requests` — the
+ * record of each request and its answer (so that a retry with the same key gets the same answer,
+ * a refusal included), not a change the request made.
+ */
 export async function applicationTables(db: Db): Promise<string[]> {
   const rows = await sql<{ name: string }>`
     select table_name as name from information_schema.tables
     where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%'
+      and table_name <> 'idempotent_requests'
     order by table_name`.execute(db);
   return rows.rows.map((r) => r.name);
 }
