@@ -387,11 +387,11 @@ describe('quick replies', () => {
 
 describe('contacts', () => {
   it('shows a contact with its identities and finds it by phone (digits only)', async () => {
-    const c = await t.db.insertInto('contacts').values({ name: 'Ivan Petrov', phone: '+7 916 123-45-67' }).returningAll().executeTakeFirstOrThrow();
+    const c = await t.db.insertInto('contacts').values({ name: 'Ivan Petrov', phone: '+7 916 123-00-01' }).returningAll().executeTakeFirstOrThrow();
     await t.db
       .insertInto('contact_identities')
       .values([
-        { contact_id: c.id, channel_kind: 'whatsapp', external_id: '79161234567' },
+        { contact_id: c.id, channel_kind: 'whatsapp', external_id: '79161230001' },
         { contact_id: c.id, channel_kind: 'vk', external_id: '1234' },
       ])
       .execute();
@@ -401,9 +401,9 @@ describe('contacts', () => {
     const expected = {
       id: c.id,
       name: 'Ivan Petrov',
-      phone: '+7 916 123-45-67',
+      phone: '+7 916 123-00-01',
       identities: [
-        { channelKind: 'whatsapp', externalId: '79161234567' },
+        { channelKind: 'whatsapp', externalId: '79161230001' },
         { channelKind: 'vk', externalId: '1234' },
       ],
     };
@@ -411,7 +411,7 @@ describe('contacts', () => {
     expect(byId.status).toBe(200);
     expect(byId.body).toMatchObject(expected);
 
-    const byPhone = await call(app, 'GET', `/api/contacts?phone=${encodeURIComponent('+7 (916) 123-45-67')}`, { token: agentToken });
+    const byPhone = await call(app, 'GET', `/api/contacts?phone=${encodeURIComponent('+7 (916) 123-00-01')}`, { token: agentToken });
     expect(byPhone.status).toBe(200);
     expect(byPhone.body).toMatchObject(expected);
 

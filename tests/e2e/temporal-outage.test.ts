@@ -50,8 +50,8 @@ afterAll(async () => {
 
 it('answers 503 while Temporal is down, and after it is back every message is present once', async () => {
   const base = await readFixture('vk/message_new.text.json');
-  const first = vkMessage(base, { peer: 512340001, id: 11, text: 'До сбоя' });
-  const second = vkMessage(base, { peer: 512340001, id: 12, text: 'Во время сбоя' });
+  const first = vkMessage(base, { peer: 512349701, id: 11, text: 'До сбоя' });
+  const second = vkMessage(base, { peer: 512349701, id: 12, text: 'Во время сбоя' });
   expect(await h.postVk(first)).toEqual({ status: 200, text: 'ok' });
   const task = await h.eventually(async () => (await h.api('GET', '/api/tasks')).body.items[0], 30_000, 'task');
 
@@ -74,7 +74,7 @@ it('answers 503 while Temporal is down, and after it is back every message is pr
   expect(texts).toEqual(['До сбоя', 'Во время сбоя']);
   // A late duplicate cannot slip in afterwards either: once a later message is in, it is not.
   expect(await h.postVk(second)).toEqual({ status: 200, text: 'ok' });
-  expect(await h.postVk(vkMessage(base, { peer: 512340001, id: 13, text: 'После сбоя' }))).toEqual({ status: 200, text: 'ok' });
+  expect(await h.postVk(vkMessage(base, { peer: 512349701, id: 13, text: 'После сбоя' }))).toEqual({ status: 200, text: 'ok' });
   const after = await h.eventually(async () => {
     const list = (await h.api('GET', `/api/tasks/${task.id}`)).body.comments.map((c: any) => c.text);
     return list.includes('После сбоя') ? list : undefined;
