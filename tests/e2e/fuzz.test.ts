@@ -391,7 +391,7 @@ const API_SPECS: Record<string, ApiSpec> = {
     },
   },
   'GET /api/contacts/:id': { params: { id: () => ids.contactIds } },
-  'GET /api/contacts': { query: () => ({ phone: '+7 916 999-03-01' }) },
+  'GET /api/contacts': { query: () => ({ phone: '+7 916 999-03-51' }) },
   'GET /api/tasks': { query: () => ({ status: 'open', channelId: ids.vkChannelId, kind: 'conversation', limit: '20', before: '999999' }) },
   'GET /api/tasks/:id': { params: { id: () => [ids.vkTaskId, ids.waTaskId] } },
   'POST /api/tasks/:id/comments': {
