@@ -11,7 +11,7 @@
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { verifySignature } from '../../channels/whatsapp/signature.js';
-import { parseWebhook, WhatsAppWebhookError } from '../../channels/whatsapp/webhook.js';
+import { parseWebhook, readWebhookJson, WhatsAppWebhookError } from '../../channels/whatsapp/webhook.js';
 import { findChannelByExternalId, findWhatsAppChannelsByVerifyToken, mergeChannelSettings } from '../../db/queries/channels.js';
 import { recordDeliveryReport } from '../../db/queries/deliveries.js';
 import type { Channel } from '../../db/schema.js';
@@ -85,7 +85,7 @@ export function registerWhatsAppWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: Ap
     const raw = new Uint8Array(await c.req.arrayBuffer());
     let body: unknown;
     try {
-      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+      body = readWebhookJson(raw);
     } catch {
       throw malformedJson();
     }

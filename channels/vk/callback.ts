@@ -115,11 +115,8 @@ export interface VkIgnoredCallback extends VkCallbackBase {
   type: 'ignored';
   eventId?: string;
   eventType: string;
-  /**
-   * Why nothing is done: for logs and metrics. (`not_implemented` is no longer produced: every
-   * type with a receive switch is routed; it stays in the union for callers that name it.)
-   */
-  reason: 'group_chat' | 'own_message_edit' | 'not_implemented' | 'unsupported_type';
+  /** Why nothing is done: for logs and metrics. */
+  reason: 'group_chat' | 'own_message_edit' | 'unsupported_type';
   /** The settings switch the event type belongs to, when it has one. */
   receiveKind?: ReceiveKind;
 }

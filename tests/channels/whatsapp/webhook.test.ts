@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturePath } from '../../support/fixtures.js';
-import { sign, verificationChallenge, verifySignature } from '../../../channels/whatsapp/signature.js';
+import { sign, verifySignature } from '../../../channels/whatsapp/signature.js';
 import {
   WhatsAppWebhookError,
   parseWebhook,
@@ -122,22 +122,6 @@ describe('verifySignature – fixtures (exact file bytes)', () => {
       expect(again, f).toBe(raw);
       expect(signature, f).toBe(SIGNATURES[f]);
     }
-  });
-});
-
-describe('verificationChallenge – GET handshake (verify.md)', () => {
-  const token = 'fixture-verify-token';
-  const q = (s: string) => new URL(`https://support.example.com/webhooks/whatsapp${s}`).searchParams;
-  it('answers the challenge only for subscribe + the exact token', () => {
-    expect(verificationChallenge(q('?hub.mode=subscribe&hub.challenge=1903260781&hub.verify_token=fixture-verify-token'), token)).toBe('1903260781');
-    expect(verificationChallenge(q('?hub.mode=subscribe&hub.challenge=abc-XYZ_123&hub.verify_token=fixture-verify-token'), token)).toBe('abc-XYZ_123');
-    expect(verificationChallenge(q('?hub.mode=subscribe&hub.challenge=1903260781&hub.verify_token=wrong'), token)).toBeNull();
-    expect(verificationChallenge(q('?hub.mode=unsubscribe&hub.challenge=1903260781&hub.verify_token=fixture-verify-token'), token)).toBeNull();
-    expect(verificationChallenge(q('?hub.challenge=1903260781&hub.verify_token=fixture-verify-token'), token)).toBeNull();
-    expect(verificationChallenge(q('?hub.mode=subscribe&hub.challenge=1903260781&hub.verify_token=fixture-verify-token%20'), token)).toBeNull();
-    expect(verificationChallenge(q(''), token)).toBeNull();
-    expect(verificationChallenge({ 'hub.mode': 'subscribe', 'hub.challenge': '42', 'hub.verify_token': token }, token)).toBe('42');
-    expect(verificationChallenge({ 'hub.mode': 'subscribe', 'hub.challenge': '42', 'hub.verify_token': '' }, '')).toBeNull();
   });
 });
 
