@@ -6,7 +6,7 @@ import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, loadTemplate, resolveAssignees, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, StoredFileJson, Task } from '../db/schema.js';
-import type { LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
+import { placeholderPublication, type LeadEvent, type PublicationCommentEvent, type PublicationRef } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { toActivityFailure } from './failures.js';
 import { currentAttempt, downloadInboundMedia, fileNoteLines, type DownloadedMedia } from './media.js';
@@ -41,7 +41,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
     } catch (err) {
       if (!(err instanceof ChannelPermanentError)) throw toActivityFailure(err);
       logger.warn({ channelId: channel.id, code: err.channelCode }, 'publication unavailable; the task gets a placeholder title');
-      return { title: `${input.ref.kind} ${input.ref.ownerId}_${input.ref.itemId}`, text: '', url: '', files: [] };
+      return placeholderPublication(input.ref);
     }
     // The publication's files, with the same limits and bounded tries as a message's files.
     const out = settingsOf(channel).attachPublicationFiles
@@ -184,7 +184,7 @@ async function createPublicationTask(tx: Tx, channel: Channel, workflowId: strin
     .insertInto('tasks')
     .values({
       kind: 'publication',
-      title: p?.title || `${ref.kind} ${ref.ownerId}_${ref.itemId}`,
+      title: p?.title || placeholderPublication(ref).title,
       description: p?.text || null,
       status: 'open',
       channel_id: channel.id,

@@ -147,12 +147,10 @@ async function waitForUpdate<Ret>(client: Client, handle: WorkflowUpdateHandle<R
 export async function attachUpdate<Ret>(client: Client, ref: UpdateRef, deadline: number): Promise<UpdateProgress<Ret> | undefined> {
   const handle = client.workflow.getHandle(ref.workflowId, ref.runId).getUpdateHandle<Ret>(ref.updateId, { workflowRunId: ref.runId });
   try {
-    return { state: 'completed', result: await client.withDeadline(deadline, () => handle.result()), ref };
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw err.cause ?? err;
-    if (err instanceof WorkflowNotFoundError) return undefined;
     // Only accepted updates are waited for again: accepted they stay, whether or not Temporal answers now.
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isTemporalUnavailable(err)) return { state: 'accepted', ref };
+    return await waitForUpdate(client, handle, deadline);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
 }

@@ -30,7 +30,7 @@ import type { DownloadedMedia } from '../activities/media.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
 import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once } from './task-thread.js';
@@ -566,10 +566,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const r = await untilDatabaseAnswers(() => channelIn.downloadMedia({ channelId: input.channelId, items: media.map((m) => m.ref) }), {
       timeoutsToo: false,
     });
-    const reason = r.ok ? '' : failureSummary(r.failure).message;
-    const downloaded: DownloadedMedia[] = r.ok
-      ? r.value
-      : media.map(({ ref }) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `still failing after the last try (last error: ${reason})` }));
+    const downloaded = r.ok ? r.value : missingFiles(media.map((m) => m.ref), r.failure);
     return batch.map((_, i) => downloaded.filter((_, k) => media[k]!.event === i));
   }
 

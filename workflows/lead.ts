@@ -9,7 +9,7 @@ import type { Activities } from '../activities/index.js';
 import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { serveTaskUpdates } from './publication.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, contactOrPlaceholder, untilDatabaseAnswers } from './shared/retry.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import type { ChannelKind, ConversationTiming, LeadEvent } from './shared/types.js';
 
@@ -31,8 +31,7 @@ export async function lead(input: LeadInput): Promise<void> {
   // Bounded retries; a profile that cannot be fetched gives a placeholder name, a lead that cannot
   // be recorded is set aside as a dead letter (workflows/shared/retry.ts).
   const contactArgs = { channelId: input.channelId, peerId: input.lead.userId, workflowId: workflowInfo().workflowId, withoutConversation: true };
-  let contact = await untilDatabaseAnswers(() => channel.ensureContact(contactArgs), { timeoutsToo: false });
-  if (!contact.ok) contact = await untilDatabaseAnswers(() => db.ensureContact({ ...contactArgs, skipProfile: true }));
+  const contact = await contactOrPlaceholder(channel.ensureContact, db.ensureContact, contactArgs);
   const recorded = contact.ok
     ? await untilDatabaseAnswers(() => db.recordLead({ channelId: input.channelId, workflowId: workflowInfo().workflowId, lead: input.lead, contactId: contact.value.contactId }))
     : contact;

@@ -22,7 +22,8 @@ import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './conversation.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
+import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, contactOrPlaceholder, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
+import { placeholderPublication } from './shared/types.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once, type ActivityClock } from './task-thread.js';
 import type { ChannelKind, CommentResult, ConversationTiming, PublicationCommentEvent, PublicationRef, TaskResult } from './shared/types.js';
@@ -119,18 +120,14 @@ export async function publication(input: PublicationInput): Promise<void> {
     // Commenters are contacts (name from users.get; the contacts table is the cache).
     if (event.action !== 'new' || !/^\d+$/.test(event.fromId)) return undefined;
     const args = { channelId: input.channelId, peerId: event.fromId, workflowId: workflowInfo().workflowId, withoutConversation: true };
-    const r = await untilDatabaseAnswers(() => channelIn.ensureContact(args), { timeoutsToo: false });
-    if (r.ok) return r.value.contactId;
-    const fallback = await untilDatabaseAnswers(() => db.ensureContact({ ...args, skipProfile: true }));
-    return fallback.ok ? fallback.value.contactId : undefined;
+    const r = await contactOrPlaceholder(channelIn.ensureContact, db.ensureContact, args);
+    return r.ok ? r.value.contactId : undefined;
   }
 
   async function download(event: PublicationCommentEvent) {
     if (!event.media.length) return [];
     const r = await untilDatabaseAnswers(() => channelIn.downloadMedia({ channelId: input.channelId, items: event.media }), { timeoutsToo: false });
-    if (r.ok) return r.value;
-    const reason = failureSummary(r.failure).message;
-    return event.media.map((ref) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `still failing after the last try (last error: ${reason})` }));
+    return r.ok ? r.value : missingFiles(event.media, r.failure);
   }
 
   /** The first comment creates the task from the publication, fetched once. */
@@ -140,9 +137,7 @@ export async function publication(input: PublicationInput): Promise<void> {
     if (!first.ok || !first.value.needsPublication) return first;
     const snapshot = await untilDatabaseAnswers(() => channelIn.fetchPublication({ channelId: input.channelId, ref: input.ref }), { timeoutsToo: false });
     // The publication could not be fetched: its comments still make the task, with a placeholder title.
-    const publication = snapshot.ok
-      ? snapshot.value
-      : { title: `${input.ref.kind} ${input.ref.ownerId}_${input.ref.itemId}`, text: '', url: '', files: [] };
+    const publication = snapshot.ok ? snapshot.value : placeholderPublication(input.ref);
     return untilDatabaseAnswers(() => db.recordPublicationEvents({ ...args, publication }));
   }
 }

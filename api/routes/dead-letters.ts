@@ -121,7 +121,6 @@ export function registerDeadLetterRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     const id = parseId(c.req.valid('param').id, 'dead letter');
     const existing = await getDeadLetter(db, id);
     if (!existing) throw notFound('dead letter', id);
-    if (existing.status === 'resolved') throw new ApiError(409, 'already_resolved', 'this dead letter was recorded already');
     const channel = await getChannel(db, existing.channel_id);
     if (!channel) throw notFound('channel', existing.channel_id);
     const ch = { channelId: String(channel.id), channelKind: channel.kind as ChannelKind, channelExternalId: channel.external_id };
@@ -136,7 +135,6 @@ export function registerDeadLetterRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       await restoreDeadLetter(db, id).catch(() => undefined);
       throw err;
     }
-    const updated = marked;
-    return c.json({ deadLetter: serialize(updated) }, 202);
+    return c.json({ deadLetter: serialize(marked) }, 202);
   });
 }

@@ -3,6 +3,7 @@
  * attachments. Reads come from the database; every change goes to the task's workflow as an
  * update, so the workflow orders it with what the channel reports.
  */
+import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
 import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
@@ -295,8 +296,13 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   }
 
   /** A retry of a finished comment action: the comment as it is now (or the first answer, if it is gone). */
-  async function currentComment(replay: Replay): Promise<CommentWithAttachments | undefined> {
-    return typeof replay.state.commentId === 'string' && !retryRef(replay) ? getComment(db, replay.state.commentId) : undefined;
+  /** A retry of a finished reply or edit: the comment as it is now (and the retry is answered here). */
+  async function replayedComment(c: Context<AppEnv>): Promise<CommentWithAttachments | undefined> {
+    const replay = replayOf(c);
+    if (!replay || typeof replay.state.commentId !== 'string' || retryRef(replay)) return undefined;
+    const now = await getComment(db, replay.state.commentId);
+    if (now) answerRetriesHere(c, replay.state);
+    return now;
   }
 
   /** Rule 19: only wall-post comments are answered from the task; the rest in VK itself. */
@@ -319,14 +325,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.comment, async (c) => {
     const taskId = parseId(c.req.valid('param').id, 'task');
-    const replay = replayOf(c);
-    if (replay) {
-      const now = await currentComment(replay);
-      if (now) {
-        answerRetriesHere(c, replay.state);
-        return c.json({ comment: serializeComment(now) }, 201);
-      }
-    }
+    const replayed = await replayedComment(c);
+    if (replayed) return c.json({ comment: serializeComment(replayed) }, 201);
     const body = c.req.valid('json');
     const t = await target(taskId);
     if (body.notifyContact) checkReplyAllowed(t, body.attachments.length > 0);
@@ -372,7 +372,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         template: body.template,
         replyToCommentId: body.replyToCommentId === undefined ? undefined : String(body.replyToCommentId),
       },
-    ], requestId, replyDeadline(), retryRef(replay));
+    ], requestId, replyDeadline(), retryRef(replayOf(c)));
     const out = await commentOutcome(progress, (p) => (p.state === 'completed' ? getComment(db, p.result.commentId) : getCommentBySourceKey(db, `req:${requestId}`)));
     answerRetriesHere(c, out.retryState);
     if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 201);
@@ -381,14 +381,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.edit, async (c) => {
     const commentId = parseId(c.req.valid('param').id, 'comment');
-    const replay = replayOf(c);
-    if (replay) {
-      const now = await currentComment(replay);
-      if (now) {
-        answerRetriesHere(c, replay.state);
-        return c.json({ comment: serializeComment(now) }, 200);
-      }
-    }
+    const replayed = await replayedComment(c);
+    if (replayed) return c.json({ comment: serializeComment(replayed) }, 200);
     const existing = await getComment(db, commentId);
     if (!existing) throw notFound('comment', commentId);
     const me = c.get('employee');
@@ -400,7 +394,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const requestId = requestIdFor(c, 'edit');
     const progress = await runUpdate(t, editCommentUpdate, [
       { requestId, commentId, editorEmployeeId: me.id, text: c.req.valid('json').text },
-    ], requestId, replyDeadline(), retryRef(replay));
+    ], requestId, replyDeadline(), retryRef(replayOf(c)));
     const out = await commentOutcome(progress, () => getComment(db, commentId));
     answerRetriesHere(c, out.retryState);
     if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 200);

@@ -2,7 +2,7 @@
  * Requests made with an Idempotency-Key (api/idempotency.ts): claimed before the route runs,
  * answered (or released) after it. Times are the database's, so API replicas agree on leases.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { Database, IdempotentRequest } from '../schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -109,15 +109,18 @@ export interface OwnedRequest {
   attempt: string;
 }
 
+/** The request's row while this attempt still runs it (the lease is its own). */
+function ownedBy(r: OwnedRequest) {
+  return (eb: ExpressionBuilder<Database, 'idempotent_requests'>) =>
+    eb.and({ employee_id: r.employeeId, key: r.key, attempt: r.attempt, state: 'running' });
+}
+
 /** Keeps a running request's lease; false when another attempt owns it now. */
 export async function renewLease(db: Q, r: OwnedRequest, leaseSeconds: number): Promise<boolean> {
   const res = await db
     .updateTable('idempotent_requests')
     .set({ locked_until: secs(leaseSeconds) })
-    .where('employee_id', '=', r.employeeId)
-    .where('key', '=', r.key)
-    .where('attempt', '=', r.attempt)
-    .where('state', '=', 'running')
+    .where(ownedBy(r))
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
@@ -133,10 +136,7 @@ export async function finishRequest(db: Q, r: OwnedRequest, a: StoredAnswer): Pr
   const res = await db
     .updateTable('idempotent_requests')
     .set({ state: 'done', status: a.status, answer: a.answer, replay: a.replay === null ? null : JSON.stringify(a.replay), updated_at: sql<Date>`now()` })
-    .where('employee_id', '=', r.employeeId)
-    .where('key', '=', r.key)
-    .where('attempt', '=', r.attempt)
-    .where('state', '=', 'running')
+    .where(ownedBy(r))
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
@@ -156,10 +156,7 @@ export async function replaceAnswer(db: Q, r: { employeeId: string; key: string 
 export async function releaseRequest(db: Q, r: OwnedRequest): Promise<void> {
   await db
     .deleteFrom('idempotent_requests')
-    .where('employee_id', '=', r.employeeId)
-    .where('key', '=', r.key)
-    .where('attempt', '=', r.attempt)
-    .where('state', '=', 'running')
+    .where(ownedBy(r))
     .execute();
 }
 

@@ -38,23 +38,8 @@ interface Answer {
 /** An API call with an optional Idempotency-Key; `ms` is how long it took. */
 async function call(method: string, path: string, body?: unknown, opts: { key?: string; token?: string } = {}): Promise<Answer> {
   const started = Date.now();
-  const res = await h.app.request(path, {
-    method,
-    headers: {
-      authorization: `Bearer ${opts.token ?? h.ownerToken}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(opts.key ? { 'idempotency-key': opts.key } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON (204)
-  }
-  return { status: res.status, body: parsed, headers: res.headers, ms: Date.now() - started };
+  const res = await h.api(method, path, body, opts.token, opts.key ? { 'idempotency-key': opts.key } : {});
+  return { ...res, ms: Date.now() - started };
 }
 
 async function vkTask(peer: number, text: string): Promise<string> {

@@ -51,7 +51,7 @@ export interface Harness {
   startWorkers(): Promise<RunningWorkers>;
   stopWorkers(): Promise<void>;
   /** Calls the API as the owner (or with `token`), returns status and parsed JSON (or text). */
-  api<T = any>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T; headers: Headers }>;
+  api<T = any>(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
   postVk(body: unknown): Promise<{ status: number; text: string }>;
   /** POSTs a WhatsApp webhook: an object (serialised like Meta) or exact raw bytes, signed with the app secret unless `signature` is given. */
   postWa(body: object | string | Uint8Array, opts?: { signature?: string | null; secret?: string }): Promise<{ status: number; text: string }>;
@@ -131,10 +131,10 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       await h.workers?.shutdown();
       h.workers = undefined;
     },
-    async api(method, p, body, token = ownerToken) {
+    async api(method, p, body, token = ownerToken, headers = {}) {
       const res = await app.request(p, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();

@@ -12,7 +12,10 @@
  * Workflow code: deterministic, no I/O.
  */
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, patched, sleep, type ActivityOptions } from '@temporalio/workflow';
+import type { EnsureContactInput, EnsureContactResult } from '../../activities/contacts.js';
+import type { DownloadedMedia } from '../../activities/media.js';
 import { ActivityFailureType, FailureType } from './errors.js';
+import type { MediaRef } from './types.js';
 
 export { ActivityFailureType };
 
@@ -80,4 +83,21 @@ export async function untilDatabaseAnswers<T>(fn: () => Promise<T>, opts: { time
       await sleep(wait, { summary: 'database unavailable: try again' });
     }
   }
+}
+
+/** Files whose download kept failing: recorded as missing, each named, with the last error. */
+export function missingFiles(refs: MediaRef[], failure: unknown): DownloadedMedia[] {
+  const reason = failureSummary(failure).message;
+  return refs.map((ref) => ({ kind: ref.kind, link: ref.url, filename: ref.filename, error: `still failing after the last try (last error: ${reason})` }));
+}
+
+type EnsureContact = (input: EnsureContactInput) => Promise<EnsureContactResult>;
+
+/**
+ * The person's contact, named from the channel profile (`fromChannel`, a channel-queue activity);
+ * when the profile cannot be fetched, with a placeholder name (`locally`, no channel call).
+ */
+export async function contactOrPlaceholder(fromChannel: EnsureContact, locally: EnsureContact, input: EnsureContactInput): Promise<Outcome<EnsureContactResult>> {
+  const r = await untilDatabaseAnswers(() => fromChannel(input), { timeoutsToo: false });
+  return r.ok ? r : untilDatabaseAnswers(() => locally({ ...input, skipProfile: true }));
 }

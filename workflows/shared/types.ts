@@ -136,6 +136,11 @@ export interface PublicationCommentEvent extends EventBase {
   externalUrl: string;
 }
 
+/** What a publication's task shows when the publication itself cannot be fetched. */
+export function placeholderPublication(ref: PublicationRef): { title: string; text: string; url: string; files: [] } {
+  return { title: `${ref.kind} ${ref.ownerId}_${ref.itemId}`, text: '', url: '', files: [] };
+}
+
 /** A lead form submission (VK lead_forms_new, rule 21). */
 export interface LeadEvent {
   leadId: string;
