@@ -31,7 +31,7 @@ import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
 import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
-import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
+import { channelCapabilities, closedReplyWindow, replyWindowClosesAt } from './shared/reply-policy.js';
 import { SA, channelTaskQueue } from './shared/temporal.js';
 import { createSendQueue, once } from './task-thread.js';
 import type {
@@ -251,7 +251,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       }),
     {
       validator: (req) => {
-        if (!TEMPLATES_BYPASS_WINDOW[input.channelKind]) {
+        if (!channelCapabilities(input).companyWritesFirst) {
           throw ApplicationFailure.nonRetryable(`${input.channelKind} conversations cannot be started by the company`, FailureType.NotSupported, { reason: 'first_contact_not_supported' });
         }
         if (!req.template?.name) throw ApplicationFailure.nonRetryable('a template is required', FailureType.InvalidRequest, { field: 'template' });
@@ -269,7 +269,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     displayName: st.displayName,
     taskId: st.taskId,
     lastInboundAt: st.lastInboundAt,
-    replyWindowClosesAt: replyWindowClosesAt(st, input.timing.replyWindowSeconds),
+    replyWindowClosesAt: replyWindowClosesAt(channelCapabilities(input), st, input.timing.replyWindowSeconds),
     messagesAllowed: st.messagesAllowed,
     pendingEvents: st.pending.length,
     processedEvents: st.processed,
@@ -298,8 +298,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   function replyWindowClosed(req: PostCommentRequest): ApplicationFailure | undefined {
     if (!req.notifyContact) return undefined;
-    if (req.template && TEMPLATES_BYPASS_WINDOW[input.channelKind]) return undefined;
-    const closed = closedReplyWindow(input.channelKind, st, input.timing.replyWindowSeconds, Date.now());
+    if (req.template && channelCapabilities(input).templates) return undefined;
+    const closed = closedReplyWindow(channelCapabilities(input), st, input.timing.replyWindowSeconds, Date.now());
     if (!closed) return undefined;
     const when = closed.closedAt ? `closed at ${closed.closedAt}` : 'never opened: the person has not written yet';
     return ApplicationFailure.nonRetryable(`the reply window (${closed.window}) ${when}`, FailureType.ReplyWindowClosed, closed);
@@ -321,7 +321,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   async function ensureContact(hint: ProfileHint | undefined, skipProfile = false): Promise<void> {
-    const local = skipProfile || (v2 && (hint?.name !== undefined || !PROFILE_NEEDS_API[input.channelKind]));
+    const local = skipProfile || (v2 && (hint?.name !== undefined || !channelCapabilities(input).profileNeedsApi));
     const r = await (local ? db : profiles).ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,
