@@ -195,6 +195,8 @@ export interface ChannelDefinition<Shape extends ChannelConfigShape = {}, Create
   kind: ChannelKind;
   /** The messenger's name for people: `VK`, `WhatsApp`. */
   label: string;
+  /** Its name in OpenAPI schema names (`CreateVkChannel`): letters only. */
+  schemaName: string;
   /** The channel's short name in workflow ids (`conversation/wa-<phone number id>/…`): never change it. */
   workflowKey: string;
   /** A contact's name when the channel gives none (`VK user 552301`). */

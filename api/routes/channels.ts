@@ -91,7 +91,7 @@ function createBodyOf(def: ChannelDefinition) {
       active: z.boolean().optional(),
       settings: ChannelSettingsInput.optional(),
     })
-    .openapi(`Create${def.label.replace(/[^A-Za-z0-9]/g, '')}Channel`);
+    .openapi(`Create${def.schemaName}Channel`);
 }
 
 const createBodies = channelDefinitions().map(createBodyOf);

@@ -24,6 +24,7 @@ const create = zo.object({
 export const vkChannel: ChannelDefinition<typeof config.shape, typeof create.shape> = {
   kind: 'vk',
   label: 'VK',
+  schemaName: 'Vk',
   workflowKey: 'vk',
   placeholderName: (peerId) => `VK user ${peerId}`,
   capabilities: vkCapabilities,

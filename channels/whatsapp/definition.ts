@@ -30,6 +30,7 @@ const INTERNATIONAL = /^[1-9]\d{6,14}$/;
 export const whatsAppChannel: ChannelDefinition<typeof config.shape, typeof create.shape> = {
   kind: 'whatsapp',
   label: 'WhatsApp',
+  schemaName: 'WhatsApp',
   workflowKey: 'wa',
   placeholderName: (peerId) => `WhatsApp ${peerId}`,
   capabilities: whatsAppCapabilities,
