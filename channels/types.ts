@@ -10,17 +10,8 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../api/env.js';
 import type { Logger } from '../runtime/logger.js';
-import type {
-  ChannelCapabilities,
-  ChannelKind,
-  ConversationEvent,
-  LeadEvent,
-  MediaRef,
-  PublicationCommentEvent,
-  PublicationKind,
-  PublicationRef,
-  StoredFile,
-} from '../workflows/shared/types.js';
+import type { ChannelCapabilities, ChannelKind, ConversationEvent, LeadEvent, MediaRef, StoredFile } from '../workflows/shared/types.js';
+import type { PublicationCommentEvent, PublicationKind, PublicationRef } from '../workflows/shared/types.js';
 import type { Channel, ChannelCredentials } from '../db/schema.js';
 import type { MediaFetchPolicy } from './media-fetch.js';
 
@@ -281,6 +272,11 @@ export interface WebhookHandover {
 export interface WebhookContext {
   app: OpenAPIHono<AppEnv>;
   logger: Logger;
+  /**
+   * The body as the channel parses it: `read` failing (not JSON) is a 400 `malformed_json`; `parse`
+   * throwing a `refusal` (VkCallbackError, …) a 400 naming its `field` (else `body`).
+   */
+  parseBody<T>(read: () => Promise<unknown>, parse: (body: unknown) => T, refusal: abstract new (...args: never[]) => Error & { field?: string }): Promise<T>;
   /** Channels of this kind by external id (inactive ones too). */
   channelsByExternalId(externalIds: string[]): Promise<Map<string, Channel>>;
   /** The channel of this kind with this taskwire id (inactive too). */

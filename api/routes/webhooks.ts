@@ -16,7 +16,7 @@ import type { AuthGuard } from '../auth-throttle.js';
 import { signalConversation, signalPublication, startLead, type ChannelRef } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, errorBody } from '../errors.js';
+import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
 import { metrics } from '../metrics.js';
 
 /** `guard` limits wrong secrets / signatures per client address and channel (api/auth-throttle.ts). */
@@ -43,6 +43,20 @@ function webhookContext(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuar
   return {
     app,
     logger: deps.logger,
+    async parseBody(read, parse, refusal) {
+      let body: unknown;
+      try {
+        body = await read();
+      } catch {
+        throw malformedJson();
+      }
+      try {
+        return parse(body);
+      } catch (err) {
+        if (err instanceof refusal) throw badRequest(err.field ?? 'body', err.message);
+        throw err;
+      }
+    },
     async channelsByExternalId(externalIds) {
       const found = new Map<string, Channel>();
       for (const id of new Set(externalIds)) {

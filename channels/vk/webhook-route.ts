@@ -5,7 +5,6 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { secretsEqual } from '../../api/auth.js';
-import { badRequest, malformedJson } from '../../api/errors.js';
 import { errorResponses } from '../../api/schemas.js';
 import type { WebhookContext } from '../types.js';
 import { parseVkCallback, VkCallbackError } from './callback.js';
@@ -29,19 +28,7 @@ export function registerVkWebhookRoutes(ctx: WebhookContext): void {
   // is not guaranteed, and a bad body must be a 400 in the contract's shape.
   ctx.app.openAPIRegistry.registerPath(vkRoute);
   ctx.app.post(VK_WEBHOOK_PATH, async (c) => {
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw malformedJson();
-    }
-    let parsed;
-    try {
-      parsed = parseVkCallback(body, { receivedAt: new Date() });
-    } catch (err) {
-      if (err instanceof VkCallbackError) throw badRequest(err.field ?? 'body', err.message);
-      throw err;
-    }
+    const parsed = await ctx.parseBody(async () => JSON.parse(await c.req.text()), (body) => parseVkCallback(body, { receivedAt: new Date() }), VkCallbackError);
 
     const channel = (await ctx.channelsByExternalId([String(parsed.groupId)])).get(String(parsed.groupId));
     if (!channel) ctx.unknownChannel(`no VK channel for group ${parsed.groupId}`);

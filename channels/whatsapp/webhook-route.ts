@@ -11,7 +11,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { secretsEqual } from '../../api/auth.js';
-import { badRequest, errorBody, malformedJson, unauthorized } from '../../api/errors.js';
+import { errorBody, unauthorized } from '../../api/errors.js';
 import { errorResponses } from '../../api/schemas.js';
 import type { Channel } from '../../db/schema.js';
 import { findUnstorable } from '../../runtime/storable-text.js';
@@ -78,19 +78,7 @@ export function registerWhatsAppWebhookRoutes(ctx: WebhookContext): void {
     if (!signature) throw unauthorized('missing X-Hub-Signature-256');
     // The signature is over the exact bytes: never re-serialise before checking it.
     const raw = new Uint8Array(await c.req.arrayBuffer());
-    let body: unknown;
-    try {
-      body = readWebhookJson(raw);
-    } catch {
-      throw malformedJson();
-    }
-    let parsed;
-    try {
-      parsed = parseWebhook(body, { receivedAt: new Date() });
-    } catch (err) {
-      if (err instanceof WhatsAppWebhookError) throw badRequest(err.field ?? 'body', err.message);
-      throw err;
-    }
+    const parsed = await ctx.parseBody(async () => readWebhookJson(raw), (body) => parseWebhook(body, { receivedAt: new Date() }), WhatsAppWebhookError);
 
     const channels = await ctx.channelsByExternalId(parsed.phoneNumberIds);
     if (channels.size === 0) ctx.unknownChannel(`no WhatsApp channel for phone number id ${parsed.phoneNumberIds.join(', ') || '(none)'}`);
