@@ -53,7 +53,6 @@ function startOptions(config: Config, ref: ConversationRef, seed?: ConversationS
     channelKind: ref.channelKind,
     peerId: ref.peerId,
     timing: conversationTiming(config, ref.channelKind),
-    capabilities: channelDefinition(ref.channelKind).capabilities,
     seed,
   };
   return conversationStartOptions(config.TEMPORAL_TASK_QUEUE, ref.channelExternalId, input);
