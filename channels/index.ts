@@ -17,7 +17,7 @@ type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) exten
 /** The environment variables of every registered channel, as parsed (part of runtime/config.ts's `Config`). */
 export type ChannelsEnv = UnionToIntersection<z.output<Registered['config']>>;
 
-const BY_KIND: ReadonlyMap<ChannelKind, ChannelDefinition> = new Map(CHANNELS.map((d) => [d.kind, d as unknown as ChannelDefinition]));
+const BY_KIND: ReadonlyMap<ChannelKind, ChannelDefinition> = new Map(CHANNELS.map((d): [ChannelKind, ChannelDefinition] => [d.kind, d]));
 
 /** Every registered channel, in registry order. */
 export function channelDefinitions(): ChannelDefinition[] {

@@ -243,21 +243,22 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     await checkSettingsRefs(db, patch);
     const settings = mergeChannelSettings(DEFAULT_CHANNEL_SETTINGS, patch);
 
+    // The kind's own fields: checked with the messenger where it can (nothing is stored when refused).
     const def = channelDefinition(body.kind);
-    const env = { env: config };
-    const { externalId, credentials } = await refusedAs422(() => def.credentials.prepare(body, env));
+    const { externalId, credentials } = await refusedAs422(() => def.credentials.prepare(body, { env: config }));
     try {
       const answer = await db.transaction().execute(async (trx) => {
         const inserted = await insertChannel(trx, {
-            kind: body.kind,
-            name: body.name,
-            externalId,
-            credentials,
-            settings,
-            createdBy: me.id,
+          kind: body.kind,
+          name: body.name,
+          externalId,
+          credentials,
+          settings,
+          createdBy: me.id,
           ...(body.active !== undefined ? { active: body.active } : {}),
         });
         const row = serializeChannel(inserted, config);
+        // E.g. Telegram's setWebhook, whose URL names the channel: refused, the insert is rolled back.
         await refusedAs422(async () => def.credentials.afterCreate?.(inserted, { env: config, webhookUrl: row.webhookUrl }));
         await commitAnswer(c, trx, 201, row);
         return row;
