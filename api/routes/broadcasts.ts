@@ -157,7 +157,7 @@ export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
       if (channel.kind === 'whatsapp') {
         if (!('phone' in r)) throw badRequest(`recipients.${i}`, 'WhatsApp recipients are {phone}');
         const peer = normalizePhone(r.phone);
-        if (!/^[1-9]\d{6,14}$/.test(peer)) throw badRequest(`recipients.${i}.phone`, 'must be an international number (country code, 7–15 digits)');
+        if (!peer) throw badRequest(`recipients.${i}.phone`, 'must be a valid international number (country code first, e.g. +7 916 123-45-67)');
         peers.add(peer);
       } else {
         if (!('vkUserId' in r)) throw badRequest(`recipients.${i}`, 'VK recipients are {vkUserId}');

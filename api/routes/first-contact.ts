@@ -80,7 +80,7 @@ export function registerFirstContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
     if (channel.kind !== 'whatsapp') throw new ApiError(409, 'not_supported', 'only WhatsApp conversations can be started by the company');
     if (!channel.active) throw new ApiError(422, 'channel_inactive', 'the channel is deactivated');
     const peerId = normalizePhone(body.phone);
-    if (!/^[1-9]\d{6,14}$/.test(peerId)) throw badRequest('phone', 'must be an international number (country code, 7–15 digits)');
+    if (!peerId) throw badRequest('phone', 'must be a valid international number (country code first, e.g. +7 916 123-45-67)');
 
     const requestId = requestIdFor(c, 'start');
     const deadline = replyDeadline();
