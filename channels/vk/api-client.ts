@@ -5,7 +5,7 @@
  */
 import type { Channel } from '../../db/schema.js';
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
-import { errorText, isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
+import { errorText, isObject, isRetryableStatus, isTimeout, networkError, retryAfterMs } from '../http.js';
 
 export type VkParams = Record<string, string | number | boolean | undefined>;
 
@@ -174,7 +174,7 @@ export class VkApiClient {
 }
 
 async function readJson(res: Response, what: string): Promise<unknown> {
-  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+  if (isRetryableStatus(res.status)) {
     await res.body?.cancel().catch(() => {});
     throw new ChannelTransientError(`http_${res.status}`, `${what}: HTTP ${res.status}`, retryAfterMs(res));
   }
@@ -190,11 +190,6 @@ async function readJson(res: Response, what: string): Promise<unknown> {
     throw new ChannelTransientError('bad_response', `${what}: answer is not JSON`);
   }
 }
-
-
-
-
-
 
 function stringify(v: unknown): string {
   if (v === undefined || v === null) return '';
