@@ -242,4 +242,3 @@ export function toRandomId(key: string): number {
   }
   return (fnv1a32(key) % (INT31 - 1)) + 1;
 }
-

@@ -310,4 +310,3 @@ function uploadMime(type: WhatsAppMediaType, mimeType: string): string {
 function uploadFilename(file: OutboundFile): string {
   return sanitizeFilename(file.filename || '', normalizeMime(file.mimeType)) ?? `file${extensionFor(normalizeMime(file.mimeType))}`;
 }
-

@@ -243,4 +243,3 @@ export class WhatsAppApiClient {
     return json;
   }
 }
-
