@@ -1,4 +1,4 @@
-/** HTTP helpers every channel client shares: failure classification and response headers. */
+/** HTTP helpers every channel client shares: failure classification, response headers, guards for untyped JSON. */
 import { ChannelTransientError } from './types.js';
 
 export function networkError(what: string, err: unknown): ChannelTransientError {
@@ -30,8 +30,17 @@ export function retryAfterMs(res: Response): number | undefined {
   return Math.max(0, at - Date.now());
 }
 
+/** 5xx, 429 (too many requests) and 408 (request timeout): the server's trouble, worth retrying. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function arrayOrEmpty(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
 }
 
 /** The file name a Content-Disposition header gives (RFC 6266 `filename*` first). */

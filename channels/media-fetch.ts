@@ -7,7 +7,7 @@
  * `ChannelTransientError`.
  */
 import { hostAllowed, DEFAULT_MEDIA_ALLOWED_HOSTS } from './media-hosts.js';
-import { errorText, isTimeout, retryAfterMs } from './http.js';
+import { isRetryableStatus, isTimeout, networkError, retryAfterMs } from './http.js';
 import { ChannelPermanentError, ChannelTransientError } from './types.js';
 
 export interface MediaFetchPolicy {
@@ -120,7 +120,7 @@ export async function fetchMediaFile(rawUrl: string, opts: MediaFetchOptions): P
     try {
       res = await fetchFn(url, { redirect: 'manual', signal, headers: sameHost ? (opts.headers ?? {}) : {} });
     } catch (err) {
-      throw transient(what, err);
+      throw networkError(what, err);
     }
     if (REDIRECT.has(res.status)) {
       await discard(res);
@@ -145,7 +145,7 @@ export async function fetchMediaFile(rawUrl: string, opts: MediaFetchOptions): P
     if (!res.ok) {
       await discard(res);
       const code = `http_${res.status}`;
-      if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      if (isRetryableStatus(res.status)) {
         const wait = retryAfterMs(res);
         throw new ChannelTransientError(code, `${what}: HTTP ${res.status}`, wait === undefined ? undefined : Math.min(wait, MAX_RETRY_AFTER_MS));
       }
@@ -203,11 +203,6 @@ export function formatBytes(n: number): string {
   const MB = 1024 * 1024;
   if (n >= MB) return `${(Math.round((n / MB) * 10) / 10).toLocaleString('en-US')} MB`;
   return `${n.toLocaleString('en-US')} bytes`;
-}
-
-function transient(what: string, err: unknown): ChannelTransientError {
-  if (isTimeout(err)) return new ChannelTransientError('timeout', `${what}: timed out`);
-  return new ChannelTransientError('network', `${what}: network error (${errorText(err)})`);
 }
 
 async function discard(res: Response): Promise<void> {

@@ -18,6 +18,10 @@ import {
 import { VkApiClient, vkClientForChannel } from './api-client.js';
 import { createVkPublications } from './publications.js';
 import { filenameFromDisposition } from '../http.js';
+import { filenameFromUrl } from '../filenames.js';
+import { baseMime, pickMime } from '../mime.js';
+import { fnv1a32 } from '../text.js';
+import { vkProfileUrl } from './links.js';
 import { DEFAULT_MEDIA_POLICY, fetchMediaFile, type MediaFetchPolicy } from '../media-fetch.js';
 
 export interface VkAdapterOptions {
@@ -75,12 +79,12 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
 
   function toProfile(peerId: string, user: VkUser | undefined): Profile {
     const fallback = `VK user ${peerId}`;
-    if (!user) return { name: fallback, extra: { vkId: Number(peerId), profileUrl: `https://vk.com/id${peerId}` } };
+    if (!user) return { name: fallback, extra: { vkId: Number(peerId), profileUrl: vkProfileUrl(peerId) } };
     const first = (user.first_name ?? '').trim();
     const last = (user.last_name ?? '').trim();
     const placeholder = first === '' || (user.deactivated !== undefined && first === 'DELETED');
     const name = placeholder ? fallback : `${first} ${last}`.trim();
-    const extra: Record<string, unknown> = { vkId: user.id ?? Number(peerId), profileUrl: `https://vk.com/id${user.id ?? peerId}` };
+    const extra: Record<string, unknown> = { vkId: user.id ?? Number(peerId), profileUrl: vkProfileUrl(user.id ?? peerId) };
     if (user.screen_name) extra.screenName = user.screen_name;
     if (user.photo_100) extra.photoUrl = user.photo_100;
     if (user.deactivated) extra.deactivated = user.deactivated;
@@ -93,11 +97,8 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
     }
     // §4: signed CDN links; plain GET, follow redirects (vk.com/doc… → *.userapi.com), no token.
     const res = await fetchMediaFile(media.url, { policy: mediaPolicy, fetch: fetchFn, timeoutMs: downloadTimeoutMs, what: 'VK download' });
-    return {
-      bytes: res.bytes,
-      filename: media.filename ?? filenameFromDisposition(res.contentDisposition) ?? filenameFromUrl(res.url) ?? 'file',
-      mimeType: pickMime(res.contentType, media.mimeType),
-    };
+    const filename = media.filename ?? filenameFromDisposition(res.contentDisposition) ?? filenameFromUrl(res.url) ?? 'file';
+    return { bytes: res.bytes, filename, mimeType: pickMime(res.contentType, media.mimeType, filename) };
   }
 
   async function send(channel: Channel, message: OutboundMessage): Promise<SendResult> {
@@ -173,7 +174,7 @@ interface VkUser {
 
 /** One file → an attachment string (§6.7): photos through the photo flow, the rest as documents. */
 async function uploadAttachment(api: VkApiClient, peerId: number, file: OutboundFile): Promise<string> {
-  const mime = file.mimeType.toLowerCase().split(';')[0]!.trim();
+  const mime = baseMime(file.mimeType);
   const payload = { bytes: file.bytes, filename: file.filename, mimeType: file.mimeType };
 
   if (PHOTO_MIME.has(mime) && file.bytes.byteLength <= MAX_PHOTO_BYTES) {
@@ -239,28 +240,5 @@ export function toRandomId(key: string): number {
     const n = Number(key);
     if (n > 0 && n < INT31) return n;
   }
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return (h % (INT31 - 1)) + 1;
-}
-
-const GENERIC_MIME = new Set(['application/octet-stream', 'binary/octet-stream', 'application/x-download', 'application/force-download']);
-
-/** The server's Content-Type unless it is generic (CDNs often say octet-stream); then what the ref says. */
-function pickMime(contentType: string | null, refMime: string | undefined): string {
-  const ct = contentType?.split(';')[0]?.trim().toLowerCase();
-  if (ct && !GENERIC_MIME.has(ct)) return ct;
-  return refMime ?? ct ?? 'application/octet-stream';
-}
-
-function filenameFromUrl(url: string): string | undefined {
-  try {
-    const last = new URL(url).pathname.split('/').filter(Boolean).pop();
-    return last ? decodeURIComponent(last) : undefined;
-  } catch {
-    return undefined;
-  }
+  return (fnv1a32(key) % (INT31 - 1)) + 1;
 }

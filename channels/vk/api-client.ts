@@ -5,7 +5,7 @@
  */
 import type { Channel } from '../../db/schema.js';
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
-import { errorText, isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
+import { errorText, isObject, isRetryableStatus, isTimeout, networkError, retryAfterMs } from '../http.js';
 
 export type VkParams = Record<string, string | number | boolean | undefined>;
 
@@ -174,7 +174,7 @@ export class VkApiClient {
 }
 
 async function readJson(res: Response, what: string): Promise<unknown> {
-  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+  if (isRetryableStatus(res.status)) {
     await res.body?.cancel().catch(() => {});
     throw new ChannelTransientError(`http_${res.status}`, `${what}: HTTP ${res.status}`, retryAfterMs(res));
   }
@@ -191,13 +191,7 @@ async function readJson(res: Response, what: string): Promise<unknown> {
   }
 }
 
-
-
-
-
-
 function stringify(v: unknown): string {
   if (v === undefined || v === null) return '';
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
-

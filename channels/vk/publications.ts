@@ -13,9 +13,11 @@
 import type { Channel } from '../../db/schema.js';
 import type { MediaRef, PublicationRef } from '../../workflows/shared/types.js';
 import { ChannelPermanentError, ChannelTransientError, type PublicationInfo, type PublicationSupport, type SendResult } from '../types.js';
-import { isObject } from '../http.js';
+import { arrayOrEmpty, isObject } from '../http.js';
+import { quote } from '../text.js';
 import { vkClientForChannel, type VkApiClient, type VkChannelClientOptions } from './api-client.js';
-import { renderVkContent, renderVkText, vkCommentUrl, vkPublicationUrl } from './callback.js';
+import { vkCommentUrl, vkItemUrl, vkPublicationUrl } from './links.js';
+import { renderVkContent, renderVkText } from './render.js';
 
 export interface VkPublicationsOptions {
   /** e.g. `https://api.vk.com/method`. */
@@ -111,15 +113,16 @@ async function fetchByKind(api: VkApiClient, ref: PublicationRef): Promise<Publi
     case 'wall': {
       const post = pick(await api.call<unknown>('wall.getById', { posts: id }), ref);
       if (!post) return undefined;
-      const rendered = renderVkContent(str(post.text), arr(post.attachments), groupId);
+      const rendered = renderVkContent(str(post.text), arrayOrEmpty(post.attachments));
       const blocks = rendered.text ? [rendered.text] : [];
       const media = [...rendered.media];
       // A repost: the reposted post is the content.
-      const copy = arr(post.copy_history).find(isObject);
+      const copy = arrayOrEmpty(post.copy_history).find(isObject);
       if (copy) {
-        const inner = renderVkContent(str(copy.text), arr(copy.attachments), groupId);
+        const inner = renderVkContent(str(copy.text), arrayOrEmpty(copy.attachments));
         const owner = num(copy.owner_id) ?? num(copy.from_id);
-        const link = owner !== undefined && num(copy.id) !== undefined ? ` https://vk.com/wall${owner}_${num(copy.id)}` : '';
+        const copyId = num(copy.id);
+        const link = owner !== undefined && copyId !== undefined ? ` ${vkItemUrl('wall', owner, copyId)}` : '';
         blocks.push(`Repost of${link}:\n${quote(inner.text)}`);
         media.push(...inner.media);
       }
@@ -130,7 +133,7 @@ async function fetchByKind(api: VkApiClient, ref: PublicationRef): Promise<Publi
       const photo = pick(await api.call<unknown>('photos.getById', { photos: id }), ref);
       if (!photo) return undefined;
       const text = renderVkText(str(photo.text)).trim();
-      const { media } = renderVkContent('', [{ type: 'photo', photo }], groupId);
+      const { media } = renderVkContent('', [{ type: 'photo', photo }]);
       return { title: titleFrom(text, ref), text, url, media };
     }
     case 'video': {
@@ -191,14 +194,6 @@ function truncate(line: string): string {
   return `${chars.slice(0, VK_PUBLICATION_TITLE_MAX - 1).join('').trimEnd()}…`;
 }
 
-function quote(text: string): string {
-  if (!text) return '> ';
-  return text
-    .split('\n')
-    .map((l) => (l ? `> ${l}` : '>'))
-    .join('\n');
-}
-
 function checkRef(ref: PublicationRef): void {
   if (!Number.isSafeInteger(ref.ownerId) || ref.ownerId === 0 || !Number.isSafeInteger(ref.itemId) || ref.itemId <= 0) {
     throw new ChannelPermanentError('bad_publication', `not a VK publication: ${ref.kind} ${ref.ownerId}_${ref.itemId}`, 'refused');
@@ -213,9 +208,6 @@ function toId(s: string): number | undefined {
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
-}
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
 }
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;

@@ -19,7 +19,9 @@ import {
   type SendResult,
 } from '../types.js';
 import { WhatsAppApiClient, type FetchedMedia, type GraphSendResponse } from './api-client.js';
-import { baseMime, extensionFor, sanitizeFilename } from './webhook.js';
+import { GENERIC_MIME, baseMime, extensionFor, pickMime } from '../mime.js';
+import { sanitizeFilename } from '../filenames.js';
+import { phoneFromDigits } from '../phone.js';
 import { filenameFromDisposition } from '../http.js';
 import { DEFAULT_MEDIA_POLICY, MediaRefusedError, checkMediaUrl, formatBytes, mediaUrlAllowed, type MediaFetchPolicy } from '../media-fetch.js';
 
@@ -80,7 +82,7 @@ const LIMITS: Record<WhatsAppMediaType, number> = {
 
 /** The MIME type as Cloud API names it: lowercase, no parameters, common aliases folded. */
 export function normalizeMime(mimeType: string): string {
-  const m = baseMime(mimeType || 'application/octet-stream');
+  const m = baseMime(mimeType || GENERIC_MIME);
   return MIME_ALIASES[m] ?? m;
 }
 
@@ -139,7 +141,7 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
 
   /** WhatsApp has no profile API: the number is all we know (the webhook's profile name is passed as a hint before this). */
   async function fetchProfile(_channel: Channel, peerId: string): Promise<Profile> {
-    const phone = `+${peerId.replace(/^\+/, '')}`;
+    const phone = phoneFromDigits(peerId);
     return { name: phone, phone };
   }
 
@@ -177,11 +179,10 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
       fetched = await api.fetchMedia(info.url);
     }
 
-    const mimeType = pickMime(fetched.contentType, media.mimeType ?? infoMime);
+    const served = filenameFromDisposition(fetched.contentDisposition);
+    const mimeType = pickMime(fetched.contentType, media.mimeType ?? infoMime, media.filename ?? served);
     const filename =
-      media.filename ??
-      sanitizeFilename(filenameFromDisposition(fetched.contentDisposition) ?? '', mimeType) ??
-      `${media.kind}-${media.mediaId ?? 'file'}${extensionFor(mimeType)}`;
+      media.filename ?? sanitizeFilename(served ?? '', mimeType) ?? `${media.kind}-${media.mediaId ?? 'file'}${extensionFor(mimeType)}`;
     return { bytes: fetched.bytes, filename, mimeType };
   }
 
@@ -302,20 +303,10 @@ function acceptedUploadType(mime: string): boolean {
  */
 function uploadMime(type: WhatsAppMediaType, mimeType: string): string {
   const mime = normalizeMime(mimeType);
-  return type === 'document' && !acceptedUploadType(mime) ? 'application/octet-stream' : mime;
+  return type === 'document' && !acceptedUploadType(mime) ? GENERIC_MIME : mime;
 }
 
 /** The uploaded file's name: the stored one, with an extension from its type when it has none. */
 function uploadFilename(file: OutboundFile): string {
   return sanitizeFilename(file.filename || '', normalizeMime(file.mimeType)) ?? `file${extensionFor(normalizeMime(file.mimeType))}`;
 }
-
-const GENERIC_MIME = new Set(['application/octet-stream', 'binary/octet-stream', 'application/x-download', 'application/force-download']);
-
-/** The server's Content-Type unless it is generic; then what the webhook / media info said. */
-function pickMime(contentType: string | null, known: string | undefined): string {
-  const ct = contentType ? baseMime(contentType) : undefined;
-  if (ct && !GENERIC_MIME.has(ct)) return ct;
-  return known ? baseMime(known) : (ct ?? 'application/octet-stream');
-}
-

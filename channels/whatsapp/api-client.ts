@@ -6,7 +6,7 @@
  * `Authorization` header (never in a URL, a body or an error message).
  */
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
-import { isObject, isTimeout, networkError, retryAfterMs } from '../http.js';
+import { isObject, isRetryableStatus, isTimeout, networkError, retryAfterMs } from '../http.js';
 import { DEFAULT_MEDIA_POLICY, fetchMediaFile, type MediaFetchPolicy } from '../media-fetch.js';
 
 export interface WhatsAppApiClientOptions {
@@ -106,9 +106,9 @@ export function classifyGraphError(
   }
   if (code !== undefined && TRANSIENT_CODES.has(code)) return new ChannelTransientError(code, logText, retryAfterHeaderMs);
   if (code === undefined) {
-    // An envelope without a usable code on a 5xx / 429 is the server's trouble, not ours.
+    // An envelope without a usable code on a 5xx / 429 / 408 is the server's trouble, not ours.
     const status = httpStatus ?? 0;
-    if (status >= 500 || status === 429) return new ChannelTransientError(`http_${status}`, logText, retryAfterHeaderMs);
+    if (isRetryableStatus(status)) return new ChannelTransientError(`http_${status}`, logText, retryAfterHeaderMs);
     return new ChannelPermanentError(status ? `http_${status}` : 'unknown', channelMessage, 'refused');
   }
   return new ChannelPermanentError(code, channelMessage, 'refused');
@@ -233,7 +233,7 @@ export class WhatsAppApiClient {
     }
     if (!res.ok) {
       const code = `http_${res.status}`;
-      if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      if (isRetryableStatus(res.status)) {
         throw new ChannelTransientError(code, `${what}: HTTP ${res.status}`, retryAfterMs(res) ?? (res.status === 429 ? THROUGHPUT_RETRY_MS : undefined));
       }
       // Graph answers errors with an envelope; a bare 4xx means a wrong base URL or a proxy in the way.
@@ -243,9 +243,3 @@ export class WhatsAppApiClient {
     return json;
   }
 }
-
-
-
-
-
-

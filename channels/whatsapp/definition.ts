@@ -1,7 +1,7 @@
 /** WhatsApp Business numbers (Cloud API): everything taskwire knows about WhatsApp outside this folder comes from here. */
 import { z as zo } from '@hono/zod-openapi';
 import { z } from 'zod';
-import { normalizePhone } from '../../db/queries/contacts.js';
+import { normalizePhone } from '../phone.js';
 import { DigitsId, Secret } from '../fields.js';
 import type { ChannelDefinition } from '../types.js';
 import { createWhatsAppAdapter } from './adapter.js';
@@ -23,9 +23,6 @@ const create = zo.object({
   appSecret: Secret(200).openapi({ description: 'Meta app secret for X-Hub-Signature-256 (write-only)' }),
   verifyToken: Secret(200).openapi({ description: 'Webhook verify token (write-only)' }),
 });
-
-/** An international number in digits (country code, 7–15 digits), as WhatsApp's wa_id. */
-const INTERNATIONAL = /^[1-9]\d{6,14}$/;
 
 export const whatsAppChannel: ChannelDefinition<typeof config.shape, typeof create.shape> = {
   kind: 'whatsapp',
@@ -65,7 +62,7 @@ export const whatsAppChannel: ChannelDefinition<typeof config.shape, typeof crea
     shape: '{phone}',
     peerId: (r) => {
       const peerId = normalizePhone((r as { phone: string }).phone);
-      return INTERNATIONAL.test(peerId) ? { peerId } : { field: 'phone', message: 'must be an international number (country code, 7–15 digits)' };
+      return peerId ? { peerId } : { field: 'phone', message: 'must be a valid international number (country code first, e.g. +7 916 123-45-67)' };
     },
   },
 

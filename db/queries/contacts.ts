@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ChannelKindColumn, Contact, Database } from '../schema.js';
+import { normalizePhone } from '../../channels/phone.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
 
@@ -8,10 +9,8 @@ export interface ContactWithIdentities {
   identities: Array<{ channelKind: ChannelKindColumn; externalId: string }>;
 }
 
-/** Digits only: `+7 (916) 123-45-67` → `79161234567`. */
-export function normalizePhone(raw: string): string {
-  return raw.replace(/\D/g, '');
-}
+// The digits of a valid international number (`+7 (916) 123-45-67` → `79161234567`); '' for anything else.
+export { normalizePhone };
 
 async function withIdentities(db: Q, contacts: Contact[]): Promise<ContactWithIdentities[]> {
   if (contacts.length === 0) return [];

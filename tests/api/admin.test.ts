@@ -419,7 +419,12 @@ describe('contacts', () => {
     expect(byWaId.body).toMatchObject({ id: waOnly.id, name: 'Olga', identities: [{ channelKind: 'whatsapp', externalId: '4915112345678' }] });
     expect(byWaId.body.phone).toBeUndefined();
 
-    expectError(await call(app, 'GET', '/api/contacts?phone=70000000000', { token: agentToken }), 404, 'not_found');
+    // International form with or without `+`; a national form (8 …) is not a number taskwire can read.
+    const digitsOnly = await call(app, 'GET', '/api/contacts?phone=79161230001', { token: agentToken });
+    expect(digitsOnly.body).toMatchObject({ id: c.id });
+    expectError(await call(app, 'GET', `/api/contacts?phone=${encodeURIComponent('8 916 123-00-01')}`, { token: agentToken }), 400, 'invalid_request', 'phone');
+    expectError(await call(app, 'GET', '/api/contacts?phone=70000000000', { token: agentToken }), 400, 'invalid_request', 'phone');
+    expectError(await call(app, 'GET', `/api/contacts?phone=${encodeURIComponent('+7 916 123-00-09')}`, { token: agentToken }), 404, 'not_found');
     expectError(await call(app, 'GET', '/api/contacts', { token: agentToken }), 400, 'invalid_request', 'phone');
     expectError(await call(app, 'GET', '/api/contacts?phone=abc', { token: agentToken }), 400, 'invalid_request', 'phone');
     expectError(await call(app, 'GET', '/api/contacts/999999', { token: agentToken }), 404, 'not_found');

@@ -273,6 +273,9 @@ describe('validation and access', () => {
 
     expectError(await h.api('POST', `/api/channels/${vk}/bulk-sends`, { recipients: [{ phone: '+79990010009' }], text: 'Привет' }), 400, 'invalid_request');
     expectError(await h.api('POST', `/api/channels/${wa}/bulk-sends`, { recipients: [{ vkUserId: 640300001 }], template: { name: 'x', language: 'ru' } }), 400, 'invalid_request');
+    const national = await h.api('POST', `/api/channels/${wa}/bulk-sends`, { recipients: [{ phone: '+79990010009' }, { phone: '8 999 001-00-09' }], template: { name: 'x', language: 'ru' } });
+    expectError(national, 400, 'invalid_request');
+    expect(national.body.error.details.field).toBe('recipients.1.phone');
     expectError(
       await h.api('POST', `/api/channels/${vk}/bulk-sends`, { recipients: [{ vkUserId: 640300001 }], template: { name: 'spring_sale', language: 'ru' } }),
       400,

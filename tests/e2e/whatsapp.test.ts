@@ -340,6 +340,10 @@ describe('first contact (rule 15)', () => {
     const bad = await h.api('POST', `/api/channels/${channelId}/conversations`, { phone: '12', template: { name: 'hello', language: 'ru' } });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.field).toBe('phone');
+    // The national form would be read as a wrong international number (+8 916…): refused, not sent.
+    const national = await h.api('POST', `/api/channels/${channelId}/conversations`, { phone: '8 916 123-45-67', template: { name: 'hello', language: 'ru' } });
+    expect(national.status).toBe(400);
+    expect(national.body.error.details.field).toBe('phone');
   });
 });
 

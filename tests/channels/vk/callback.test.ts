@@ -683,7 +683,7 @@ describe('parseVkCallback – attachments and quotes', () => {
   it('mimeFromExtension', () => {
     expect(mimeFromExtension('pdf')).toBe('application/pdf');
     expect(mimeFromExtension('.JPG')).toBe('image/jpeg');
-    expect(mimeFromExtension('xyz')).toBe('application/octet-stream');
+    expect(mimeFromExtension('notatype')).toBe('application/octet-stream');
   });
 });
 
