@@ -126,6 +126,8 @@ export class TelegramApiClient {
   private readonly uploadTimeoutMs: number;
   private readonly downloadTimeoutMs: number;
   private readonly media: MediaFetchPolicy;
+  /** The base URL does not parse: every call fails as misconfigured (never as a network error naming the URL). */
+  private readonly badBase: boolean;
 
   constructor(opts: TelegramApiClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
@@ -135,13 +137,13 @@ export class TelegramApiClient {
     this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 120_000;
     this.downloadTimeoutMs = opts.downloadTimeoutMs ?? 60_000;
     const media = opts.media ?? DEFAULT_MEDIA_POLICY;
-    let apiHost: string | undefined;
     try {
-      apiHost = new URL(this.base).hostname;
+      this.media = { ...media, allowedHosts: [...media.allowedHosts, new URL(this.base).hostname] };
+      this.badBase = false;
     } catch {
-      apiHost = undefined; // a broken base URL fails on the first call, naming no token
+      this.media = media;
+      this.badBase = true;
     }
-    this.media = apiHost ? { ...media, allowedHosts: [...media.allowedHosts, apiHost] } : media;
   }
 
   getMe(): Promise<TgUser> {
@@ -197,6 +199,7 @@ export class TelegramApiClient {
   /** One method call: JSON parameters, or multipart with `file` (objects in form fields are JSON text). */
   async call<T>(method: string, params: Record<string, unknown>, file?: TelegramUpload): Promise<T> {
     const what = `Telegram ${method}`;
+    if (this.badBase) throw new ChannelPermanentError('misconfigured', 'TELEGRAM_API_BASE_URL is not a valid URL', 'refused');
     let body: string | FormData;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (file) {
