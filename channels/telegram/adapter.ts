@@ -19,15 +19,7 @@
  */
 import type { Channel } from '../../db/schema.js';
 import type { MediaRef } from '../../workflows/shared/types.js';
-import {
-  ChannelPermanentError,
-  type ChannelAdapter,
-  type DownloadedFile,
-  type EditRequest,
-  type OutboundMessage,
-  type Profile,
-  type SendResult,
-} from '../types.js';
+import { ChannelPermanentError, type ChannelAdapter, type DownloadedFile, type EditRequest, type OutboundMessage, type Profile, type SendResult } from '../types.js';
 import { DEFAULT_MEDIA_POLICY, formatBytes, MediaRefusedError, type MediaFetchPolicy } from '../media-fetch.js';
 import { isFileTooBig, TELEGRAM_MAX_DOWNLOAD_BYTES, TelegramApiClient, type TgSentMessage } from './api-client.js';
 import { telegramCredentialsSchema } from './credentials.js';

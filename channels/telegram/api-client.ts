@@ -120,22 +120,12 @@ export function classifyTelegramError(what: string, httpStatus: number, body: un
 
 export class TelegramApiClient {
   private readonly base: string;
-  private readonly token: string;
-  private readonly fetchFn: typeof fetch;
-  private readonly timeoutMs: number;
-  private readonly uploadTimeoutMs: number;
-  private readonly downloadTimeoutMs: number;
   private readonly media: MediaFetchPolicy;
   /** The base URL does not parse: every call fails as misconfigured (never as a network error naming the URL). */
   private readonly badBase: boolean;
 
-  constructor(opts: TelegramApiClientOptions) {
+  constructor(private readonly opts: TelegramApiClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
-    this.token = opts.botToken;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
-    this.timeoutMs = opts.timeoutMs ?? 20_000;
-    this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 120_000;
-    this.downloadTimeoutMs = opts.downloadTimeoutMs ?? 60_000;
     const media = opts.media ?? DEFAULT_MEDIA_POLICY;
     try {
       this.media = { ...media, allowedHosts: [...media.allowedHosts, new URL(this.base).hostname] };
@@ -144,6 +134,14 @@ export class TelegramApiClient {
       this.media = media;
       this.badBase = true;
     }
+  }
+
+  private get token(): string {
+    return this.opts.botToken;
+  }
+
+  private get fetchFn(): typeof fetch {
+    return this.opts.fetch ?? globalThis.fetch;
   }
 
   getMe(): Promise<TgUser> {
@@ -187,7 +185,7 @@ export class TelegramApiClient {
       const f = await fetchMediaFile(`${this.base}/file/bot${this.token}/${path}`, {
         policy: this.media,
         fetch: this.fetchFn,
-        timeoutMs: this.downloadTimeoutMs,
+        timeoutMs: this.opts.downloadTimeoutMs ?? 60_000,
         what: 'Telegram file download',
       });
       return { bytes: f.bytes, contentType: f.contentType };
@@ -221,7 +219,7 @@ export class TelegramApiClient {
         method: 'POST',
         headers,
         body,
-        signal: AbortSignal.timeout(file ? this.uploadTimeoutMs : this.timeoutMs),
+        signal: AbortSignal.timeout(file ? (this.opts.uploadTimeoutMs ?? 120_000) : (this.opts.timeoutMs ?? 20_000)),
       });
       text = await res.text();
     } catch (err) {

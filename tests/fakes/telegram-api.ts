@@ -160,10 +160,7 @@ export async function startFakeTelegram(opts: { botToken?: string } = {}): Promi
     callCount: (method) => fake.calls.filter((c) => c.method === method).length,
     waitFor: (predicate, timeoutMs, what) => pollUntil(predicate, timeoutMs, what, 'fake Telegram'),
     reset() {
-      fake.calls.length = 0;
-      fake.sent.length = 0;
-      fake.edits.length = 0;
-      fake.downloads.length = 0;
+      for (const list of [fake.calls, fake.sent, fake.edits, fake.downloads]) list.length = 0;
       chatStates.clear();
       inbound.clear();
       gates.clear();
