@@ -218,6 +218,19 @@ describe('Telegram adapter – failures', () => {
     expect(await rejection(createTelegramAdapter({ baseUrl: gone }).send(channel, text('d')))).toMatchObject({ name: 'ChannelTransientError', channelCode: 'network' });
   });
 
+  it('the double-send window: a send whose answer is lost was delivered all the same, and says so only as a timeout', async () => {
+    const hold = fake.holdNext('sendMessage');
+    const slow = createTelegramAdapter({ baseUrl: fake.baseUrl, timeoutMs: 200 });
+    const pending = rejection(slow.send(channel, text('Ответ')));
+    await hold.arrived;
+    // The client gives up (its outcome is unknown: a string code, never a numeric "Telegram answered")...
+    expect(await pending).toMatchObject({ name: 'ChannelTransientError', channelCode: 'timeout' });
+    hold.release();
+    await hold.released;
+    // ...while Telegram got the message: a blind retry now would deliver it twice.
+    expect(fake.sentTo(CHAT).map((m) => m.text)).toEqual(['Ответ']);
+  });
+
   it('a wrong token is a permanent refusal (401 Unauthorized)', async () => {
     const other = telegramChannel(`7000000001:AAF${'x'.repeat(40)}`);
     const err = await rejection(adapter.send(other, text('hi')));
