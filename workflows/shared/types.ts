@@ -51,6 +51,8 @@ export interface MediaRef {
   mimeType?: string;
   /** When a file can't be downloaded (e.g. VK video has no file URL): a link shown instead. */
   linkOnly?: boolean;
+  /** Size in bytes when the channel says (Telegram `file_size`): a file over a limit is refused without a download. */
+  size?: number;
 }
 
 /** A file in taskwire's content-addressed store (`runtime/file-store.ts`). Small: ids, not bytes. */
