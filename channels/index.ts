@@ -9,8 +9,9 @@ import { mediaPolicy } from './media-fetch.js';
 import type { ChannelAdapters, ChannelDefinition } from './types.js';
 import { vkChannel } from './vk/definition.js';
 import { whatsAppChannel } from './whatsapp/definition.js';
+import { telegramChannel } from './telegram/definition.js';
 
-const CHANNELS = [vkChannel, whatsAppChannel] as const;
+const CHANNELS = [vkChannel, whatsAppChannel, telegramChannel] as const;
 
 type Registered = (typeof CHANNELS)[number];
 type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;

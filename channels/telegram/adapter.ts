@@ -40,7 +40,7 @@ export interface TelegramAdapterOptions {
 }
 
 /** The contract with this channel's kind; assignable to `ChannelAdapter` once `'telegram'` is a ChannelKind. */
-export type TelegramAdapter = Omit<ChannelAdapter, 'kind'> & { kind: 'telegram' };
+export type TelegramAdapter = ChannelAdapter;
 
 /** `sendMessage` text: ≤ 4096 characters. */
 export const TELEGRAM_MAX_TEXT_LENGTH = 4096;

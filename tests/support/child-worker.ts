@@ -21,6 +21,7 @@ export async function startChildWorker(config: Config, env: Record<string, strin
       DATA_DIR: config.dataDir,
       VK_API_BASE_URL: config.VK_API_BASE_URL,
       WHATSAPP_API_BASE_URL: config.WHATSAPP_API_BASE_URL,
+      TELEGRAM_API_BASE_URL: config.TELEGRAM_API_BASE_URL,
       MEDIA_ALLOWED_HOSTS: config.MEDIA_ALLOWED_HOSTS.join(','),
       MAX_MEDIA_BYTES: String(config.MAX_MEDIA_BYTES),
       MEDIA_FETCH_ATTEMPTS: String(config.MEDIA_FETCH_ATTEMPTS),
@@ -38,6 +39,7 @@ export async function startChildWorker(config: Config, env: Record<string, strin
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('READY')) resolve();
+      if (process.env.TEST_CHILD_LOGS) process.stderr.write(d);
     });
     child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
   });

@@ -21,6 +21,7 @@ import { startWorkers, type RunningWorkers } from '../../worker/index.js';
 import { conversationWorkflowId } from '../../channels/workflow-ids.js';
 import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
 import { FAKE_PHONE_NUMBER_ID, signedWebhook, startFakeGraph, type FakeGraph } from '../fakes/graph-api.js';
+import { startFakeTelegram, type FakeTelegram, FAKE_BOT_ID } from '../fakes/telegram-api.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 import { fixturePath } from './fixtures.js';
@@ -36,6 +37,8 @@ export const VK_SECRET = 's3cr3t-fixture';
 export const WA_APP_SECRET = 'fixture-app-secret';
 export const WA_VERIFY_TOKEN = 'fixture-verify-token';
 export const WA_PHONE_NUMBER_ID = FAKE_PHONE_NUMBER_ID;
+export const TG_BOT_ID = String(FAKE_BOT_ID);
+export const TG_SECRET_TOKEN = 'fixture-telegram-secret';
 
 export interface Harness {
   config: Config;
@@ -43,6 +46,7 @@ export interface Harness {
   db: TestDatabase['db'];
   vk: FakeVk;
   graph: FakeGraph;
+  tg: FakeTelegram;
   client: Client;
   app: ReturnType<typeof createApp>;
   ownerToken: string;
@@ -61,6 +65,11 @@ export interface Harness {
   /** Creates the VK channel of the fixtures (group 218000001) and returns its id. */
   createVkChannel(settings?: Record<string, unknown>): Promise<string>;
   conversationId(peerId: string | number): string;
+  /** Creates a Telegram channel for the fake bot (getMe and setWebhook at the fake) and returns its id. */
+  createTgChannel(settings?: Record<string, unknown>): Promise<string>;
+  /** POSTs one Telegram update to the channel's webhook with its secret token (or `secret`; null: no header). */
+  postTg(channelId: string, update: unknown, opts?: { secret?: string | null }): Promise<{ status: number; text: string }>;
+  tgConversationId(chatId: string | number): string;
   /** Polls `fn` until it returns a truthy value. */
   eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs?: number, what?: string): Promise<T>;
   close(): Promise<void>;
@@ -80,6 +89,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const testDb = await createTestDatabase();
   const vk = await startFakeVk();
   const graph = await startFakeGraph();
+  const tg = await startFakeTelegram();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'taskwire-test-'));
   const config = loadConfig({
     DATABASE_URL: testDb.url,
@@ -88,6 +98,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     DATA_DIR: dataDir,
     VK_API_BASE_URL: vk.baseUrl,
     WHATSAPP_API_BASE_URL: graph.baseUrl,
+    TELEGRAM_API_BASE_URL: tg.baseUrl,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     CONVERSATION_IDLE_SECONDS: '600',
     // Observed outgoing messages wait one window for classification (rule 22): short in tests.
@@ -111,6 +122,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     db: testDb.db,
     vk,
     graph,
+    tg,
     client,
     app,
     ownerToken,
@@ -193,6 +205,21 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       return res.body.id as string;
     },
     conversationId: (peerId) => conversationWorkflowId('vk', String(VK_GROUP_ID), String(peerId)),
+    async createTgChannel(settings = {}) {
+      const res = await h.api('POST', '/api/channels', { kind: 'telegram', name: 'Telegram бот', botToken: tg.botToken, secretToken: TG_SECRET_TOKEN, settings });
+      if (res.status !== 201) throw new Error(`channel not created: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+    async postTg(channelId, update, opts = {}) {
+      const secret = opts.secret === undefined ? TG_SECRET_TOKEN : opts.secret;
+      const res = await app.request(`/webhooks/telegram/${channelId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(secret === null ? {} : { 'x-telegram-bot-api-secret-token': secret }) },
+        body: typeof update === 'string' ? update : JSON.stringify(update),
+      });
+      return { status: res.status, text: await res.text() };
+    },
+    tgConversationId: (chatId) => conversationWorkflowId('telegram', TG_BOT_ID, String(chatId)),
     async eventually(fn, timeoutMs = 20_000, what = 'condition') {
       const deadline = Date.now() + timeoutMs;
       let last: unknown;
@@ -215,6 +242,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       await connection.close();
       await vk.stop();
       await graph.stop();
+      await tg.stop();
       await testDb.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
