@@ -16,9 +16,7 @@ import {
   makeContinueAsNewFunc,
   patched,
   setHandler,
-  sleep,
   upsertMemo,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DownloadedMedia } from '../activities/media.js';
@@ -27,7 +25,8 @@ import { deadLetters } from './shared/dead-letters.js';
 import { idleTimer, runUntilIdle } from './shared/idle-loop.js';
 import { failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
 import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
-import { SA } from './shared/temporal.js';
+import { searchAttributesShown, syncSearchAttributes } from './shared/conversation-search-attributes.js';
+import { holdTimer } from './shared/hold-timer.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
 import type {
@@ -243,38 +242,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (r.messagesAllowed !== null && st.messagesAllowed === undefined) st.messagesAllowed = r.messagesAllowed;
   }
 
-
-
   function setState(state: 'awaiting_agent' | 'answered'): void {
-    syncSearchAttributes({ state });
-  }
-
-  function syncSearchAttributes(next: { state?: string }): void {
-    const wanted: Record<string, unknown> = {
-      deadLetters: st.lastSA.deadLetters,
-      contactId: st.contactId,
-      taskId: st.taskId,
-      lastMessageAt: st.lastInboundAt,
-      state: next.state ?? st.lastSA.state,
-      held: st.holds.filter((h) => h.held).length,
-    };
-    const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
-    if (wanted.contactId && wanted.contactId !== st.lastSA.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
-    if (wanted.taskId && wanted.taskId !== st.lastSA.taskId) changes.push({ key: SA.taskId, value: String(wanted.taskId) });
-    if (wanted.lastMessageAt && wanted.lastMessageAt !== st.lastSA.lastMessageAt) {
-      changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
-    }
-    if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
-    // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
-    if (wanted.held !== (st.lastSA.held ?? 0)) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
-    // Issue 10, for ops: `TwDeadLetters > 0` lists the conversations that set events aside.
-    if (st.deadLetters > 0 && st.deadLetters !== st.lastSA.deadLetters) {
-      changes.push({ key: SA.deadLetters, value: st.deadLetters });
-      wanted.deadLetters = st.deadLetters;
-    }
-    if (changes.length === 0) return;
-    upsertSearchAttributes(changes); // one history event for all changes
-    st.lastSA = { ...st.lastSA, ...wanted };
+    syncSearchAttributes(st, { state });
   }
 
   // ---- main loop: drain the queue in order; complete when idle; continue-as-new when long ----
@@ -283,24 +252,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // A run that continued as new only to hold waits for the reply or its hold timer, nothing else.
   if (!st.holdingOnly) idle.arm();
 
-  // Holds (rules 22–24): one durable timer to the earliest deadline — up to the 30-day retention.
-  // A new, earlier deadline starts one more timer; a timer that finds nothing due does nothing.
-  let holdTimerDueMs: number | undefined;
-  let holdCheckDue = false;
-  const armHoldTimer = () => {
-    if (!st.holds.length) return;
-    const due = nextHoldCheckMs();
-    if (holdTimerDueMs !== undefined && holdTimerDueMs <= due) return;
-    holdTimerDueMs = due;
-    const held = st.holds.filter((h) => h.held).length;
-    void sleep(Math.max(50, due - Date.now()), {
-      summary: held ? `hold ${held} message(s) until the reply or expiry` : 'classify observed outgoing messages',
-    }).then(() => {
-      if (holdTimerDueMs === due) holdTimerDueMs = undefined;
-      holdCheckDue = true;
-    });
-  };
-  armHoldTimer();
+  const holdCheck = holdTimer(() => st.holds, nextHoldCheckMs);
+  holdCheck.arm();
 
   return runUntilIdle({
     clock,
@@ -315,11 +268,11 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     other: {
-      due: () => holdCheckDue,
+      due: () => holdCheck.due,
       run: async () => {
-        holdCheckDue = false;
+        holdCheck.due = false;
         if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
-        armHoldTimer();
+        holdCheck.arm();
         // The last hold ended while the run only waited for it: the idle rule applies again.
         if (!st.holds.length && !idle.armed) idle.arm();
       },
@@ -328,29 +281,26 @@ export async function conversation(input: ConversationInput): Promise<void> {
     whenIdle: () => (st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new'),
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
-      run: (idle) =>
+      run: (idleNow) =>
         makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
           ...input,
           seed: undefined,
-          carried: { ...carry(st), holdingOnly: (idle || st.holdingOnly) && st.pending.length === 0 },
+          carried: { ...carry(st), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
         }),
     },
   });
+
+  /** The conversation's row, as the database activities name it. */
+  function conversationRow() {
+    return { channelId: input.channelId, peerId: input.peerId, contactId: st.contactId!, workflowId: workflowInfo().workflowId, broadcast: input.timing.broadcast };
+  }
 
   function nextHoldCheckMs(): number {
     return Math.max(Math.min(...st.holds.map((h) => Date.parse(h.checkAt))), st.holdsRetryAtMs ?? 0);
   }
 
   async function settleHolds(): Promise<void> {
-    const settled = await untilDatabaseAnswers(() =>
-      db.settleHolds({
-        channelId: input.channelId,
-        peerId: input.peerId,
-        contactId: st.contactId!,
-        workflowId: workflowInfo().workflowId,
-        broadcast: input.timing.broadcast,
-      }),
-    );
+    const settled = await untilDatabaseAnswers(() => db.settleHolds(conversationRow()));
     if (!settled.ok) {
       // The held messages stay where they are (in the database); look again later.
       log.error('settling held messages failed; trying again later', { ...failureSummary(settled.failure), retryInMs: HOLDS_RETRY_MS });
@@ -361,7 +311,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const r = settled.value;
     st.holds = r.holds;
     if (r.taskId) st.taskId = r.taskId;
-    syncSearchAttributes({});
+    syncSearchAttributes(st, {});
   }
 
   /**
@@ -379,14 +329,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       const files = await downloadFor(batch);
       const record = (events: ConversationEvent[], eventFiles: DownloadedMedia[][]) =>
         untilDatabaseAnswers(() =>
-          db.recordEvents({
-            channelId: input.channelId,
-            peerId: input.peerId,
-            contactId: st.contactId!,
-            workflowId: workflowInfo().workflowId,
-            events: events.map((event, i) => ({ event, files: eventFiles[i]! })),
-            broadcast: input.timing.broadcast,
-          }),
+          db.recordEvents({ ...conversationRow(), events: events.map((event, i) => ({ event, files: eventFiles[i]! })) }),
         );
       const all = await record(batch, files);
       if (all.ok) applyRecorded(all.value);
@@ -401,7 +344,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     }
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
-    syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
+    syncSearchAttributes(st, { state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
   }
 
   /** Creates the person's contact; returns the failure when even a placeholder could not be written. */
@@ -434,24 +377,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
     // Histories recorded before broadcasts have no `holds` in this activity's result.
     if (result.holds) {
       st.holds = result.holds;
-      armHoldTimer();
+      holdCheck.arm();
     }
   }
-
-}
-
-/** The values of the search attributes this workflow manages, as the run shows them now. */
-function searchAttributesShown(): Record<string, unknown> {
-  const sa = workflowInfo().typedSearchAttributes;
-  const shown: Record<string, unknown> = {
-    contactId: sa.get(SA.contactId),
-    taskId: sa.get(SA.taskId),
-    lastMessageAt: sa.get(SA.lastMessageAt)?.toISOString(),
-    state: sa.get(SA.state),
-    held: sa.get(SA.heldBroadcasts),
-    deadLetters: sa.get(SA.deadLetters),
-  };
-  return Object.fromEntries(Object.entries(shown).filter(([, v]) => v !== undefined));
 }
 
 function carry(st: State): CarriedConversationState {
