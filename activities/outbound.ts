@@ -2,9 +2,8 @@ import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activit
 import { ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
-import type { StoredFileJson } from '../db/schema.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import type { PostCommentRequest, PublicationRef } from '../workflows/shared/types.js';
+import type { PostCommentRequest, PublicationRef, StoredFile } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
@@ -14,7 +13,7 @@ export type CreateAgentCommentInput = PostCommentRequest & { workflowId: string;
 /** What one delivery (one channel message) carries; kept on the delivery row. */
 interface DeliveryContent {
   text: string;
-  files: StoredFileJson[];
+  files: StoredFile[];
   template?: PostCommentRequest['template'];
   replyToExternalId?: string;
 }
@@ -27,10 +26,10 @@ interface DeliveryContent {
 export function planDeliveries(
   adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage' | 'maxCaptionLength'>,
   text: string,
-  files: StoredFileJson[],
+  files: StoredFile[],
 ): DeliveryContent[] {
   const perMessage = Math.max(1, adapter.filesPerMessage);
-  const fileGroups: StoredFileJson[][] = [];
+  const fileGroups: StoredFile[][] = [];
   for (let i = 0; i < files.length; i += perMessage) fileGroups.push(files.slice(i, i + perMessage));
   if (fileGroups.length && text.length <= adapter.maxCaptionLength) {
     return fileGroups.map((group, i) => ({ text: i === 0 ? text : '', files: group }));
@@ -180,7 +179,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
 
       const channel = await getChannelOrThrow(tx, input.channelId);
       const parts = input.template
-        ? [{ text: input.text, files: [] as StoredFileJson[], template: input.template }]
+        ? [{ text: input.text, files: [] as StoredFile[], template: input.template }]
         : planDeliveries(adapters[channel.kind], input.text, input.files);
       const rows = await tx
         .insertInto('deliveries')

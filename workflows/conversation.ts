@@ -248,7 +248,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   // ---- main loop: drain the queue in order; complete when idle; continue-as-new when long ----
 
-  const idle = idleTimer(clock, input.timing.idleSeconds * 1000);
+  const idle = idleTimer(clock, input.timing.idleSeconds);
   // A run that continued as new only to hold waits for the reply or its hold timer, nothing else.
   if (!st.holdingOnly) idle.arm();
 
@@ -256,9 +256,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   holdCheck.arm();
 
   return runUntilIdle({
-    clock,
     idle,
-    idleMs: input.timing.idleSeconds * 1000,
     armAfterBatch: true,
     queue: {
       length: () => st.pending.length,

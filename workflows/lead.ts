@@ -47,7 +47,7 @@ export async function lead(input: LeadInput): Promise<void> {
   ready = true;
 
   // No events after the lead itself: the run serves agent actions until idle.
-  const idle = idleTimer(thread.clock, input.timing.idleSeconds * 1000);
+  const idle = idleTimer(thread.clock, input.timing.idleSeconds);
   idle.arm();
-  await runUntilIdle({ clock: thread.clock, idle, idleMs: input.timing.idleSeconds * 1000, armAfterBatch: true });
+  await runUntilIdle({ idle, armAfterBatch: true });
 }

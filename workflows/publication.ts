@@ -47,12 +47,10 @@ export async function publication(input: PublicationInput): Promise<void> {
   // Agent actions: replies under wall comments (notifyContact), edits, complete / reopen.
   const { clock } = serveTaskUpdates({ channelId: input.channelId, activities, recent, editsInSendOrder: shared });
 
-  const idle = idleTimer(clock, input.timing.idleSeconds * 1000);
+  const idle = idleTimer(clock, input.timing.idleSeconds);
   idle.arm();
   return runUntilIdle({
-    clock,
     idle,
-    idleMs: input.timing.idleSeconds * 1000,
     armAfterBatch: shared,
     queue: { length: () => pending.length, processBatch: () => processBatch(pending.slice(0, 50)) },
     continueAsNew: {

@@ -11,15 +11,22 @@ import type { ActivityClock } from './task-thread.js';
  * activity meanwhile, it is armed again for the rest of the idle period.
  */
 export interface IdleTimer {
+  /** The owner's activity clock the idle period counts from. */
+  clock: ActivityClock;
   fired: boolean;
   armed: boolean;
   arm(): void;
+  /** Something happened within the idle period, or a send is under way. */
+  busy(): boolean;
 }
 
-export function idleTimer(clock: ActivityClock, idleMs: number): IdleTimer {
+export function idleTimer(clock: ActivityClock, idleSeconds: number): IdleTimer {
+  const idleMs = idleSeconds * 1000;
   const timer: IdleTimer = {
+    clock,
     fired: false,
     armed: false,
+    busy: () => Date.now() < clock.lastActivityMs + idleMs || clock.sendsInFlight > 0,
     arm() {
       timer.fired = false;
       timer.armed = true;
@@ -34,9 +41,7 @@ export function idleTimer(clock: ActivityClock, idleMs: number): IdleTimer {
 }
 
 export interface ThreadLoop {
-  clock: ActivityClock;
   idle: IdleTimer;
-  idleMs: number;
   /** Queued channel events (absent: the owner takes none, a lead). `processBatch` takes the next batch off. */
   queue?: { length(): number; processBatch(): Promise<void> };
   /** Other work that comes due on its own timer (a conversation's held messages). */
@@ -51,9 +56,10 @@ export interface ThreadLoop {
 
 /** Runs until the owner is idle; returns when the run completes (or continues as new). */
 export async function runUntilIdle(o: ThreadLoop): Promise<void> {
+  const { clock } = o.idle;
   const queued = () => o.queue?.length() ?? 0;
   const continueAsNew = async (idle: boolean): Promise<never> => {
-    await condition(() => allHandlersFinished() && o.clock.sendsInFlight === 0);
+    await condition(() => allHandlersFinished() && clock.sendsInFlight === 0);
     return o.continueAsNew!.run(idle);
   };
   for (;;) {
@@ -62,17 +68,17 @@ export async function runUntilIdle(o: ThreadLoop): Promise<void> {
 
     if (queued() > 0) {
       await o.queue!.processBatch();
-      o.clock.lastActivityMs = Date.now();
+      clock.lastActivityMs = Date.now();
       if (o.armAfterBatch && !o.idle.armed) o.idle.arm();
     } else if (o.idle.fired) {
       o.idle.fired = false;
-      if (Date.now() < o.clock.lastActivityMs + o.idleMs || o.clock.sendsInFlight > 0) {
+      if (o.idle.busy()) {
         o.idle.arm();
       } else {
         await condition(allHandlersFinished);
         // Re-check: a signal may have landed while handlers finished. If one lands after this
         // point, the server refuses the completion and this task runs again with it queued.
-        if (queued() === 0 && o.clock.sendsInFlight === 0) {
+        if (queued() === 0 && clock.sendsInFlight === 0) {
           const next = o.whenIdle?.() ?? 'complete';
           if (next === 'complete') return;
           if (next === 'continue-as-new') return continueAsNew(true);
