@@ -4,11 +4,12 @@
  * observed outgoing message that is a broadcast by origin (rules 22–23: held until the reply).
  */
 import { ApplicationFailure, getClient, heartbeat } from '@temporalio/activity';
-import { ChannelPermanentError } from '../channels/types.js';
+import { channelDefinition } from '../channels/index.js';
+import { adapterFor, ChannelPermanentError } from '../channels/types.js';
+import { conversationStartOptions } from '../channels/workflow-ids.js';
 import { getChannelOrThrow } from '../db/queries/conversations.js';
 import { purgeBroadcasts, readBulkProgress, type BulkProgress } from '../db/queries/broadcasts.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import { conversationStartOptions } from '../workflows/shared/temporal.js';
 import type { ConversationTiming, ObservedOutgoingEvent } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 export type { BulkProgress } from '../db/queries/broadcasts.js';
@@ -55,7 +56,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
       .execute();
     if (!rows.length) return 0;
     const channel = await getChannelOrThrow(db, rows[0]!.channel_id);
-    const adapter = adapters[channel.kind];
+    const adapter = adapterFor(adapters, channel.kind);
     if (!adapter.fetchProfiles) return 0;
     let profiles: Awaited<ReturnType<NonNullable<typeof adapter.fetchProfiles>>>;
     try {
@@ -92,7 +93,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     let sentAt = r.sent_at;
     if (r.status === 'pending') {
       if (!channel.active) return fail(r.id, { code: 'channel_inactive', message: 'the channel is deactivated' });
-      const adapter = adapters[channel.kind];
+      const adapter = adapterFor(adapters, channel.kind);
       try {
         const sent = await sendExactlyOnce(db, {
           adapter,
@@ -125,7 +126,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
     // The conversation learns of the message (idempotent: the same keys as the channel's echo).
     const event: ObservedOutgoingEvent = {
       type: 'observed_outgoing',
-      keys: [`bulk:${r.id}`, ...(channel.kind === 'vk' ? [`vk-msg:${channel.external_id}:${externalId}`] : [])],
+      keys: [`bulk:${r.id}`, ...(channelDefinition(channel.kind).echoKeys?.(channel, externalId!) ?? [])],
       occurredAt: (sentAt ?? new Date()).toISOString(),
       externalId: externalId!,
       sendKey: r.id,

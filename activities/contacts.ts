@@ -1,5 +1,6 @@
 import { storableDeep } from '../runtime/storable-text.js';
-import { ChannelPermanentError } from '../channels/types.js';
+import { channelDefinition } from '../channels/index.js';
+import { adapterFor, ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
 import type { ChannelKind } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
@@ -37,14 +38,14 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
     let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
     if (!identity) {
       if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
-      else if (input.skipProfile) profile = { name: placeholderName(channel.kind, input.peerId), phone: input.hint?.phone };
+      else if (input.skipProfile) profile = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
       else {
         try {
-          profile = await adapters[channel.kind].fetchProfile(channel, input.peerId);
+          profile = await adapterFor(adapters, channel.kind).fetchProfile(channel, input.peerId);
         } catch (err) {
           if (!(err instanceof ChannelPermanentError)) throw toActivityFailure(err);
           logger.warn({ channelId: channel.id, code: err.channelCode }, 'profile unavailable; using a placeholder name');
-          profile = { name: placeholderName(channel.kind, input.peerId), phone: input.hint?.phone };
+          profile = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
         }
       }
     }
@@ -92,11 +93,6 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
   }
 
   return { ensureContact };
-}
-
-/** A contact's name when the channel gives none. */
-function placeholderName(kind: ChannelKind, peerId: string): string {
-  return `${kind === 'vk' ? 'VK user' : 'WhatsApp'} ${peerId}`;
 }
 
 /** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */

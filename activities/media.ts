@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { MediaRefusedError } from '../channels/media-fetch.js';
-import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter } from '../channels/types.js';
+import { adapterFor, ChannelPermanentError, ChannelTransientError, type ChannelAdapter } from '../channels/types.js';
 import type { Channel } from '../db/schema.js';
 import { getChannelOrThrow } from '../db/queries/conversations.js';
 import type { FileStore } from '../runtime/file-store.js';
@@ -30,7 +30,7 @@ export function mediaActivities({ db, files, adapters, logger }: ActivityDeps) {
    */
   async function downloadMedia(input: { channelId: string; items: MediaRef[] }): Promise<DownloadedMedia[]> {
     const channel = await getChannelOrThrow(db, input.channelId);
-    return downloadInboundMedia({ adapter: adapters[channel.kind], files, logger }, channel, input.items, currentAttempt());
+    return downloadInboundMedia({ adapter: adapterFor(adapters, channel.kind), files, logger }, channel, input.items, currentAttempt());
   }
   return { downloadMedia };
 }

@@ -1,5 +1,5 @@
 import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
+import { adapterFor, ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import { FailureType } from '../workflows/shared/errors.js';
@@ -177,7 +177,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       const channel = await getChannelOrThrow(tx, input.channelId);
       const parts = input.template
         ? [{ text: input.text, files: [] as StoredFile[], template: input.template }]
-        : planDeliveries(adapters[channel.kind], input.text, input.files);
+        : planDeliveries(adapterFor(adapters, channel.kind), input.text, input.files);
       const rows = await tx
         .insertInto('deliveries')
         .values(
@@ -218,7 +218,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     const content = (d.extra ?? { text: '', files: [] }) as unknown as DeliveryContent;
     const loaded = await Promise.all(content.files.map(async (f) => ({ ...f, bytes: await files.get(f.sha256) })));
 
-    const adapter = adapters[channel.kind];
+    const adapter = adapterFor(adapters, channel.kind);
     const sent = await sendExactlyOnce(db, {
       adapter,
       channelId: channel.id,
@@ -319,7 +319,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
 
     if (c.direction === 'outbound') {
       const channel = await getChannelOrThrow(db, c.channel_id);
-      const adapter = adapters[channel.kind];
+      const adapter = adapterFor(adapters, channel.kind);
       const deliveries = await db.selectFrom('deliveries').selectAll().where('comment_id', '=', c.id).orderBy('part').execute();
       const sent = deliveries.filter((d) => d.external_id);
       if (sent.length > 0) {

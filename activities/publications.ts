@@ -3,7 +3,7 @@
  * lead forms as tasks. Each activity is one transaction, idempotent by the channel's ids.
  */
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
-import { ChannelPermanentError } from '../channels/types.js';
+import { adapterFor, ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, Task } from '../db/schema.js';
 import { placeholderPublication, type LeadEvent, type PublicationCommentEvent, type PublicationRef } from '../workflows/shared/types.js';
@@ -24,7 +24,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
   /** Fetches the publication once (title, text, link) and, unless switched off, its files. */
   async function fetchPublication(input: { channelId: string; ref: PublicationRef }): Promise<PublicationSnapshot> {
     const channel = await getChannelOrThrow(db, input.channelId);
-    const support = adapters[channel.kind].publications;
+    const support = adapterFor(adapters, channel.kind).publications;
     if (!support) throw new Error(`${channel.kind} has no publications`);
     let info;
     try {
@@ -36,7 +36,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
     }
     // The publication's files, with the same limits and bounded tries as a message's files.
     const out = settingsOf(channel).attachPublicationFiles
-      ? await downloadInboundMedia({ adapter: adapters[channel.kind], files, logger }, channel, info.media, currentAttempt())
+      ? await downloadInboundMedia({ adapter: adapterFor(adapters, channel.kind), files, logger }, channel, info.media, currentAttempt())
       : [];
     return { title: info.title, text: info.text, url: info.url, files: out };
   }

@@ -11,18 +11,21 @@ import {
   type WorkflowUpdateHandle,
 } from '@temporalio/client';
 import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
+import { channelDefinition } from '../channels/index.js';
+import { conversationStartOptions, leadWorkflowId, publicationWorkflowId } from '../channels/workflow-ids.js';
 import type { Config } from '../runtime/config.js';
 import type { Logger } from '../runtime/logger.js';
 import { conversation, conversationEventSignal } from '../workflows/conversation.js';
 import { lead, type LeadInput } from '../workflows/lead.js';
 import { publication, publicationEventSignal, type PublicationInput } from '../workflows/publication.js';
-import { SA, conversationStartOptions, leadWorkflowId, publicationWorkflowId } from '../workflows/shared/temporal.js';
+import { SA } from '../workflows/shared/temporal.js';
 import type { BroadcastPolicy, ChannelKind, ConversationEvent, ConversationInput, ConversationSeed, ConversationTiming, LeadEvent, PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
 import { ApiError, isTemporalUnavailable } from './errors.js';
 
 export function conversationTiming(config: Config, kind: ChannelKind): ConversationTiming {
   return {
-    replyWindowSeconds: kind === 'vk' ? config.VK_REPLY_WINDOW_SECONDS : config.WHATSAPP_REPLY_WINDOW_SECONDS,
+    // A channel without a reply window never closes it (its capabilities say so): the length is unused.
+    replyWindowSeconds: channelDefinition(kind).replyWindowSeconds?.(config) ?? 0,
     idleSeconds: config.CONVERSATION_IDLE_SECONDS,
     continueAsNewAfterEvents: config.CONVERSATION_CONTINUE_AS_NEW_EVENTS,
     broadcast: broadcastPolicy(config),

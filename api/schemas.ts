@@ -82,3 +82,8 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   content: { 'application/json': { schema } },
   description,
 });
+
+/** One schema, or the union of several (zod's union wants two or more): e.g. the recipients of every channel kind. */
+export function unionOf(schemas: z.ZodType[]): z.ZodType {
+  return schemas.length === 1 ? schemas[0]! : z.union(schemas as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+}

@@ -2,6 +2,7 @@
  * Rows → the contract's JSON: camelCase, ids as strings, times as ISO-8601 UTC.
  * Channel answers never carry credentials: the serializer reads only non-secret columns.
  */
+import { channelDefinition } from '../channels/index.js';
 import type { Channel, ChannelSettings, Employee, QuickReply, Role, TaskTemplate } from '../db/schema.js';
 import type { ContactWithIdentities } from '../db/queries/contacts.js';
 import type { Config } from '../runtime/config.js';
@@ -42,8 +43,9 @@ export function publicBaseUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT
   return `http://${host}:${config.PORT}`;
 }
 
-export function webhookUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>, kind: Channel['kind']): string {
-  return `${publicBaseUrl(config)}/webhooks/${kind === 'vk' ? 'vk' : 'whatsapp'}`;
+/** Where the channel's messenger posts its events (Telegram's URL names the channel). */
+export function webhookUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>, channel: Pick<Channel, 'id' | 'kind'>): string {
+  return `${publicBaseUrl(config)}${channelDefinition(channel.kind).webhook.path(channel)}`;
 }
 
 function serializeSettings(s: ChannelSettings): ChannelSettings {
@@ -59,23 +61,17 @@ function serializeSettings(s: ChannelSettings): ChannelSettings {
 }
 
 /**
- * `{id, kind, name, active, webhookUrl, settings}` plus the channel's public identifiers
- * (VK `groupId`; WhatsApp `phoneNumberId`, `wabaId`). Tokens and secrets are never read here.
+ * `{id, kind, name, active, webhookUrl, settings}` plus the channel's public identifiers, as its
+ * definition shows them (VK `groupId`; WhatsApp `phoneNumberId`, `wabaId`). Never a secret.
  */
 export function serializeChannel(ch: Channel, config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>) {
-  const ids =
-    ch.kind === 'vk'
-      ? { groupId: Number(ch.external_id) }
-      : {
-          phoneNumberId: ch.external_id,
-          ...(ch.credentials.kind === 'whatsapp' && ch.credentials.wabaId ? { wabaId: ch.credentials.wabaId } : {}),
-        };
+  const ids = channelDefinition(ch.kind).credentials.show(ch);
   return {
     id: str(ch.id),
     kind: ch.kind,
     name: ch.name,
     active: ch.active,
-    webhookUrl: webhookUrl(config, ch.kind),
+    webhookUrl: webhookUrl(config, ch),
     settings: serializeSettings(ch.settings),
     ...ids,
     createdBy: ch.created_by === null ? null : str(ch.created_by),

@@ -16,7 +16,8 @@ type RefColumn = ColumnType<string, Ref, Ref>;
 type NullableRef = ColumnType<string | null, Ref | null | undefined, Ref | null>;
 
 export type Role = 'owner' | 'admin' | 'agent';
-export type ChannelKindColumn = 'vk' | 'whatsapp';
+/** A registered channel kind (channels/index.ts); no CHECK since migration 0006: a new messenger needs no migration. */
+export type ChannelKindColumn = string;
 export type TaskKind = 'conversation' | 'publication' | 'lead';
 export type TaskStatus = 'open' | 'completed';
 export type CommentDirection = 'inbound' | 'outbound' | 'internal';
@@ -47,10 +48,14 @@ export interface ChannelSettings {
     leadForms: boolean;
   };
 }
-/** Per-kind secrets. Never returned by the API, never logged. */
-export type ChannelCredentials =
-  | { kind: 'vk'; accessToken: string; confirmationCode: string; secret: string }
-  | { kind: 'whatsapp'; accessToken: string; appSecret: string; verifyToken: string; wabaId: string };
+/**
+ * Per-kind secrets and ids, as the channel's definition stores them (`credentials.prepare`), e.g.
+ * VK `{accessToken, confirmationCode, secret}`. Never returned by the API, never logged.
+ */
+export interface ChannelCredentials {
+  kind: string;
+  [field: string]: string | undefined;
+}
 
 export interface EmployeesTable {
   id: Id;

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { channelConfigShape, type ChannelsEnv } from '../channels/index.js';
 import { DEFAULT_MEDIA_ALLOWED_HOSTS, parseHostPatterns } from '../channels/media-hosts.js';
 
 const seconds = (def: number) => z.coerce.number().int().positive().default(def);
@@ -24,7 +25,8 @@ const hostList = (def: readonly string[]) =>
       }
     });
 
-const schema = z.object({
+/** What taskwire itself reads; each channel adds its own variables (`config` in its definition). */
+const common = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: z.string().url().optional(),
@@ -36,11 +38,6 @@ const schema = z.object({
   TEMPORAL_CLI: z.string().min(1).optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
   FILES_DIR: z.string().min(1).optional(),
-  VK_API_BASE_URL: z.string().url().default('https://api.vk.com/method'),
-  VK_API_VERSION: z.string().min(1).default('5.199'),
-  VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(20),
-  WHATSAPP_API_BASE_URL: z.string().url().default('https://graph.facebook.com/v21.0'),
-  WHATSAPP_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(80),
   BOOTSTRAP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   PUBLIC_URL: z.string().url().optional(),
   BROADCAST_WINDOW_SECONDS: seconds(300),
@@ -48,8 +45,6 @@ const schema = z.object({
   BROADCAST_RETENTION_SECONDS: seconds(2_592_000),
   BROADCAST_PURGE_INTERVAL_SECONDS: seconds(3600),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
-  VK_REPLY_WINDOW_SECONDS: seconds(864_000),
-  WHATSAPP_REPLY_WINDOW_SECONDS: seconds(86_400),
   CONVERSATION_IDLE_SECONDS: seconds(3600),
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),
   MAX_WEBHOOK_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
@@ -71,7 +66,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
-export type Env = z.infer<typeof schema>;
+const schema = z.object({ ...common.shape, ...channelConfigShape() });
+
+export type Env = z.infer<typeof common> & ChannelsEnv;
 
 export interface Config extends Env {
   dataDir: string;
@@ -88,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  const dataDir = path.resolve(parsed.data.DATA_DIR);
-  return { ...parsed.data, dataDir, filesDir: path.resolve(parsed.data.FILES_DIR ?? path.join(dataDir, 'files')) };
+  const values = parsed.data as Env;
+  const dataDir = path.resolve(values.DATA_DIR);
+  return { ...values, dataDir, filesDir: path.resolve(values.FILES_DIR ?? path.join(dataDir, 'files')) };
 }

@@ -4,24 +4,24 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import type { ChannelAdapter } from '../channels/types.js';
+import { channelDefinitions } from '../channels/index.js';
+import type { ChannelAdapters } from '../channels/types.js';
 import type { Db } from '../db/index.js';
 import type { Config } from '../runtime/config.js';
 import type { FileStore } from '../runtime/file-store.js';
 import type { Logger } from '../runtime/logger.js';
 import { channelTaskQueue } from '../workflows/shared/temporal.js';
-import type { ChannelKind } from '../workflows/shared/types.js';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './workflow-code.js';
 
 export { WORKFLOWS_PATH } from './workflow-code.js';
 
 export interface WorkerDeps {
-  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'VK_RATE_LIMIT_PER_SECOND' | 'WHATSAPP_RATE_LIMIT_PER_SECOND'> &
-    Partial<Pick<Config, 'WORKER_MAX_CACHED_WORKFLOWS'>>;
+  /** The channels' own variables too: their rate limits (`VK_RATE_LIMIT_PER_SECOND`, …). */
+  config: Config;
   connection: NativeConnection;
   db: Db;
   files: FileStore;
-  adapters: Record<ChannelKind, ChannelAdapter>;
+  adapters: ChannelAdapters;
   logger: Logger;
   /**
    * A prebuilt bundle (tests). Otherwise the one `npm run build` wrote next to the compiled code,
@@ -61,13 +61,9 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     maxCachedWorkflows: deps.config.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
-  const rates: Record<ChannelKind, number> = {
-    vk: deps.config.VK_RATE_LIMIT_PER_SECOND,
-    whatsapp: deps.config.WHATSAPP_RATE_LIMIT_PER_SECOND,
-  };
   const channelWorkers = await Promise.all(
-    (Object.keys(rates) as ChannelKind[]).map((kind) =>
-      Worker.create({ ...common, taskQueue: channelTaskQueue(base, kind), maxTaskQueueActivitiesPerSecond: rates[kind] }),
+    channelDefinitions().map((d) =>
+      Worker.create({ ...common, taskQueue: channelTaskQueue(base, d.kind), maxTaskQueueActivitiesPerSecond: d.rateLimitPerSecond(deps.config) }),
     ),
   );
   const workers = [main, ...channelWorkers];

@@ -24,7 +24,7 @@ import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
 import { idleTimer, runUntilIdle } from './shared/idle-loop.js';
 import { failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
-import { closedReplyWindow, PROFILE_NEEDS_API, replyWindowClosesAt, TEMPLATES_BYPASS_WINDOW } from './shared/reply-policy.js';
+import { channelCapabilities, closedReplyWindow, replyWindowClosesAt } from './shared/reply-policy.js';
 import { searchAttributesShown, syncSearchAttributes } from './shared/conversation-search-attributes.js';
 import { holdTimer } from './shared/hold-timer.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
@@ -155,7 +155,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       }),
     {
       validator: (req) => {
-        if (!TEMPLATES_BYPASS_WINDOW[input.channelKind]) {
+        if (!channelCapabilities(input).companyWritesFirst) {
           throw ApplicationFailure.nonRetryable(`${input.channelKind} conversations cannot be started by the company`, FailureType.NotSupported, { reason: 'first_contact_not_supported' });
         }
         if (!req.template?.name) throw ApplicationFailure.nonRetryable('a template is required', FailureType.InvalidRequest, { field: 'template' });
@@ -173,7 +173,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     displayName: st.displayName,
     taskId: st.taskId,
     lastInboundAt: st.lastInboundAt,
-    replyWindowClosesAt: replyWindowClosesAt(st, input.timing.replyWindowSeconds),
+    replyWindowClosesAt: replyWindowClosesAt(channelCapabilities(input), st, input.timing.replyWindowSeconds),
     messagesAllowed: st.messagesAllowed,
     pendingEvents: st.pending.length,
     processedEvents: st.processed,
@@ -202,8 +202,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   function replyWindowClosed(req: PostCommentRequest): ApplicationFailure | undefined {
     if (!req.notifyContact) return undefined;
-    if (req.template && TEMPLATES_BYPASS_WINDOW[input.channelKind]) return undefined;
-    const closed = closedReplyWindow(input.channelKind, st, input.timing.replyWindowSeconds, Date.now());
+    if (req.template && channelCapabilities(input).templates) return undefined;
+    const closed = closedReplyWindow(channelCapabilities(input), st, input.timing.replyWindowSeconds, Date.now());
     if (!closed) return undefined;
     const when = closed.closedAt ? `closed at ${closed.closedAt}` : 'never opened: the person has not written yet';
     return ApplicationFailure.nonRetryable(`the reply window (${closed.window}) ${when}`, FailureType.ReplyWindowClosed, closed);
@@ -225,7 +225,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   async function ensureContact(hint: ProfileHint | undefined, skipProfile = false): Promise<void> {
-    const local = skipProfile || (v2 && (hint?.name !== undefined || !PROFILE_NEEDS_API[input.channelKind]));
+    const local = skipProfile || (v2 && (hint?.name !== undefined || !channelCapabilities(input).profileNeedsApi));
     const r = await (local ? db : profiles).ensureContact({
       channelId: input.channelId,
       peerId: input.peerId,

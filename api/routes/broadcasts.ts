@@ -5,26 +5,26 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { readBulkProgress } from '../../db/queries/broadcasts.js';
+import { channelDefinition, channelDefinitions } from '../../channels/index.js';
+import { channelKey } from '../../channels/workflow-ids.js';
 import { getChannel } from '../../db/queries/channels.js';
-import { normalizePhone } from '../../db/queries/contacts.js';
 import type { BroadcastStatus } from '../../db/schema.js';
 import { bulkSend, type BulkSendInput } from '../../workflows/bulk-send.js';
-import { bulkSendWorkflowId, channelKey } from '../../workflows/shared/temporal.js';
+import { bulkSendWorkflowId } from '../../workflows/shared/temporal.js';
 import { requireRole } from '../auth.js';
 import { conversationTiming, SIGNAL_DEADLINE_MS } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, isTemporalUnreachable, notFound, parseId } from '../errors.js';
 import { idempotencyKeyOf } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonBody, jsonResponse, unionOf } from '../schemas.js';
+import { recipientPeer } from '../recipients.js';
 
 /** The most recipients one bulk send takes (the body limit, MAX_API_BODY_BYTES, applies too). */
 export const MAX_BULK_RECIPIENTS = 100_000;
 
-const RecipientSchema = z.union([
-  z.object({ phone: z.string().min(5).max(32).openapi({ example: '+7 916 123-45-67' }) }).strict(),
-  z.object({ vkUserId: z.union([z.number().int().positive(), z.string().regex(/^[1-9]\d{0,11}$/)]).openapi({ example: 552301 }) }).strict(),
-]);
+/** Any channel's recipient (`{vkUserId}`, `{phone}`, …); the channel's own kind is checked in the handler. */
+const RecipientSchema = unionOf(channelDefinitions().map((d) => d.recipient.schema));
 
 const BulkSendBody = z
   .object({
@@ -70,7 +70,8 @@ const createBulkSendRoute = createRoute({
   tags: ['broadcasts'],
   summary: 'Send one message to many people (owner/admin); every message is a held broadcast (rules 22–23)',
   description:
-    'Recipients are `{phone}` for WhatsApp and `{vkUserId}` for VK; duplicates are sent once. WhatsApp needs a `template` for people outside the 24-hour window (they fail otherwise). ' +
+    `Recipients are ${channelDefinitions().map((d) => `\`${d.recipient.shape}\` for ${d.label}`).join(', ')}; duplicates are sent once. ` +
+    'Channels with approved templates (WhatsApp) need a `template` for people outside the reply window (they fail otherwise). ' +
     'The job runs as the Temporal workflow `bulk-send/<id>` through the channel\'s rate-limited queue; nobody gets the message twice, even across restarts. ' +
     'A request repeated with the same `Idempotency-Key` returns the first job (and starts it if Temporal did not confirm its start the first time). ' +
     '503 with `details.bulkSendId`: the job is recorded but Temporal did not confirm its start — retry with the same Idempotency-Key (the `Idempotency-Key` header of the answer when you sent none): it is started once, never twice.',
@@ -150,20 +151,10 @@ export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
     if (!channel.active) throw new ApiError(422, 'channel_inactive', 'the channel is deactivated');
     if (!body.text && !body.template) throw badRequest('text', 'give text or template');
     if (body.text && body.template) throw badRequest('template', 'give text or template, not both');
-    if (body.template && channel.kind !== 'whatsapp') throw badRequest('template', 'templates are WhatsApp messages');
+    const def = channelDefinition(channel.kind);
+    if (body.template && !def.capabilities.templates) throw badRequest('template', `${def.label} has no template messages`);
 
-    const peers = new Set<string>();
-    body.recipients.forEach((r, i) => {
-      if (channel.kind === 'whatsapp') {
-        if (!('phone' in r)) throw badRequest(`recipients.${i}`, 'WhatsApp recipients are {phone}');
-        const peer = normalizePhone(r.phone);
-        if (!/^[1-9]\d{6,14}$/.test(peer)) throw badRequest(`recipients.${i}.phone`, 'must be an international number (country code, 7–15 digits)');
-        peers.add(peer);
-      } else {
-        if (!('vkUserId' in r)) throw badRequest(`recipients.${i}`, 'VK recipients are {vkUserId}');
-        peers.add(String(r.vkUserId));
-      }
-    });
+    const peers = new Set(body.recipients.map((r, i) => recipientPeer(def, r, `recipients.${i}`)));
 
     // The job is found again by its request: a retry whose first attempt recorded the job but could
     // not answer (crash, Temporal) starts that job instead of a second one.

@@ -1,8 +1,11 @@
 /**
- * Channels: a VK community or a WhatsApp Business number with its credentials, task template and
- * options. Credentials are write-only: stored in `credentials`, never returned.
+ * Channels: a VK community, a WhatsApp Business number, … (the kinds of channels/index.ts) with
+ * its credentials, task template and options. Credentials are write-only: stored in
+ * `credentials`, never returned. What differs by kind comes from the channel's definition.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { channelDefinition, channelDefinitions, channelKinds } from '../../channels/index.js';
+import { ChannelCredentialsRefused, type ChannelDefinition } from '../../channels/types.js';
 import {
   ChannelExistsError,
   DEFAULT_CHANNEL_SETTINGS,
@@ -20,7 +23,7 @@ import type { ChannelCredentials } from '../../db/schema.js';
 import { requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { badRequest, conflict, notFound, parseId } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound, parseId } from '../errors.js';
 import { commitAnswer } from '../idempotency.js';
 import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
 import { serializeChannel } from '../serializers.js';
@@ -77,66 +80,50 @@ export const ChannelSettingsSchema = z
   .openapi('ChannelSettings');
 
 const Name = z.string().trim().min(1).max(200);
-const Secret = (max = 4096) => z.string().min(1).max(max);
-const DigitsId = (what: string) =>
-  z
-    .union([z.number().int().positive().max(Number.MAX_SAFE_INTEGER), z.string().regex(/^[1-9]\d{0,19}$/, `must be a positive integer ${what}`)])
-    .openapi({ description: `${what} (a number or a string of digits)` });
 
-const VkChannelInput = z
-  .object({
-    kind: z.literal('vk'),
-    name: Name.openapi({ example: 'Our VK community' }),
-    groupId: DigitsId('VK community id').openapi({ example: 218000001 }),
-    accessToken: Secret().openapi({ description: 'Community access token (write-only)' }),
-    confirmationCode: Secret(200).openapi({ description: 'Callback API confirmation string (write-only)' }),
-    secret: Secret(200).openapi({ description: 'Callback API secret key (write-only)' }),
-    active: z.boolean().optional(),
-    settings: ChannelSettingsInput.optional(),
-  })
-  .openapi('CreateVkChannel');
+/** POST /api/channels of one kind: the common fields and the kind's own (its definition's `credentials.create`). */
+function createBodyOf(def: ChannelDefinition) {
+  return z
+    .object({
+      kind: z.literal(def.kind),
+      name: Name.openapi({ example: `Our ${def.label} channel` }),
+      ...def.credentials.create.shape,
+      active: z.boolean().optional(),
+      settings: ChannelSettingsInput.optional(),
+    })
+    .openapi(`Create${def.schemaName}Channel`);
+}
 
-const WhatsAppChannelInput = z
-  .object({
-    kind: z.literal('whatsapp'),
-    name: Name.openapi({ example: 'Sales WhatsApp' }),
-    phoneNumberId: DigitsId('WhatsApp phone number id').openapi({ example: '106540352242922' }),
-    wabaId: DigitsId('WhatsApp Business Account id').openapi({ example: '102290129340398' }),
-    accessToken: Secret().openapi({ description: 'Graph API access token (write-only)' }),
-    appSecret: Secret(200).openapi({ description: 'Meta app secret for X-Hub-Signature-256 (write-only)' }),
-    verifyToken: Secret(200).openapi({ description: 'Webhook verify token (write-only)' }),
-    active: z.boolean().optional(),
-    settings: ChannelSettingsInput.optional(),
-  })
-  .openapi('CreateWhatsAppChannel');
+const createBodies = channelDefinitions().map(createBodyOf);
+const CreateChannelBody = (createBodies.length === 1 ? createBodies[0]! : z.discriminatedUnion('kind', createBodies as [(typeof createBodies)[number], ...(typeof createBodies)[number][]])).openapi(
+  'CreateChannel',
+);
 
-const CreateChannelBody = z.discriminatedUnion('kind', [VkChannelInput, WhatsAppChannelInput]).openapi('CreateChannel');
+/** Every secret some kind may rotate; a channel takes only its own kind's (else 400 naming the field). */
+const ROTATABLE: Record<string, z.ZodType> = Object.assign({}, ...channelDefinitions().map((d) => d.credentials.rotatable));
+const ALL_CREDENTIAL_KEYS = Object.keys(ROTATABLE);
 
 const PatchChannelBody = z
   .strictObject({
     name: Name.optional(),
     active: z.boolean().optional(),
     settings: ChannelSettingsInput.optional(),
-    accessToken: Secret().optional().openapi({ description: 'Rotate the access token (VK and WhatsApp; write-only)' }),
-    secret: Secret(200).optional().openapi({ description: 'VK: rotate the Callback API secret (write-only)' }),
-    confirmationCode: Secret(200).optional().openapi({ description: 'VK: new confirmation string (write-only)' }),
-    appSecret: Secret(200).optional().openapi({ description: 'WhatsApp: rotate the app secret (write-only)' }),
-    verifyToken: Secret(200).optional().openapi({ description: 'WhatsApp: new verify token (write-only)' }),
-    wabaId: DigitsId('WhatsApp Business Account id').optional(),
+    ...Object.fromEntries(Object.entries(ROTATABLE).map(([key, schema]) => [key, schema.optional()])),
   })
   .openapi('PatchChannel');
+
+/** The public fields the kinds show (VK `groupId`, WhatsApp `phoneNumberId`, …), each present for its own kind. */
+const SHOWN: Record<string, z.ZodType> = Object.assign({}, ...channelDefinitions().map((d) => d.credentials.shown));
 
 export const ChannelSchema = z
   .object({
     id: z.string().openapi({ example: '3' }),
-    kind: z.enum(['vk', 'whatsapp']),
+    kind: z.enum(channelKinds()),
     name: z.string(),
     active: z.boolean(),
     webhookUrl: z.string().openapi({ example: 'https://taskwire.example.com/webhooks/vk' }),
     settings: ChannelSettingsSchema,
-    groupId: z.number().optional().openapi({ description: 'VK community id' }),
-    phoneNumberId: z.string().optional().openapi({ description: 'WhatsApp phone number id' }),
-    wabaId: z.string().optional(),
+    ...Object.fromEntries(Object.entries(SHOWN).map(([key, schema]) => [key, schema.optional()])),
     createdBy: z.string().nullable().openapi({ description: 'The configuring employee (rule 5)' }),
     createdAt: IsoTime,
     updatedAt: IsoTime,
@@ -151,15 +138,17 @@ const createChannelRoute = createRoute({
   method: 'post',
   path: '/api/channels',
   tags: ['channels'],
-  summary: 'Connect a VK community or a WhatsApp number (owner/admin)',
-  description: 'The creator becomes the channel\'s configuring employee. Secrets are stored and never returned.',
+  summary: `Connect a channel: ${channelDefinitions().map((d) => d.label).join(', ')} (owner/admin)`,
+  description:
+    'The creator becomes the channel\'s configuring employee. Secrets are stored and never returned. ' +
+    'Some channels check the credentials with the messenger first: refused, nothing is stored (`422 invalid_credentials`).',
   security: bearerSecurity,
   middleware: [managers] as const,
   request: { headers: idempotencyHeader, body: jsonBody(CreateChannelBody) },
   responses: {
     201: jsonResponse(ChannelSchema, 'The channel (no secrets); point the channel\'s webhook at `webhookUrl`'),
-    ...errorResponses(400, 401, 403, 413, 415, 503),
-    409: jsonResponse(z.object({ error: z.object({ code: z.literal('channel_exists'), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) }), 'This VK community / WhatsApp number is already connected (`channel_exists`)'),
+    ...errorResponses(400, 401, 403, 413, 415, 422, 503),
+    409: jsonResponse(z.object({ error: z.object({ code: z.literal('channel_exists'), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) }), 'This channel (VK community, WhatsApp number, …) is already connected (`channel_exists`)'),
   },
 });
 
@@ -171,7 +160,7 @@ const listChannelsRoute = createRoute({
   security: bearerSecurity,
   request: {
     query: z.object({
-      kind: z.enum(['vk', 'whatsapp']).optional(),
+      kind: z.enum(channelKinds()).optional(),
       active: z.enum(['true', 'false']).optional(),
     }),
   },
@@ -232,11 +221,17 @@ function settingsPatch(input: z.infer<typeof ChannelSettingsInput> | undefined):
   };
 }
 
-const CREDENTIAL_KEYS = {
-  vk: ['accessToken', 'secret', 'confirmationCode'],
-  whatsapp: ['accessToken', 'appSecret', 'verifyToken', 'wabaId'],
-} as const;
-const ALL_CREDENTIAL_KEYS = ['accessToken', 'secret', 'confirmationCode', 'appSecret', 'verifyToken', 'wabaId'] as const;
+/** A messenger that refused the credentials: 422 `invalid_credentials`, and nothing is stored. */
+async function refusedAs422<T>(check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (err instanceof ChannelCredentialsRefused) {
+      throw new ApiError(422, 'invalid_credentials', err.message, err.field ? { field: err.field } : undefined);
+    }
+    throw err;
+  }
+}
 
 export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const { db, config } = deps;
@@ -248,35 +243,23 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     await checkSettingsRefs(db, patch);
     const settings = mergeChannelSettings(DEFAULT_CHANNEL_SETTINGS, patch);
 
-    let externalId: string;
-    let credentials: ChannelCredentials;
-    if (body.kind === 'vk') {
-      externalId = idString(body.groupId);
-      credentials = { kind: 'vk', accessToken: body.accessToken, confirmationCode: body.confirmationCode, secret: body.secret };
-    } else {
-      externalId = idString(body.phoneNumberId);
-      credentials = {
-        kind: 'whatsapp',
-        accessToken: body.accessToken,
-        appSecret: body.appSecret,
-        verifyToken: body.verifyToken,
-        wabaId: idString(body.wabaId),
-      };
-    }
+    // The kind's own fields: checked with the messenger where it can (nothing is stored when refused).
+    const def = channelDefinition(body.kind);
+    const { externalId, credentials } = await refusedAs422(() => def.credentials.prepare(body, { env: config }));
     try {
       const answer = await db.transaction().execute(async (trx) => {
-        const row = serializeChannel(
-          await insertChannel(trx, {
-            kind: body.kind,
-            name: body.name,
-            externalId,
-            credentials,
-            settings,
-            createdBy: me.id,
-            ...(body.active !== undefined ? { active: body.active } : {}),
-          }),
-          config,
-        );
+        const inserted = await insertChannel(trx, {
+          kind: body.kind,
+          name: body.name,
+          externalId,
+          credentials,
+          settings,
+          createdBy: me.id,
+          ...(body.active !== undefined ? { active: body.active } : {}),
+        });
+        const row = serializeChannel(inserted, config);
+        // E.g. Telegram's setWebhook, whose URL names the channel: refused, the insert is rolled back.
+        await refusedAs422(async () => def.credentials.afterCreate?.(inserted, { env: config, webhookUrl: row.webhookUrl }));
         await commitAnswer(c, trx, 201, row);
         return row;
       });
@@ -284,7 +267,7 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       return c.json(answer, 201);
     } catch (err) {
       if (err instanceof ChannelExistsError) {
-        throw conflict('channel_exists', err.message, { kind: err.kind, [err.kind === 'vk' ? 'groupId' : 'phoneNumberId']: err.externalId });
+        throw conflict('channel_exists', err.message, { kind: err.kind, [channelDefinition(err.kind).credentials.externalIdField]: err.externalId });
       }
       throw err;
     }
@@ -310,6 +293,7 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const me = c.get('employee');
     const id = parseId(c.req.valid('param').id, 'channel');
     const body = c.req.valid('json');
+    const secrets = body as Record<string, unknown>;
     const patch = settingsPatch(body.settings);
 
     // Read-modify-write of the settings under a row lock: concurrent PATCHes don't lose each other's keys.
@@ -317,18 +301,17 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       const current = await getChannel(trx, id, { forUpdate: true });
       if (!current) throw notFound('channel', id);
 
-      const allowed = CREDENTIAL_KEYS[current.kind] as readonly string[];
+      const allowed = Object.keys(channelDefinition(current.kind).credentials.rotatable);
       for (const key of ALL_CREDENTIAL_KEYS) {
-        if (body[key] !== undefined && !allowed.includes(key)) throw badRequest(key, `not a credential of a ${current.kind} channel`);
+        if (secrets[key] !== undefined && !allowed.includes(key)) throw badRequest(key, `not a credential of a ${current.kind} channel`);
       }
       await checkSettingsRefs(trx, patch);
 
-      const rotated = ALL_CREDENTIAL_KEYS.filter((k) => body[k] !== undefined);
+      const rotated = ALL_CREDENTIAL_KEYS.filter((k) => secrets[k] !== undefined);
       let credentials: ChannelCredentials | undefined;
       if (rotated.length > 0) {
-        const next: Record<string, string> = { ...(current.credentials as unknown as Record<string, string>), kind: current.kind };
-        for (const k of rotated) next[k] = idString(body[k]!);
-        credentials = next as unknown as ChannelCredentials;
+        credentials = { ...current.credentials, kind: current.kind };
+        for (const k of rotated) credentials[k] = idString(secrets[k] as string | number);
       }
       const settings = body.settings !== undefined ? mergeChannelSettings(current.settings, patch) : undefined;
       const row = await updateChannel(trx, id, {
@@ -339,7 +322,7 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       });
       if (!row) throw notFound('channel', id);
       deps.logger.info(
-        { channelId: id, by: me.id, changed: Object.keys(body).filter((k) => !(ALL_CREDENTIAL_KEYS as readonly string[]).includes(k)), rotated },
+        { channelId: id, by: me.id, changed: Object.keys(body).filter((k) => !ALL_CREDENTIAL_KEYS.includes(k)), rotated },
         'channel updated',
       );
       const answer = serializeChannel(row, config);

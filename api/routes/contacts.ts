@@ -1,5 +1,6 @@
 /** Contacts: the people who write in, with their identities in each channel kind. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { channelDefinitions, channelKinds } from '../../channels/index.js';
 import { findContactsByPhone, getContactWithIdentities, normalizePhone } from '../../db/queries/contacts.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
@@ -14,7 +15,7 @@ export const ContactSchema = z
     phone: z.string().optional(),
     identities: z.array(
       z.object({
-        channelKind: z.enum(['vk', 'whatsapp']),
+        channelKind: z.enum(channelKinds()),
         externalId: z.string().openapi({ description: 'VK user id / WhatsApp wa_id' }),
       }),
     ),
@@ -63,7 +64,11 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const { phone } = c.req.valid('query');
     const digits = normalizePhone(phone);
     if (digits.length < 5) throw badRequest('phone', 'must contain a phone number (at least 5 digits)');
-    const [first] = await findContactsByPhone(deps.db, digits);
+    const [first] = await findContactsByPhone(
+      deps.db,
+      digits,
+      channelDefinitions().filter((d) => d.capabilities.peerIsPhone).map((d) => d.kind),
+    );
     if (!first) throw notFound('contact with phone', digits);
     return c.json(serializeContact(first), 200);
   });

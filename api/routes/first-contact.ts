@@ -1,7 +1,10 @@
-/** Rule 15: an agent starts a WhatsApp conversation by phone number with an approved template. */
+/**
+ * Rule 15: an agent starts a conversation with someone who never wrote, with an approved template,
+ * on channels whose capabilities allow it (WhatsApp: by phone number, the channel's recipient).
+ */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { channelDefinition, channelDefinitions } from '../../channels/index.js';
 import { getChannel } from '../../db/queries/channels.js';
-import { normalizePhone } from '../../db/queries/contacts.js';
 import { findConversation } from '../../db/queries/conversations.js';
 import { getComment, getCommentBySourceKey, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import { startConversationUpdate } from '../../workflows/conversation.js';
@@ -9,10 +12,12 @@ import type { StartConversationResult } from '../../workflows/shared/types.js';
 import { attachUpdate, readAfterChange, rowAfterUpdate, updateConversation, type UpdateProgress } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, badRequest, notFound, parseId } from '../errors.js';
+import { ApiError, notFound, parseId } from '../errors.js';
+import { recipientPeer } from '../recipients.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, jsonBody, jsonResponse } from '../schemas.js';
-import { CommentSchema, retryRef, serializeComment } from './tasks.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, jsonBody, jsonResponse, unionOf } from '../schemas.js';
+import { CommentSchema, serializeComment } from '../task-json.js';
+import { retryRef } from './tasks.js';
 
 const TemplateSchema = z.object({
   name: z.string().trim().min(1).max(512),
@@ -20,11 +25,15 @@ const TemplateSchema = z.object({
   parameters: z.array(z.string().max(1024)).max(50).optional(),
 });
 
+/** The recipient fields of the channels the company may write first on (WhatsApp `{phone}`), with the template. */
+const firstContactChannels = channelDefinitions().filter((d) => d.capabilities.companyWritesFirst);
+const StartConversationBody = unionOf(firstContactChannels.map((d) => d.recipient.schema.extend({ template: TemplateSchema }))).openapi('StartConversation');
+
 const route = createRoute({
   method: 'post',
   path: '/api/channels/{id}/conversations',
   tags: ['channels'],
-  summary: 'Start a WhatsApp conversation with someone who never wrote: contact + task + template message (rule 15)',
+  summary: `Start a conversation with someone who never wrote (${firstContactChannels.map((d) => d.label).join(', ')}): contact + task + template message (rule 15)`,
   description:
     'Waits up to REPLY_WAIT_SECONDS for Meta to accept the template message: 201 then, 202 (`pending`) when the send is still going on. ' +
     '503: nothing was done, or the conversation has not taken the request yet (`details.reason: "not_accepted"`) — retry with the same Idempotency-Key.',
@@ -32,7 +41,7 @@ const route = createRoute({
   request: {
     params: IdParams,
     headers: idempotencyHeader,
-    body: jsonBody(z.object({ phone: z.string().min(5).max(32).openapi({ example: '+7 916 123-45-67' }), template: TemplateSchema }).openapi('StartConversation')),
+    body: jsonBody(StartConversationBody),
   },
   responses: {
     201: jsonResponse(z.object({ taskId: z.string(), contactId: z.string(), comment: CommentSchema }), 'The task, the contact and the sent template message'),
@@ -77,10 +86,11 @@ export function registerFirstContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
     const body = c.req.valid('json');
     const channel = await getChannel(db, channelId);
     if (!channel) throw notFound('channel', channelId);
-    if (channel.kind !== 'whatsapp') throw new ApiError(409, 'not_supported', 'only WhatsApp conversations can be started by the company');
+    const def = channelDefinition(channel.kind);
+    if (!def.capabilities.companyWritesFirst) throw new ApiError(409, 'not_supported', `${def.label} conversations cannot be started by the company`);
     if (!channel.active) throw new ApiError(422, 'channel_inactive', 'the channel is deactivated');
-    const peerId = normalizePhone(body.phone);
-    if (!/^[1-9]\d{6,14}$/.test(peerId)) throw badRequest('phone', 'must be an international number (country code, 7–15 digits)');
+    const { template, ...recipient } = body as { template: z.infer<typeof TemplateSchema> };
+    const peerId = recipientPeer(def, recipient);
 
     const requestId = requestIdFor(c, 'start');
     const deadline = replyDeadline();
@@ -91,10 +101,10 @@ export function registerFirstContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       progress = await updateConversation(
         temporal,
         config,
-        { channelId: channel.id, channelKind: 'whatsapp', channelExternalId: channel.external_id, peerId },
+        { channelId: channel.id, channelKind: channel.kind, channelExternalId: channel.external_id, peerId },
         { contactId: conv?.contact_id, lastInboundAt: conv?.last_inbound_at?.toISOString(), messagesAllowed: conv?.messages_allowed ?? undefined },
         startConversationUpdate,
-        [{ requestId, authorEmployeeId: c.get('employee').id, template: body.template }],
+        [{ requestId, authorEmployeeId: c.get('employee').id, template }],
         requestId,
         deadline,
       );

@@ -5,67 +5,21 @@
  */
 import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { channelDefinition } from '../../channels/index.js';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
 import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
-import type { Task } from '../../db/schema.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
-import type { PublicationRef, StoredFile } from '../../workflows/shared/types.js';
+import type { PublicationKind, PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
 import { attachUpdate, readAfterChange, requireOpenConversation, rowAfterUpdate, updateConversation, updateTaskOwner, type UpdateProgress, type UpdateRef } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
-import { iso } from '../serializers.js';
+import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, jsonBody, jsonResponse } from '../schemas.js';
+import { CommentSchema, serializeComment, serializeTaskSummary, TaskSchema, TaskSummarySchema } from '../task-json.js';
 
 // ---- schemas (also the OpenAPI document) ----
-
-const AttachmentSchema = z
-  .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
-  .openapi('Attachment');
-
-export const CommentSchema = z
-  .object({
-    id: z.string(),
-    taskId: z.string(),
-    direction: z.enum(['inbound', 'outbound', 'internal']),
-    author: z.object({ type: z.enum(['contact', 'employee', 'channel']), id: z.string() }),
-    text: z.string(),
-    attachments: z.array(AttachmentSchema),
-    notifyContact: z.boolean(),
-    deliveryStatus: z.enum(['pending', 'sent', 'delivered', 'read', 'failed']).optional(),
-    deliveryError: z.object({ code: z.union([z.string(), z.number()]), message: z.string() }).optional(),
-    externalUrl: z.string().optional(),
-    history: z.literal(true).optional(),
-    broadcast: z.literal(true).optional(),
-    deleted: z.literal(true).optional(),
-    replyToCommentId: z.string().optional(),
-    reactions: z.array(z.object({ by: z.enum(['contact', 'employee']), emoji: z.string() })).optional(),
-    createdAt: IsoTime,
-    editedAt: IsoTime.optional(),
-  })
-  .openapi('Comment');
-
-const TaskSummarySchema = z
-  .object({
-    id: z.string(),
-    title: z.string(),
-    kind: z.enum(['conversation', 'publication', 'lead']),
-    status: z.enum(['open', 'completed']),
-    channelId: z.string(),
-    contactId: z.string().nullable(),
-    creator: z.object({ type: z.enum(['contact', 'employee']), id: z.string() }),
-    assigneeIds: z.array(z.string()),
-    customFields: z.record(z.string(), z.unknown()),
-    description: z.string().optional(),
-    publication: z.object({ type: z.enum(['wall', 'photo', 'video', 'topic']), url: z.string() }).optional(),
-    createdAt: IsoTime,
-    completedAt: IsoTime.optional(),
-  })
-  .openapi('TaskSummary');
-
-const TaskSchema = TaskSummarySchema.extend({ comments: z.array(CommentSchema) }).openapi('Task');
 
 const FileInput = z.object({
   filename: z.string().trim().min(1).max(255),
@@ -166,53 +120,6 @@ const routes = {
   }),
 };
 
-// ---- serializers ----
-
-export function serializeComment(c: CommentWithAttachments) {
-  return {
-    id: c.id,
-    taskId: c.task_id,
-    direction: c.direction,
-    author: { type: c.author_type, id: c.author_id },
-    text: c.text,
-    attachments: c.attachments.map((a) => ({ id: a.id, filename: a.filename, mimeType: a.mime_type, size: Number(a.size), url: `/api/attachments/${a.id}` })),
-    notifyContact: c.notify_contact,
-    ...(c.delivery_status ? { deliveryStatus: c.delivery_status } : {}),
-    ...(c.delivery_error ? { deliveryError: c.delivery_error } : {}),
-    ...(c.external_url ? { externalUrl: c.external_url } : {}),
-    ...(c.history ? { history: true as const } : {}),
-    ...(c.broadcast ? { broadcast: true as const } : {}),
-    ...(c.deleted_at ? { deleted: true as const } : {}),
-    ...(c.reply_to_comment_id ? { replyToCommentId: c.reply_to_comment_id } : {}),
-    ...(reactionsOf(c).length ? { reactions: reactionsOf(c) } : {}),
-    createdAt: iso(c.created_at),
-    ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
-  };
-}
-
-function reactionsOf(c: CommentWithAttachments): Array<{ by: 'contact' | 'employee'; emoji: string }> {
-  const r = (c.extra as { reactions?: Array<{ by: 'contact' | 'employee'; emoji: string }> } | null)?.reactions;
-  return Array.isArray(r) ? r : [];
-}
-
-export function serializeTaskSummary(t: Task) {
-  return {
-    id: t.id,
-    title: t.title,
-    kind: t.kind,
-    status: t.status,
-    channelId: t.channel_id,
-    contactId: t.contact_id,
-    creator: { type: t.creator_type, id: t.creator_id },
-    assigneeIds: (t.assignee_ids ?? []).map(String),
-    customFields: t.custom_fields ?? {},
-    ...(t.description ? { description: t.description } : {}),
-    ...(t.publication ? { publication: { type: t.publication.type, url: t.publication.url } } : {}),
-    createdAt: iso(t.created_at),
-    ...(t.completed_at ? { completedAt: iso(t.completed_at) } : {}),
-  };
-}
-
 /** Rule 16: `{{name}}`-style placeholders from the request's variables, then the contact. */
 export function fillPlaceholders(text: string, vars: Record<string, string | number>): string {
   return text.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));
@@ -305,12 +212,16 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     return now;
   }
 
-  /** Rule 19: only wall-post comments are answered from the task; the rest in VK itself. */
+  /** Rule 19: comments the channel lets us answer (VK: wall posts) are answered from the task; the rest in the messenger itself. */
   function checkReplyAllowed(t: Target, withFiles: boolean): void {
     if (t.kind === 'publication') {
-      const p = t.publication as { type: string; url: string };
-      if (p.type !== 'wall') throw new ApiError(409, 'reply_in_vk', `comments under a ${p.type === 'topic' ? 'board topic' : p.type} are answered in VK`, { url: p.url });
-      if (withFiles) throw new ApiError(409, 'not_supported', 'replies under wall comments carry text only; attach files in VK', { url: p.url });
+      const p = t.publication as { type: PublicationKind; url: string };
+      const { label, capabilities } = channelDefinition(t.channelKind);
+      const support = capabilities.publications;
+      if (!support?.answerable.includes(p.type)) {
+        throw new ApiError(409, 'reply_in_vk', `comments under a ${p.type === 'topic' ? 'board topic' : p.type} are answered in ${label}`, { url: p.url });
+      }
+      if (withFiles && !support.repliesCarryFiles) throw new ApiError(409, 'not_supported', `replies under ${p.type} comments carry text only; attach files in ${label}`, { url: p.url });
     }
     if (t.kind === 'lead') throw new ApiError(409, 'not_supported', 'a lead has no conversation to reply in; write to the person from their private conversation');
   }

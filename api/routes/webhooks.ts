@@ -1,106 +1,117 @@
 /**
- * Channel webhooks. They answer fast: verify, hand the event to Temporal, answer. `ok` means
- * Temporal durably accepted the signal; when it can't be reached the answer is 503 and the
- * channel retries (the workflow de-duplicates the redelivery).
+ * Channel webhooks. Each channel registers its own routes (channels/<kind>/webhook-route.ts);
+ * what they share is written here once: finding the channel (404 `unknown_channel`), throttling
+ * wrong secrets per address and channel, counting every delivery, and handing events to Temporal
+ * (delivery reports to the database). They answer fast: `ok` means Temporal durably accepted the
+ * signal; when it can't be reached the answer is 503 and the channel retries (the workflow
+ * de-duplicates the redelivery).
  */
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { findChannelByExternalId, mergeChannelSettings } from '../../db/queries/channels.js';
-import { parseVkCallback, VkCallbackError } from '../../channels/vk/callback.js';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { channelDefinitions } from '../../channels/index.js';
+import type { ChannelDefinition, WebhookContext, WebhookHandover, WebhookResult } from '../../channels/types.js';
+import { findChannelByExternalId, findChannelsByCredential, getChannel, mergeChannelSettings } from '../../db/queries/channels.js';
+import { recordDeliveryReport } from '../../db/queries/deliveries.js';
 import type { Channel } from '../../db/schema.js';
-import { signalConversation, signalPublication, startLead } from '../conversations.js';
+import type { AuthGuard } from '../auth-throttle.js';
+import { signalConversation, signalPublication, startLead, type ChannelRef } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, errorBody, malformedJson } from '../errors.js';
-import { secretsEqual } from '../auth.js';
-import type { AuthGuard } from '../auth-throttle.js';
 import { metrics } from '../metrics.js';
-import { registerWhatsAppWebhookRoutes } from './webhooks-whatsapp.js';
-import { errorResponses } from '../schemas.js';
-
-
-const vkRoute = createRoute({
-  method: 'post',
-  path: '/webhooks/vk',
-  tags: ['webhooks'],
-  summary: 'VK Callback API (authenticated by the channel secret in the body)',
-  request: { body: { content: { 'application/json': { schema: z.object({ type: z.string(), group_id: z.number() }).passthrough() } }, required: true } },
-  responses: {
-    200: { description: '`ok`, or the confirmation string for `confirmation`', content: { 'text/plain': { schema: z.string() } } },
-    ...errorResponses(400, 403, 404, 413, 503),
-  },
-});
 
 /** `guard` limits wrong secrets / signatures per client address and channel (api/auth-throttle.ts). */
 export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  registerVkWebhookRoutes(app, deps, guard);
-  registerWhatsAppWebhookRoutes(app, deps, guard);
+  for (const def of channelDefinitions()) def.webhook.register(webhookContext(app, deps, guard, def));
 }
 
-function registerVkWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  // Registered with app.post (not app.openapi) so the raw body is parsed here: VK's Content-Type
-  // is not guaranteed, and a bad body must be a 400 in the contract's shape.
-  app.openAPIRegistry.registerPath(vkRoute);
-  app.post('/webhooks/vk', async (c) => {
-    const raw = await c.req.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      throw malformedJson();
-    }
-    let parsed;
-    try {
-      parsed = parseVkCallback(body, { receivedAt: new Date() });
-    } catch (err) {
-      if (err instanceof VkCallbackError) throw badRequest(err.field ?? 'body', err.message);
-      throw err;
-    }
-
-    const channel = await findChannelByExternalId(deps.db, 'vk', String(parsed.groupId));
-    if (!channel) {
-      metrics.webhookEvents.inc({ channel: 'vk', result: 'unknown_channel' });
-      throw new ApiError(404, 'unknown_channel', `no VK channel for group ${parsed.groupId}`);
-    }
-    // Counted per channel: a channel misconfigured at VK must not block the others' deliveries.
-    const attempt = guard.attempt(c, `vk:${channel.id}`, 'webhook_secret');
-    const blocked = attempt.blocked();
-    if (blocked) {
-      metrics.webhookEvents.inc({ channel: 'vk', result: 'throttled' });
-      return blocked;
-    }
-    const creds = channel.credentials;
-    if (creds.kind !== 'vk' || !secretsEqual(parsed.secret, creds.secret)) {
-      attempt.failed();
-      metrics.webhookEvents.inc({ channel: 'vk', result: 'bad_secret' });
-      deps.logger.warn({ channelId: channel.id }, 'VK webhook with a wrong secret refused');
-      throw new ApiError(403, 'forbidden', 'wrong secret');
-    }
-    if (parsed.type === 'confirmation') {
-      return c.text(creds.confirmationCode, 200);
-    }
-    if (!channel.active || parsed.type === 'ignored' || !receives(channel, parsed.receiveKind)) {
-      metrics.webhookEvents.inc({ channel: 'vk', result: 'ignored' });
-      return c.text('ok', 200);
-    }
-    const ch = { channelId: channel.id, channelKind: 'vk' as const, channelExternalId: channel.external_id };
-    try {
-      if (parsed.type === 'conversation') await signalConversation(deps.temporal, deps.config, { ...ch, peerId: parsed.peerId }, parsed.event);
-      else if (parsed.type === 'publication') await signalPublication(deps.temporal, deps.config, ch, parsed.publication, parsed.event);
-      else await startLead(deps.temporal, deps.config, ch, parsed.lead);
-    } catch (err) {
-      metrics.webhookEvents.inc({ channel: 'vk', result: 'unavailable' });
-      deps.logger.error({ err: errText(err), channelId: channel.id, eventId: parsed.eventId }, 'VK event not accepted by Temporal; VK will retry');
-      // Whatever the reason, nothing was accepted: 503 makes VK deliver the event again.
-      return c.json(errorBody('unavailable', 'Temporal is unavailable; retry later', { service: 'temporal' }), 503);
-    }
-    metrics.webhookEvents.inc({ channel: 'vk', result: 'accepted' });
-    return c.text('ok', 200);
-  });
+function channelRef(channel: Channel): ChannelRef {
+  return { channelId: channel.id, channelKind: channel.kind, channelExternalId: channel.external_id };
 }
 
-function receives(channel: Channel, kind: keyof Channel['settings']['receive'] | undefined): boolean {
-  if (!kind) return true;
-  return mergeChannelSettings(channel.settings).receive[kind] !== false;
+function webhookContext(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuard, def: ChannelDefinition): WebhookContext {
+  const { kind } = def;
+  const count = (result: WebhookResult, n = 1) => metrics.webhookEvents.inc({ channel: kind, result }, n);
+  const handover: WebhookHandover = {
+    conversation: (channel, peerId, event) => signalConversation(deps.temporal, deps.config, { ...channelRef(channel), peerId }, event),
+    publication: (channel, ref, event) => signalPublication(deps.temporal, deps.config, channelRef(channel), ref, event),
+    lead: (channel, lead) => startLead(deps.temporal, deps.config, channelRef(channel), lead),
+    deliveryReports: (reports) =>
+      deps.db.transaction().execute(async (tx) => {
+        for (const { channel, report } of reports) await recordDeliveryReport(tx, channel.id, report);
+      }),
+  };
+  return {
+    app,
+    logger: deps.logger,
+    async parseBody(read, parse, refusal) {
+      let body: unknown;
+      try {
+        body = await read();
+      } catch {
+        throw malformedJson();
+      }
+      try {
+        return parse(body);
+      } catch (err) {
+        if (err instanceof refusal) throw badRequest(err.field ?? 'body', err.message);
+        throw err;
+      }
+    },
+    async channelsByExternalId(externalIds) {
+      const found = new Map<string, Channel>();
+      for (const id of new Set(externalIds)) {
+        const ch = await findChannelByExternalId(deps.db, kind, id);
+        if (ch) found.set(id, ch);
+      }
+      return found;
+    },
+    async channelById(id) {
+      const ch = await getChannel(deps.db, id);
+      return ch?.kind === kind ? ch : undefined;
+    },
+    channelsByCredential: (field, value) => findChannelsByCredential(deps.db, kind, field, value),
+    unknownChannel(message) {
+      count('unknown_channel');
+      throw new ApiError(404, 'unknown_channel', message);
+    },
+    authenticate(c, channels, valid, refusal) {
+      // Counted per channel: a channel misconfigured at the messenger must not block the others' deliveries.
+      const attempts = channels.map((channel) => ({ channel, attempt: guard.attempt(c, `${kind}:${channel.id}`, 'webhook_secret') }));
+      for (const { attempt } of attempts) {
+        const blocked = attempt.blocked();
+        if (blocked) {
+          count('throttled');
+          return blocked;
+        }
+      }
+      for (const { channel, attempt } of attempts) {
+        if (valid(channel)) continue;
+        attempt.failed();
+        count(refusal.result);
+        deps.logger.warn({ channelId: channel.id, kind }, `${def.label} webhook refused: ${refusal.message}`);
+        throw new ApiError(refusal.status, refusal.status === 401 ? 'unauthorized' : 'forbidden', refusal.message);
+      }
+      return undefined;
+    },
+    attempt: (c, scope) => guard.attempt(c, scope, 'webhook_secret'),
+    count,
+    receives(channel, receiveKind) {
+      return !receiveKind || mergeChannelSettings(channel.settings).receive[receiveKind] !== false;
+    },
+    async handOver(c, work, unavailable) {
+      let accepted: number;
+      try {
+        accepted = await work(handover);
+      } catch (err) {
+        count('unavailable');
+        deps.logger.error({ ...unavailable.log, err: errText(err), kind }, `${def.label} webhook not (fully) accepted; the channel will retry`);
+        // Whatever the reason, nothing (or not everything) was accepted: 503 makes the channel deliver again.
+        return c.json(errorBody('unavailable', unavailable.message, unavailable.details), 503);
+      }
+      count('accepted', accepted);
+      return undefined;
+    },
+  };
 }
 
 function errText(err: unknown): string {

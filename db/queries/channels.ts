@@ -97,7 +97,7 @@ export async function listChannels(db: Q, filter: { kind?: ChannelKindColumn; ac
   return q.orderBy('id').execute();
 }
 
-/** What webhooks route by: VK group id, WhatsApp phone_number_id. Inactive channels are returned too. */
+/** What webhooks route by (VK group id, WhatsApp phone_number_id). Inactive channels are returned too. */
 export async function findChannelByExternalId(db: Q, kind: ChannelKindColumn, externalId: string): Promise<Channel | undefined> {
   return db
     .selectFrom('channels')
@@ -107,13 +107,16 @@ export async function findChannelByExternalId(db: Q, kind: ChannelKindColumn, ex
     .executeTakeFirst();
 }
 
-/** WhatsApp GET verification: channels whose verify token equals `token` (compare in constant time after). */
-export async function findWhatsAppChannelsByVerifyToken(db: Q, token: string): Promise<Channel[]> {
+/**
+ * Channels of `kind` whose stored credential `field` equals `value` (WhatsApp's GET verification
+ * finds its numbers by verify token); compare in constant time after.
+ */
+export async function findChannelsByCredential(db: Q, kind: ChannelKindColumn, field: string, value: string): Promise<Channel[]> {
   return db
     .selectFrom('channels')
     .selectAll()
-    .where('kind', '=', 'whatsapp')
-    .where(sql<string>`credentials->>'verifyToken'`, '=', token)
+    .where('kind', '=', kind)
+    .where(sql<string>`credentials->>${field}`, '=', value)
     .execute();
 }
 

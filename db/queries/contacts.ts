@@ -36,10 +36,10 @@ export async function getContactWithIdentities(db: Q, id: string): Promise<Conta
 }
 
 /**
- * Contacts whose phone (compared digits-only) or WhatsApp identity (wa_id: digits) equals `phone`,
- * oldest first.
+ * Contacts whose phone (compared digits-only) or identity in a channel whose person ids are phone
+ * numbers (`phoneKinds`: WhatsApp's wa_id, digits) equals `phone`, oldest first.
  */
-export async function findContactsByPhone(db: Q, phone: string): Promise<ContactWithIdentities[]> {
+export async function findContactsByPhone(db: Q, phone: string, phoneKinds: ChannelKindColumn[]): Promise<ContactWithIdentities[]> {
   const digits = normalizePhone(phone);
   if (!digits) return [];
   const contacts = await db
@@ -48,7 +48,9 @@ export async function findContactsByPhone(db: Q, phone: string): Promise<Contact
     .where((eb) =>
       eb.or([
         sql<boolean>`regexp_replace(contacts.phone, '\\D', '', 'g') = ${digits}`,
-        eb('id', 'in', eb.selectFrom('contact_identities').select('contact_id').where('channel_kind', '=', 'whatsapp').where('external_id', '=', digits)),
+        ...(phoneKinds.length
+          ? [eb('id', 'in', eb.selectFrom('contact_identities').select('contact_id').where('channel_kind', 'in', phoneKinds).where('external_id', '=', digits))]
+          : []),
       ]),
     )
     .orderBy('id')

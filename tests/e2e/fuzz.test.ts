@@ -28,7 +28,7 @@ import { readdir } from 'node:fs/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseVkCallback } from '../../channels/vk/callback.js';
 import { parseWebhook } from '../../channels/whatsapp/webhook.js';
-import { conversationWorkflowId, leadWorkflowId, publicationWorkflowId } from '../../workflows/shared/temporal.js';
+import { conversationWorkflowId, leadWorkflowId, publicationWorkflowId } from '../../channels/workflow-ids.js';
 import { FAKE_PHONE_NUMBER_ID, textWebhook } from '../fakes/graph-api.js';
 import { fixturePath, readFixture, startHarness, vkMessage, VK_GROUP_ID, WA_APP_SECRET, WA_VERIFY_TOKEN, type Harness } from '../support/harness.js';
 import {

@@ -18,7 +18,7 @@ import { loadConfig, type Config } from '../../runtime/config.js';
 import { FileStore } from '../../runtime/file-store.js';
 import { createLogger } from '../../runtime/logger.js';
 import { startWorkers, type RunningWorkers } from '../../worker/index.js';
-import { conversationWorkflowId } from '../../workflows/shared/temporal.js';
+import { conversationWorkflowId } from '../../channels/workflow-ids.js';
 import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
 import { FAKE_PHONE_NUMBER_ID, signedWebhook, startFakeGraph, type FakeGraph } from '../fakes/graph-api.js';
 import { createTestDatabase, type TestDatabase } from './db.js';

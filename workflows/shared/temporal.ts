@@ -1,6 +1,6 @@
 /** Task queues, workflow ids and search attributes: the names both sides of Temporal use. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { ChannelKind, ConversationInput } from './types.js';
+import type { ChannelKind } from './types.js';
 
 /** Workflows and database activities. Overridden by TEMPORAL_TASK_QUEUE. */
 export const DEFAULT_TASK_QUEUE = 'taskwire';
@@ -9,23 +9,10 @@ export function channelTaskQueue(base: string, kind: ChannelKind): string {
   return `${base}-${kind}`;
 }
 
-/** `vk-218000001`, `wa-106540352242922`: the channel's readable key in workflow ids. */
-export function channelKey(kind: ChannelKind, externalId: string): string {
-  return `${kind === 'whatsapp' ? 'wa' : kind}-${externalId}`;
-}
-export function conversationWorkflowId(kind: ChannelKind, channelExternalId: string, peerId: string): string {
-  return `conversation/${channelKey(kind, channelExternalId)}/${peerId}`;
-}
-
-export function publicationWorkflowId(kind: ChannelKind, channelExternalId: string, ref: { kind: string; ownerId: number; itemId: number }): string {
-  return `publication/${channelKey(kind, channelExternalId)}/${ref.kind}/${ref.ownerId}_${ref.itemId}`;
-}
-export function leadWorkflowId(kind: ChannelKind, channelExternalId: string, leadId: string): string {
-  return `lead/${channelKey(kind, channelExternalId)}/${leadId}`;
-}
+// Workflow ids of channel events need the registry (the channel's `workflowKey`): channels/workflow-ids.ts.
 
 export const SA = {
-  /** 'vk' | 'whatsapp' */
+  /** The channel's kind ('vk', 'whatsapp', …) */
   channel: defineSearchAttributeKey('TwChannel', SearchAttributeType.KEYWORD),
   /** taskwire channel id */
   channelId: defineSearchAttributeKey('TwChannelId', SearchAttributeType.KEYWORD),
@@ -51,23 +38,6 @@ export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 
   { name: 'TwLastMessageAt', type: 'Datetime' },
   { name: 'TwDeadLetters', type: 'Int' },
 ];
-
-/**
- * How a conversation run is started (signal-with-start, update-with-start): by the API for channel
- * events and agent actions, and by the bulk-send activity for the messages it sends.
- */
-export function conversationStartOptions(taskQueue: string, channelExternalId: string, input: ConversationInput) {
-  return {
-    workflowId: conversationWorkflowId(input.channelKind, channelExternalId, input.peerId),
-    taskQueue,
-    args: [input] as [ConversationInput],
-    typedSearchAttributes: [
-      { key: SA.channel, value: input.channelKind },
-      { key: SA.channelId, value: input.channelId },
-    ],
-    staticSummary: `${input.channelKind} conversation with ${input.peerId}`,
-  };
-}
 
 export function bulkSendWorkflowId(bulkSendId: string): string {
   return `bulk-send/${bulkSendId}`;

@@ -4,7 +4,40 @@
  * Carried in Temporal payloads: keep everything plain JSON (strings, numbers, arrays, objects).
  */
 
-export type ChannelKind = 'vk' | 'whatsapp';
+/**
+ * A messenger: the `kind` of a channel folder registered in channels/index.ts ('vk', 'whatsapp', …).
+ * A plain string: the registry validates it where it comes in (API bodies, configuration).
+ */
+export type ChannelKind = string;
+
+/**
+ * What a channel can do, as pure data (channels/<kind>/capabilities.ts). Workflows cannot import
+ * channel code: conversations get it in their input (`ConversationInput.capabilities`).
+ */
+export interface ChannelCapabilities {
+  /** Rule 14: the person's last message opens a reply window (its length is configuration); absent: never closes. */
+  replyWindow?: { name: string };
+  /** Approved template messages exist and may be sent outside the reply window (WhatsApp). */
+  templates: boolean;
+  /** The company may write first, with a template, to someone who never wrote (rule 15). */
+  companyWritesFirst: boolean;
+  /** Can a sent message be edited through the API? (rule 13) */
+  canEdit: boolean;
+  /** Does a new contact's name cost a channel API call (VK users.get)? Else the webhook carries it. */
+  profileNeedsApi: boolean;
+  /** Longest text one message may carry; longer texts are split into several deliveries. */
+  maxTextLength: number;
+  /** How many files one message may carry. */
+  filesPerMessage: number;
+  /** Longest text that can travel with files in one message. */
+  maxCaptionLength: number;
+  /** Does the channel itself refuse to send the same message twice (VK random_id)? */
+  idempotentSends: boolean;
+  /** Publications with comment threads (VK): which kinds are answered from the task, and whether replies carry files. */
+  publications?: { answerable: PublicationKind[]; repliesCarryFiles: boolean };
+  /** A person's id in the channel is their phone number (WhatsApp wa_id): contacts are found by it. */
+  peerIsPhone: boolean;
+}
 
 /** A file a channel offers for download (inbound media). Resolved by the channel adapter. */
 export interface MediaRef {
@@ -199,6 +232,8 @@ export interface ConversationInput {
   /** The person's id in the channel (VK user id, WhatsApp wa_id). */
   peerId: string;
   timing: ConversationTiming;
+  /** The channel's capabilities; absent in runs started before they travelled here (channels/legacy-capabilities.ts). */
+  capabilities?: ChannelCapabilities;
   seed?: ConversationSeed;
   /** State carried over continue-as-new. */
   carried?: CarriedConversationState;

@@ -1,0 +1,100 @@
+/**
+ * Tasks and comments as the contract shows them: the zod schemas (also the OpenAPI document) and
+ * the serializers from rows (api/routes/tasks.ts, api/routes/first-contact.ts).
+ */
+import { z } from '@hono/zod-openapi';
+import type { CommentWithAttachments } from '../db/queries/tasks.js';
+import type { Task } from '../db/schema.js';
+import { IsoTime } from './schemas.js';
+import { iso } from './serializers.js';
+
+const AttachmentSchema = z
+  .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
+  .openapi('Attachment');
+
+export const CommentSchema = z
+  .object({
+    id: z.string(),
+    taskId: z.string(),
+    direction: z.enum(['inbound', 'outbound', 'internal']),
+    author: z.object({ type: z.enum(['contact', 'employee', 'channel']), id: z.string() }),
+    text: z.string(),
+    attachments: z.array(AttachmentSchema),
+    notifyContact: z.boolean(),
+    deliveryStatus: z.enum(['pending', 'sent', 'delivered', 'read', 'failed']).optional(),
+    deliveryError: z.object({ code: z.union([z.string(), z.number()]), message: z.string() }).optional(),
+    externalUrl: z.string().optional(),
+    history: z.literal(true).optional(),
+    broadcast: z.literal(true).optional(),
+    deleted: z.literal(true).optional(),
+    replyToCommentId: z.string().optional(),
+    reactions: z.array(z.object({ by: z.enum(['contact', 'employee']), emoji: z.string() })).optional(),
+    createdAt: IsoTime,
+    editedAt: IsoTime.optional(),
+  })
+  .openapi('Comment');
+
+export const TaskSummarySchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    kind: z.enum(['conversation', 'publication', 'lead']),
+    status: z.enum(['open', 'completed']),
+    channelId: z.string(),
+    contactId: z.string().nullable(),
+    creator: z.object({ type: z.enum(['contact', 'employee']), id: z.string() }),
+    assigneeIds: z.array(z.string()),
+    customFields: z.record(z.string(), z.unknown()),
+    description: z.string().optional(),
+    publication: z.object({ type: z.enum(['wall', 'photo', 'video', 'topic']), url: z.string() }).optional(),
+    createdAt: IsoTime,
+    completedAt: IsoTime.optional(),
+  })
+  .openapi('TaskSummary');
+
+export const TaskSchema = TaskSummarySchema.extend({ comments: z.array(CommentSchema) }).openapi('Task');
+
+export function serializeComment(c: CommentWithAttachments) {
+  return {
+    id: c.id,
+    taskId: c.task_id,
+    direction: c.direction,
+    author: { type: c.author_type, id: c.author_id },
+    text: c.text,
+    attachments: c.attachments.map((a) => ({ id: a.id, filename: a.filename, mimeType: a.mime_type, size: Number(a.size), url: `/api/attachments/${a.id}` })),
+    notifyContact: c.notify_contact,
+    ...(c.delivery_status ? { deliveryStatus: c.delivery_status } : {}),
+    ...(c.delivery_error ? { deliveryError: c.delivery_error } : {}),
+    ...(c.external_url ? { externalUrl: c.external_url } : {}),
+    ...(c.history ? { history: true as const } : {}),
+    ...(c.broadcast ? { broadcast: true as const } : {}),
+    ...(c.deleted_at ? { deleted: true as const } : {}),
+    ...(c.reply_to_comment_id ? { replyToCommentId: c.reply_to_comment_id } : {}),
+    ...(reactionsOf(c).length ? { reactions: reactionsOf(c) } : {}),
+    createdAt: iso(c.created_at),
+    ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
+  };
+}
+
+function reactionsOf(c: CommentWithAttachments): Array<{ by: 'contact' | 'employee'; emoji: string }> {
+  const r = (c.extra as { reactions?: Array<{ by: 'contact' | 'employee'; emoji: string }> } | null)?.reactions;
+  return Array.isArray(r) ? r : [];
+}
+
+export function serializeTaskSummary(t: Task) {
+  return {
+    id: t.id,
+    title: t.title,
+    kind: t.kind,
+    status: t.status,
+    channelId: t.channel_id,
+    contactId: t.contact_id,
+    creator: { type: t.creator_type, id: t.creator_id },
+    assigneeIds: (t.assignee_ids ?? []).map(String),
+    customFields: t.custom_fields ?? {},
+    ...(t.description ? { description: t.description } : {}),
+    ...(t.publication ? { publication: { type: t.publication.type, url: t.publication.url } } : {}),
+    createdAt: iso(t.created_at),
+    ...(t.completed_at ? { completedAt: iso(t.completed_at) } : {}),
+  };
+}
