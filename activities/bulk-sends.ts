@@ -98,11 +98,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
         const sent = await sendExactlyOnce(db, {
           adapter,
           channelId: channel.id,
-          key: r.id,
-          previousAnswered: (r.error as { answered?: boolean } | null)?.answered === true,
-          onAnswered: async (error) => {
-            await db.updateTable('bulk_send_recipients').set({ error: JSON.stringify(error) }).where('id', '=', r.id).execute();
-          },
+          row: { table: 'bulk_send_recipients', id: r.id, error: r.error },
           send: () =>
             adapter.send(channel, { peerId: r.peer_id, text: r.text, files: [], idempotencyKey: r.id, template: r.template ?? undefined }),
         });

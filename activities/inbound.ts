@@ -1,22 +1,12 @@
 import { replacedNote, storableDeep, storableText } from '../runtime/storable-text.js';
-import {
-  copyHistory,
-  findConversation,
-  getChannelOrThrow,
-  insertAttachments,
-  latestConversationTask,
-  loadTemplate,
-  logMessage,
-  resolveAssignees,
-  settingsOf,
-  type Tx,
-} from '../db/queries/conversations.js';
+import { latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
-import type { Channel, StoredFileJson, Task } from '../db/schema.js';
-import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent } from '../workflows/shared/types.js';
+import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent, type StoredFile } from '../workflows/shared/types.js';
+import { commentBySourceKey, storedFiles, withFileNotes } from './comment-records.js';
+import { conversationCtx, findCommentByExternalId, messageSourceKey, recordMessage, taskForNewMessage, type Ctx, type MessageToRecord } from './conversation-messages.js';
 import type { ActivityDeps } from './deps.js';
-import { fileNoteLines, type DownloadedMedia } from './media.js';
+import type { DownloadedMedia } from './media.js';
 
 export interface RecordEventsInput {
   channelId: string;
@@ -60,11 +50,6 @@ export interface RecordEventsResult {
   released: number;
 }
 
-/** The comment idempotency key of a channel message: the same message is one comment, ever. */
-export function messageSourceKey(channelId: string, peerId: string, externalId: string): string {
-  return `msg:${channelId}:${peerId}:${externalId}`;
-}
-
 export function inboundActivities({ db }: ActivityDeps) {
   /**
    * Records a batch of a conversation's events in order, in one transaction: contact's task
@@ -74,11 +59,8 @@ export function inboundActivities({ db }: ActivityDeps) {
   async function recordEvents(raw: RecordEventsInput): Promise<RecordEventsResult> {
     const input = { ...raw, events: raw.events.map(storableEvent) };
     return db.transaction().execute(async (tx) => {
-      const channel = await getChannelOrThrow(tx, input.channelId);
-      const conversation = await findConversation(tx, input.channelId, input.peerId);
-      if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
-      const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
-      const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+      const { ctx, conversation } = await conversationCtx(tx, input);
+      const { channel } = ctx;
       const result: RecordEventsResult = {
         taskId: null,
         lastInboundAt: conversation.last_inbound_at?.toISOString() ?? null,
@@ -105,7 +87,7 @@ export function inboundActivities({ db }: ActivityDeps) {
             const r = await recordMessage(ctx, result, {
               externalId: event.externalId,
               direction: 'inbound',
-              text: withLinks(event.text, files),
+              text: withFileNotes(event.text, files),
               files: storedFiles(files),
               occurredAt: event.occurredAt,
               externalUrl: event.externalUrl,
@@ -116,10 +98,10 @@ export function inboundActivities({ db }: ActivityDeps) {
           }
           case 'inbound_edit': {
             const key = messageSourceKey(channel.id, input.peerId, event.externalId);
-            const existing = await tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', key).executeTakeFirst();
+            const existing = await commentBySourceKey(tx, key);
             if (existing) {
               if (!existing.edited_at || existing.edited_at.toISOString() < event.editedAt) {
-                const text = withLinks(event.text, files);
+                const text = withFileNotes(event.text, files);
                 await tx.updateTable('comments').set({ text, edited_at: event.editedAt }).where('id', '=', existing.id).execute();
                 await tx.updateTable('message_log').set({ text }).where('source_key', '=', key).execute();
               }
@@ -129,7 +111,7 @@ export function inboundActivities({ db }: ActivityDeps) {
               await recordMessage(ctx, result, {
                 externalId: event.externalId,
                 direction: 'inbound',
-                text: withLinks(event.text, files),
+                text: withFileNotes(event.text, files),
                 files: storedFiles(files),
                 occurredAt: event.occurredAt,
                 editedAt: event.editedAt,
@@ -202,7 +184,7 @@ export function inboundActivities({ db }: ActivityDeps) {
   async function settleHolds(input: ConversationRowRef): Promise<SettleHoldsResult> {
     const policy = input.broadcast ?? DEFAULT_BROADCAST_POLICY;
     return db.transaction().execute(async (tx) => {
-      const ctx = await conversationCtx(tx, input);
+      const { ctx } = await conversationCtx(tx, input);
       const result: SettleHoldsResult = { holds: [], taskId: null, recorded: 0, heldForReply: 0, expired: 0 };
       const rows = await lockOpenHolds(tx, ctx.conversationId);
       const now = new Date();
@@ -243,11 +225,7 @@ export function inboundActivities({ db }: ActivityDeps) {
    */
   async function openConversationTask(input: { channelId: string; peerId: string; contactId: string; workflowId: string }): Promise<{ taskId: string }> {
     return db.transaction().execute(async (tx) => {
-      const channel = await getChannelOrThrow(tx, input.channelId);
-      const conversation = await findConversation(tx, input.channelId, input.peerId);
-      if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`);
-      const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
-      const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+      const { ctx } = await conversationCtx(tx, input);
       const task = await taskForNewMessage(ctx, { createdTaskIds: [], reopenedTaskIds: [] });
       return { taskId: task.id };
     });
@@ -256,19 +234,11 @@ export function inboundActivities({ db }: ActivityDeps) {
   return { recordEvents, openConversationTask, settleHolds };
 }
 
-async function conversationCtx(tx: Tx, input: { channelId: string; peerId: string; contactId: string; workflowId: string }): Promise<Ctx> {
-  const channel = await getChannelOrThrow(tx, input.channelId);
-  const conversation = await findConversation(tx, input.channelId, input.peerId);
-  if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`);
-  const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
-  return { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
-}
-
 /** Stores an observed outgoing message for classification; false if it was seen before. */
 async function holdObserved(ctx: Ctx, event: ObservedOutgoingEvent, files: DownloadedMedia[], policy: BroadcastPolicy, now: Date): Promise<boolean> {
   const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, event.externalId);
   // Recorded before broadcasts existed, or by an earlier attempt: the same message, once.
-  if (await ctx.tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst()) return false;
+  if (await commentBySourceKey(ctx.tx, sourceKey)) return false;
   const bulkSendId = event.bulkSendId ?? (await bulkSendOfSendKey(ctx.tx, ctx.channel.id, event.sendKey));
   const extra: Record<string, unknown> = {};
   if (event.senderRef) extra.senderRef = event.senderRef;
@@ -282,7 +252,7 @@ async function holdObserved(ctx: Ctx, event: ObservedOutgoingEvent, files: Downl
       externalId: event.externalId,
       sourceKey,
       kindKey: kindKeyOf(event),
-      text: withLinks(event.text, files),
+      text: withFileNotes(event.text, files),
       files: storedFiles(files),
       extra: Object.keys(extra).length ? extra : undefined,
       sentAt: new Date(event.occurredAt),
@@ -293,7 +263,7 @@ async function holdObserved(ctx: Ctx, event: ObservedOutgoingEvent, files: Downl
   );
 }
 
-type HeldRow = { external_id: string; text: string; files: StoredFileJson[]; sent_at: Date; is_broadcast: boolean; extra: Record<string, unknown> | null };
+type HeldRow = { external_id: string; text: string; files: StoredFile[]; sent_at: Date; is_broadcast: boolean; extra: Record<string, unknown> | null };
 
 function heldMessage(row: HeldRow, notAfter?: string): MessageToRecord {
   const sentAt = row.sent_at.toISOString();
@@ -319,140 +289,6 @@ async function releaseHolds(ctx: Ctx, result: RecordEventsResult, replyAt: strin
   return rows.length;
 }
 
-interface Ctx {
-  tx: Tx;
-  channel: Channel;
-  peerId: string;
-  conversationId: string;
-  contactId: string;
-  contactName: string;
-  workflowId: string;
-}
-
-interface MessageToRecord {
-  externalId: string;
-  direction: 'inbound' | 'outbound';
-  text: string;
-  files: StoredFileJson[];
-  occurredAt: string;
-  editedAt?: string;
-  externalUrl?: string;
-  replyToExternalId?: string;
-  extra?: Record<string, unknown>;
-  /** A broadcast message attached on the reply (rule 23). */
-  broadcast?: boolean;
-}
-
-type Tally = Pick<RecordEventsResult, 'createdTaskIds' | 'reopenedTaskIds' | 'taskId' | 'recorded' | 'duplicates'>;
-
-/** Returns the comment id, or null when the message was already recorded (a redelivery after the run's memory). */
-async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord): Promise<string | null> {
-  const { tx } = ctx;
-  const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
-  const dup = await tx.selectFrom('comments').select('id').where('source_key', '=', sourceKey).executeTakeFirst();
-  if (dup) {
-    result.duplicates++;
-    return null;
-  }
-  const task = await taskForNewMessage(ctx, result);
-  const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
-  const comment = await tx
-    .insertInto('comments')
-    .values({
-      task_id: task.id,
-      direction: m.direction,
-      author_type: m.direction === 'inbound' ? 'contact' : 'channel',
-      author_id: m.direction === 'inbound' ? ctx.contactId : ctx.channel.id,
-      text: m.text,
-      external_id: m.externalId,
-      external_url: m.externalUrl ?? null,
-      source_key: sourceKey,
-      created_at: m.occurredAt,
-      edited_at: m.editedAt ?? null,
-      reply_to_comment_id: replyTo?.id ?? null,
-      extra: m.extra ? JSON.stringify(m.extra) : null,
-      broadcast: m.broadcast ?? false,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await insertAttachments(tx, comment.id, m.files);
-  await logMessage(tx, {
-    contactId: ctx.contactId,
-    channelId: ctx.channel.id,
-    direction: m.direction,
-    commentId: comment.id,
-    text: m.text,
-    files: m.files,
-    sourceKey,
-    occurredAt: m.occurredAt,
-  });
-  result.taskId = task.id;
-  result.recorded++;
-  return comment.id;
-}
-
-/** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option. */
-async function taskForNewMessage(ctx: Ctx, result: Pick<RecordEventsResult, 'createdTaskIds' | 'reopenedTaskIds'>): Promise<Task> {
-  const { tx, channel } = ctx;
-  const latest = await latestConversationTask(tx, ctx.conversationId);
-  if (latest?.status === 'open') return latest;
-  const settings = settingsOf(channel);
-  if (latest && !settings.createNewTaskIfNoActive) {
-    const reopened = await tx
-      .updateTable('tasks')
-      .set({ status: 'open', completed_at: null, updated_at: new Date() })
-      .where('id', '=', latest.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    result.reopenedTaskIds.push(reopened.id);
-    return reopened;
-  }
-  const template = await loadTemplate(tx, channel);
-  const assignees = await resolveAssignees(tx, channel, (template?.assignee_ids ?? []).map(String));
-  const task = await tx
-    .insertInto('tasks')
-    .values({
-      kind: 'conversation',
-      title: `${ctx.contactName} — ${channel.name}`,
-      status: 'open',
-      channel_id: channel.id,
-      contact_id: ctx.contactId,
-      conversation_id: ctx.conversationId,
-      workflow_id: ctx.workflowId,
-      template_id: template?.id ?? null,
-      creator_type: 'contact',
-      creator_id: ctx.contactId,
-      assignee_ids: JSON.stringify(assignees),
-      custom_fields: JSON.stringify(Object.fromEntries((template?.custom_fields ?? []).map((f) => [f.name, null]))),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await copyHistory(tx, task.id, ctx.contactId, settings.historyMessages);
-  result.createdTaskIds.push(task.id);
-  return task;
-}
-
-/** A comment of this conversation by the channel's message id: theirs, ours, or a part of ours. */
-async function findCommentByExternalId(tx: Tx, conversationId: string, externalId: string) {
-  const direct = await tx
-    .selectFrom('comments as c')
-    .innerJoin('tasks as t', 't.id', 'c.task_id')
-    .select(['c.id', 'c.extra'])
-    .where('t.conversation_id', '=', conversationId)
-    .where('c.external_id', '=', externalId)
-    .orderBy('c.id', 'desc')
-    .executeTakeFirst();
-  if (direct) return direct;
-  return tx
-    .selectFrom('deliveries as d')
-    .innerJoin('comments as c', 'c.id', 'd.comment_id')
-    .innerJoin('tasks as t', 't.id', 'c.task_id')
-    .select(['c.id', 'c.extra'])
-    .where('t.conversation_id', '=', conversationId)
-    .where('d.external_id', '=', externalId)
-    .executeTakeFirst();
-}
-
 /** Our own agent sends come back as observed outgoing events (VK message_reply): recognise them. */
 async function isOwnSend(tx: Tx, channelId: string, sendKey: string | undefined, externalId: string): Promise<boolean> {
   let q = tx.selectFrom('deliveries').select('id').where('channel_id', '=', channelId);
@@ -475,16 +311,4 @@ function storableEvent<E extends RecordEventsInput['events'][number]>(item: E): 
   const event = value.event as { text?: unknown };
   if (inText > 0 && typeof event.text === 'string') event.text = `${event.text}\n${replacedNote(inText)}`;
   return value;
-}
-
-function storedFiles(files: DownloadedMedia[]): StoredFileJson[] {
-  return files.flatMap((f) => (f.file ? [f.file] : []));
-}
-
-/**
- * Media that can't be a file (VK video) is kept as its link; a file that could not be fetched as
- * a line naming it and saying why it is missing.
- */
-function withLinks(text: string, files: DownloadedMedia[]): string {
-  return [text, ...fileNoteLines(files)].filter((s) => s).join('\n');
 }

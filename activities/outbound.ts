@@ -2,9 +2,8 @@ import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activit
 import { adapterFor, ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
-import type { StoredFileJson } from '../db/schema.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import type { PostCommentRequest, PublicationRef } from '../workflows/shared/types.js';
+import type { PostCommentRequest, PublicationRef, StoredFile } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
@@ -14,7 +13,7 @@ export type CreateAgentCommentInput = PostCommentRequest & { workflowId: string;
 /** What one delivery (one channel message) carries; kept on the delivery row. */
 interface DeliveryContent {
   text: string;
-  files: StoredFileJson[];
+  files: StoredFile[];
   template?: PostCommentRequest['template'];
   replyToExternalId?: string;
 }
@@ -27,10 +26,10 @@ interface DeliveryContent {
 export function planDeliveries(
   adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage' | 'maxCaptionLength'>,
   text: string,
-  files: StoredFileJson[],
+  files: StoredFile[],
 ): DeliveryContent[] {
   const perMessage = Math.max(1, adapter.filesPerMessage);
-  const fileGroups: StoredFileJson[][] = [];
+  const fileGroups: StoredFile[][] = [];
   for (let i = 0; i < files.length; i += perMessage) fileGroups.push(files.slice(i, i + perMessage));
   if (fileGroups.length && text.length <= adapter.maxCaptionLength) {
     return fileGroups.map((group, i) => ({ text: i === 0 ? text : '', files: group }));
@@ -61,20 +60,20 @@ export function commentText(text: string, template?: { name: string }): string {
   return template && !text ? `[template ${template.name}]` : text;
 }
 
-/** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
 /** Edit request ids remembered on a comment (a retried edit is not applied twice). */
 const MAX_APPLIED_EDITS = 50;
+/** How long a retried WhatsApp send waits for the first attempt's status before sending again. */
 const FIRST_ATTEMPT_WAIT_MS = 10_000;
 
 export interface ExactlyOnceSend {
   adapter: ChannelAdapter;
   channelId: string;
-  /** The message's idempotency value (a delivery or bulk recipient id). */
-  key: string;
-  /** An earlier attempt got an answer from the channel (nothing was sent then). */
-  previousAnswered: boolean;
-  /** Remember that the channel answered this attempt (a rate limit): the retry need not look for it. */
-  onAnswered(error: { code: number; message: string; answered: true }): Promise<void>;
+  /**
+   * The message's row (a delivery or bulk recipient): its id is the idempotency value; its
+   * `error` notes that the channel answered an attempt (a rate limit: nothing was sent then), so
+   * the retry need not look for the first attempt's status.
+   */
+  row: { table: 'deliveries' | 'bulk_send_recipients'; id: string; error: unknown };
   send(): Promise<SendResult>;
 }
 
@@ -89,14 +88,16 @@ export async function sendExactlyOnce(db: ActivityDeps['db'], o: ExactlyOnceSend
   const beat = setInterval(() => heartbeat(), 1000);
   try {
     heartbeat();
-    if (!o.adapter.idempotentSends && activityInfo().attempt > 1 && !o.previousAnswered) {
-      const externalId = await firstAttemptReport(db, o.channelId, o.key, FIRST_ATTEMPT_WAIT_MS);
+    const previousAnswered = (o.row.error as { answered?: boolean } | null)?.answered === true;
+    if (!o.adapter.idempotentSends && activityInfo().attempt > 1 && !previousAnswered) {
+      const externalId = await firstAttemptReport(db, o.channelId, o.row.id, FIRST_ATTEMPT_WAIT_MS);
       if (externalId) return { externalId };
     }
     return await o.send();
   } catch (err) {
     if (err instanceof ChannelTransientError && typeof err.channelCode === 'number') {
-      await o.onAnswered({ code: err.channelCode, message: err.message, answered: true });
+      const error = JSON.stringify({ code: err.channelCode, message: err.message, answered: true });
+      await db.updateTable(o.row.table).set({ error }).where('id', '=', o.row.id).execute();
     }
     throw toActivityFailure(err);
   } finally {
@@ -108,12 +109,7 @@ export async function sendExactlyOnce(db: ActivityDeps['db'], o: ExactlyOnceSend
 async function firstAttemptReport(db: ActivityDeps['db'], channelId: string, key: string, waitMs: number): Promise<string | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const r = await db
-      .selectFrom('delivery_reports')
-      .select('external_id')
-      .where('channel_id', '=', channelId)
-      .where('send_key', '=', key)
-      .executeTakeFirst();
+    const r = await db.selectFrom('delivery_reports').select('external_id').where('channel_id', '=', channelId).where('send_key', '=', key).executeTakeFirst();
     if (r) return r.external_id;
     if (Date.now() >= deadline) return undefined;
     await new Promise((res) => setTimeout(res, 250));
@@ -180,7 +176,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
 
       const channel = await getChannelOrThrow(tx, input.channelId);
       const parts = input.template
-        ? [{ text: input.text, files: [] as StoredFileJson[], template: input.template }]
+        ? [{ text: input.text, files: [] as StoredFile[], template: input.template }]
         : planDeliveries(adapterFor(adapters, channel.kind), input.text, input.files);
       const rows = await tx
         .insertInto('deliveries')
@@ -226,11 +222,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
     const sent = await sendExactlyOnce(db, {
       adapter,
       channelId: channel.id,
-      key: d.id,
-      previousAnswered: (d.error as { answered?: boolean } | null)?.answered === true,
-      onAnswered: async (error) => {
-        await db.updateTable('deliveries').set({ error: JSON.stringify(error) }).where('id', '=', d.id).execute();
-      },
+      row: { table: 'deliveries', id: d.id, error: d.error },
       send: async () => {
         if (d.task_kind === 'publication') {
           // Rule 19: a reply under a wall comment, posted as the community (guid = idempotency).

@@ -4,12 +4,14 @@
  */
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { adapterFor, ChannelPermanentError } from '../channels/types.js';
-import { getChannelOrThrow, insertAttachments, loadTemplate, resolveAssignees, settingsOf, type Tx } from '../db/queries/conversations.js';
-import type { Channel, StoredFileJson, Task } from '../db/schema.js';
+import { getChannelOrThrow, settingsOf, type Tx } from '../db/queries/conversations.js';
+import type { Channel, Task } from '../db/schema.js';
 import { placeholderPublication, type LeadEvent, type PublicationCommentEvent, type PublicationRef } from '../workflows/shared/types.js';
+import { addComment, commentBySourceKey, storedFiles, withFileNotes } from './comment-records.js';
 import type { ActivityDeps } from './deps.js';
 import { toActivityFailure } from './failures.js';
-import { currentAttempt, downloadInboundMedia, fileNoteLines, type DownloadedMedia } from './media.js';
+import { currentAttempt, downloadInboundMedia, type DownloadedMedia } from './media.js';
+import { createTask, taskForNewComment } from './task-resolution.js';
 
 export interface PublicationSnapshot {
   title: string;
@@ -17,17 +19,6 @@ export interface PublicationSnapshot {
   url: string;
   files: DownloadedMedia[];
 }
-
-/** Rule 17: the template's employee, or the channel's configuring employee when it says so. */
-async function creatorOf(tx: Tx, channel: Channel, template: Awaited<ReturnType<typeof loadTemplate>>): Promise<string> {
-  if (template?.creator.type === 'employee' && template.creator.employeeId) return String(template.creator.employeeId);
-  if (channel.created_by) return String(channel.created_by);
-  const owner = await tx.selectFrom('employees').select('id').where('role', '=', 'owner').orderBy('id').executeTakeFirst();
-  return owner?.id ?? '0';
-}
-
-const storedFiles = (files: DownloadedMedia[]): StoredFileJson[] => files.flatMap((f) => (f.file ? [f.file] : []));
-const linkLines = fileNoteLines;
 
 export function publicationActivities({ db, files, adapters, logger }: ActivityDeps) {
   /** Fetches the publication once (title, text, link) and, unless switched off, its files. */
@@ -68,22 +59,15 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
       const firstNew = input.events.some((e) => e.event.action === 'new' && !isCommunity(e.event));
       if (!latest && firstNew && !input.publication) return { taskId: null, needsPublication: true };
 
-      const taskForNew = async (): Promise<Task> => {
-        if (latest?.status === 'open') return latest;
-        if (latest && !settingsOf(channel).createNewTaskIfNoActive) {
-          latest = await tx.updateTable('tasks').set({ status: 'open', completed_at: null, updated_at: new Date() }).where('id', '=', latest.id).returningAll().executeTakeFirstOrThrow();
-          return latest;
-        }
-        const firstAt = input.events.map((e) => e.event.occurredAt).sort()[0];
-        latest = await createPublicationTask(tx, channel, input.workflowId, input.ref, input.publication, firstAt);
-        return latest;
-      };
+      const firstAt = input.events.map((e) => e.event.occurredAt).sort()[0];
+      const create = () => createPublicationTask(tx, channel, input.workflowId, input.ref, input.publication, firstAt);
+      const taskForNew = async (): Promise<Task> => (latest = await taskForNewComment(tx, channel, latest, create));
 
       for (const { event, contactId, files } of input.events) {
         if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         const key = `pub:${channel.id}:${input.ref.kind}:${input.ref.ownerId}_${input.ref.itemId}:${event.commentId}`;
-        const existing = await tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', key).executeTakeFirst();
-        const text = [event.text, ...linkLines(files)].filter((s) => s).join('\n');
+        const existing = await commentBySourceKey(tx, key);
+        const text = withFileNotes(event.text, files);
         if (event.action === 'new' || (!existing && (event.action === 'edit' || event.action === 'restore'))) {
           if (existing) continue;
           // The community's own comments are observed outgoing; they never start a task.
@@ -92,24 +76,19 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
           const replyTo = event.replyToCommentId
             ? await tx.selectFrom('comments').select('id').where('task_id', '=', task.id).where('external_id', '=', event.replyToCommentId).executeTakeFirst()
             : undefined;
-          const comment = await tx
-            .insertInto('comments')
-            .values({
-              task_id: task.id,
-              direction: isCommunity(event) ? 'outbound' : 'inbound',
-              author_type: isCommunity(event) ? 'channel' : 'contact',
-              author_id: isCommunity(event) ? channel.id : (contactId ?? event.fromId),
-              text,
-              external_id: event.commentId,
-              external_url: event.externalUrl,
-              source_key: key,
-              reply_to_comment_id: replyTo?.id ?? null,
-              created_at: event.occurredAt,
-              edited_at: event.action === 'edit' ? event.occurredAt : null,
-            })
-            .returning('id')
-            .executeTakeFirstOrThrow();
-          await insertAttachments(tx, comment.id, storedFiles(files));
+          await addComment(tx, {
+            taskId: task.id,
+            direction: isCommunity(event) ? 'outbound' : 'inbound',
+            authorId: isCommunity(event) ? channel.id : (contactId ?? event.fromId),
+            text,
+            files: storedFiles(files),
+            externalId: event.commentId,
+            externalUrl: event.externalUrl,
+            sourceKey: key,
+            replyToCommentId: replyTo?.id ?? null,
+            createdAt: event.occurredAt,
+            editedAt: event.action === 'edit' ? event.occurredAt : null,
+          });
         } else if (existing && event.action === 'edit') {
           if (!existing.edited_at || existing.edited_at.toISOString() < event.occurredAt) {
             await tx.updateTable('comments').set({ text, edited_at: event.occurredAt, deleted_at: null }).where('id', '=', existing.id).execute();
@@ -136,36 +115,16 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
       const existing = await tx.selectFrom('tasks').select('id').where('external_key', '=', key).executeTakeFirst();
       if (existing) return { taskId: existing.id };
       const channel = await getChannelOrThrow(tx, input.channelId);
-      const template = await loadTemplate(tx, channel);
-      const norm = (s: string) => s.toLocaleLowerCase('ru').replace(/\s+/g, '');
-      const fields = new Map((template?.custom_fields ?? []).map((f) => [norm(f.name), f.name]));
-      const customFields: Record<string, unknown> = Object.fromEntries((template?.custom_fields ?? []).map((f) => [f.name, null]));
-      const unmatched: string[] = [];
-      for (const a of input.lead.answers) {
-        const field = fields.get(norm(a.question));
-        if (field) customFields[field] = a.answer;
-        else unmatched.push(`${a.question}: ${a.answer}`);
-      }
       const contact = await tx.selectFrom('contacts').select('name').where('id', '=', input.contactId).executeTakeFirstOrThrow();
-      const task = await tx
-        .insertInto('tasks')
-        .values({
-          kind: 'lead',
-          title: `${input.lead.formName}: ${contact.name}`,
-          description: unmatched.length ? unmatched.join('\n') : null,
-          status: 'open',
-          channel_id: channel.id,
-          contact_id: input.contactId,
-          workflow_id: input.workflowId,
-          template_id: template?.id ?? null,
-          creator_type: 'employee',
-          creator_id: await creatorOf(tx, channel, template),
-          assignee_ids: JSON.stringify(await resolveAssignees(tx, channel, (template?.assignee_ids ?? []).map(String))),
-          custom_fields: JSON.stringify(customFields),
-          external_key: key,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const task = await createTask(tx, channel, {
+        kind: 'lead',
+        title: `${input.lead.formName}: ${contact.name}`,
+        workflowId: input.workflowId,
+        contactId: input.contactId,
+        createdBy: 'template',
+        externalKey: key,
+        fill: (fields) => leadFields(fields.map((f) => f.name), input.lead.answers),
+      });
       return { taskId: task.id };
     });
   }
@@ -177,46 +136,43 @@ function isCommunity(event: PublicationCommentEvent): boolean {
   return event.fromId.startsWith('-');
 }
 
+/** Rule 21: custom fields named like the questions (case and spaces ignored) get the answers, the rest go to the description. */
+function leadFields(names: string[], answers: LeadEvent['answers']): { customFields: Record<string, unknown>; description: string | null } {
+  const norm = (s: string) => s.toLocaleLowerCase('ru').replace(/\s+/g, '');
+  const fields = new Map(names.map((name) => [norm(name), name]));
+  const customFields: Record<string, unknown> = Object.fromEntries(names.map((name) => [name, null]));
+  const unmatched: string[] = [];
+  for (const a of answers) {
+    const field = fields.get(norm(a.question));
+    if (field) customFields[field] = a.answer;
+    else unmatched.push(`${a.question}: ${a.answer}`);
+  }
+  return { customFields, description: unmatched.length ? unmatched.join('\n') : null };
+}
+
 async function createPublicationTask(tx: Tx, channel: Channel, workflowId: string, ref: PublicationRef, p: PublicationSnapshot | undefined, firstCommentAt?: string): Promise<Task> {
-  const template = await loadTemplate(tx, channel);
-  const type = ref.kind;
-  const task = await tx
-    .insertInto('tasks')
-    .values({
-      kind: 'publication',
-      title: p?.title || placeholderPublication(ref).title,
-      description: p?.text || null,
-      status: 'open',
-      channel_id: channel.id,
-      workflow_id: workflowId,
-      template_id: template?.id ?? null,
-      creator_type: 'employee',
-      creator_id: await creatorOf(tx, channel, template),
-      assignee_ids: JSON.stringify(await resolveAssignees(tx, channel, (template?.assignee_ids ?? []).map(String))),
-      custom_fields: JSON.stringify(Object.fromEntries((template?.custom_fields ?? []).map((f) => [f.name, null]))),
-      publication: JSON.stringify({ type, url: p?.url ?? '', ownerId: ref.ownerId, itemId: ref.itemId }),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const task = await createTask(tx, channel, {
+    kind: 'publication',
+    title: p?.title || placeholderPublication(ref).title,
+    description: p?.text || null,
+    workflowId,
+    createdBy: 'template',
+    publication: { type: ref.kind, url: p?.url ?? '', ownerId: ref.ownerId, itemId: ref.itemId },
+  });
   if (p && (p.files.length || p.text)) {
     // The publication itself, with its files (rule 20 may have left them out).
-    const c = await tx
-      .insertInto('comments')
-      .values({
-        task_id: task.id,
-        direction: 'outbound',
-        author_type: 'channel',
-        author_id: channel.id,
-        text: [p.text, ...linkLines(p.files)].filter((s) => s).join('\n'),
-        external_url: p.url || null,
-        source_key: `pubpost:${task.id}`,
-        // Shown first: the publication comes before the comments under it.
-        ...(firstCommentAt ? { created_at: new Date(Date.parse(firstCommentAt) - 1000) } : {}),
-        extra: JSON.stringify({ publication: true }),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await insertAttachments(tx, c.id, storedFiles(p.files));
+    await addComment(tx, {
+      taskId: task.id,
+      direction: 'outbound',
+      authorId: channel.id,
+      text: withFileNotes(p.text, p.files),
+      files: storedFiles(p.files),
+      externalUrl: p.url || null,
+      sourceKey: `pubpost:${task.id}`,
+      // Shown first: the publication comes before the comments under it.
+      createdAt: firstCommentAt ? new Date(Date.parse(firstCommentAt) - 1000) : undefined,
+      extra: { publication: true },
+    });
   }
   return task;
 }

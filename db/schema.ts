@@ -3,6 +3,7 @@
  * the API exposes ids. JSON columns are typed with what the code stores in them.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { StoredFile } from '../workflows/shared/types.js';
 
 type Id = Generated<string>;
 type Ref = string | number | bigint;
@@ -54,13 +55,6 @@ export interface ChannelSettings {
 export interface ChannelCredentials {
   kind: string;
   [field: string]: string | undefined;
-}
-
-export interface StoredFileJson {
-  sha256: string;
-  filename: string;
-  mimeType: string;
-  size: number;
 }
 
 export interface EmployeesTable {
@@ -185,7 +179,7 @@ export interface MessageLogTable {
   direction: 'inbound' | 'outbound';
   comment_id: NullableRef;
   text: string;
-  files: JsonDefault<StoredFileJson[]>;
+  files: JsonDefault<StoredFile[]>;
   source_key: string;
   occurred_at: ColumnType<Date, Date | string, Date | string>;
   created_at: CreatedAt;
@@ -239,7 +233,7 @@ export interface BroadcastsTable {
   status: BroadcastStatus;
   bulk_send_id: NullableRef;
   text: string;
-  files: JsonDefault<StoredFileJson[]>;
+  files: JsonDefault<StoredFile[]>;
   extra: Json<Record<string, unknown>> | null;
   sent_at: ColumnType<Date, Date | string, Date | string>;
   decide_at: ColumnType<Date, Date | string, Date | string>;

@@ -17,7 +17,6 @@ import {
 import { DB_RETRY, NON_RETRYABLE_TYPES, failureSummary, untilDatabaseAnswers } from './shared/retry.js';
 import type { Activities } from '../activities/index.js';
 import type { BulkProgress, ConversationStart } from '../activities/bulk-sends.js';
-import { FailureType } from './shared/errors.js';
 import { channelTaskQueue } from './shared/temporal.js';
 import type { ChannelKind } from './shared/types.js';
 

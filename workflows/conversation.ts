@@ -7,9 +7,7 @@
  * same id (signal-with-start / update-with-start), so idle conversations cost nothing.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
-  allHandlersFinished,
   condition,
   defineQuery,
   defineSignal,
@@ -17,62 +15,46 @@ import {
   log,
   makeContinueAsNewFunc,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
-  sleep,
   upsertMemo,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { DownloadedMedia } from '../activities/media.js';
-import { proxySerialLocalActivities } from './shared/local-activities.js';
 import { FailureType } from './shared/errors.js';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
+import { idleTimer, runUntilIdle } from './shared/idle-loop.js';
+import { failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
 import { channelCapabilities, closedReplyWindow, replyWindowClosesAt } from './shared/reply-policy.js';
-import { SA, channelTaskQueue } from './shared/temporal.js';
-import { createSendQueue, once } from './task-thread.js';
+import { searchAttributesShown, syncSearchAttributes } from './shared/conversation-search-attributes.js';
+import { holdTimer } from './shared/hold-timer.js';
+import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
+import { threadActivities } from './shared/thread-activities.js';
 import type {
   CarriedConversationState,
-  CommentResult,
   ConversationEvent,
   ConversationInput,
   ConversationView,
-  EditCommentRequest,
   HoldRef,
   PostCommentRequest,
-  SetTaskStatusRequest,
   StartConversationRequest,
   StartConversationResult,
-  TaskResult,
 } from './shared/types.js';
 
+// The agent updates are the task thread's (workflows/shared/task-thread.ts); the API imports them from here too.
+export { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './shared/task-thread.js';
 export const conversationEventSignal = defineSignal<[ConversationEvent]>('event');
-/** Updates, not signals: the agent's HTTP call needs the outcome (sent, window closed, refused). */
-export const postCommentUpdate = defineUpdate<CommentResult, [PostCommentRequest]>('postComment');
-export const editCommentUpdate = defineUpdate<CommentResult, [EditCommentRequest]>('editComment');
-export const setTaskStatusUpdate = defineUpdate<TaskResult, [SetTaskStatusRequest]>('setTaskStatus');
 export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
 
 type ProfileHint = { name?: string; phone?: string; extra?: Record<string, unknown> };
 
-const MAX_SEEN_KEYS = 2000;
 const MAX_BATCH = 50;
 
-/** Failure types an agent is told about as they are (the others become `retries_exhausted`). */
-const NON_RETRYABLE: string[] = Object.values(FailureType);
 /** After a failure of the database work for held messages, look again this much later. */
 const HOLDS_RETRY_MS = 10 * 60_000;
 
 interface State extends CarriedConversationState {
-  seen: Set<string>;
   processed: number;
-  sendsInFlight: number;
-  /** Workflow time of the last event or agent action; the run completes `idleSeconds` after it. */
-  lastActivityMs: number;
   lastSA: Record<string, unknown>;
   holds: HoldRef[];
   holdingOnly: boolean;
@@ -98,10 +80,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     seenKeys: carried?.seenKeys ?? [],
     recentRequests: carried?.recentRequests ?? [],
     deadLetters: carried?.deadLetters ?? 0,
-    seen: new Set(carried?.seenKeys ?? []),
     processed: 0,
-    sendsInFlight: 0,
-    lastActivityMs: Date.now(),
     lastSA: {},
   };
   // Version 2 (broadcasts), for runs started from now on; `patched` keeps older histories replaying:
@@ -112,32 +91,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
   const v2 = patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
 
-  // Database work runs as local activities: one short transaction each, executed inside the
-  // workflow task (a marker event instead of scheduled/started/completed + another task).
-  const serialisedSend = createSendQueue(st);
-
   // Every retry is bounded (workflows/shared/retry.ts); what still fails is contained below: the
   // database being down is waited out, anything else is set aside and the next event goes on.
-  const db = proxySerialLocalActivities<Activities>({
-    startToCloseTimeout: '30 seconds',
-    localRetryThreshold: '10 seconds',
-    retry: DB_RETRY,
-  });
-  const channelQueue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  // Inbound-side channel calls (profile, media).
-  const channelIn = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });
-  // The profile look-up is one short API call: a worker that dies during it is retried within
-  // seconds, not minutes (a bulk send starts thousands of conversations at once).
-  const profiles = proxyActivities<Activities>({ taskQueue: channelQueue, startToCloseTimeout: '15 seconds', retry: CHANNEL_IN_RETRY });
-  // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
-  const channelOut = proxyActivities<Activities>({
-    taskQueue: channelQueue,
-    startToCloseTimeout: '1 minute',
-    // A worker that dies mid-send is noticed in seconds; the retry reuses the delivery's key.
-    heartbeatTimeout: '5 seconds',
-    scheduleToCloseTimeout: '5 minutes',
-    retry: CHANNEL_OUT_RETRY,
-  });
+  const activities = threadActivities(input.channelKind);
+  const { db, channelIn, profiles } = activities;
   // Events that cannot be recorded are set aside; the queue goes on (TwDeadLetters counts them).
   const deadLetter = deadLetters(
     db.recordDeadLetter,
@@ -147,85 +104,32 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   // ---- handlers (registered before the first await) ----
 
+  const isNew = seenKeys(st.seenKeys);
   setHandler(
     conversationEventSignal,
     (event) => {
-      if (event.keys.some((k) => st.seen.has(k))) return; // VK/Meta redelivery
-      for (const k of event.keys) remember(st, k);
-      st.pending.push(event);
+      if (isNew(event.keys)) st.pending.push(event); // not a VK/Meta redelivery
     },
     { description: 'An event from the channel about this person (message, edit, observed outgoing, permission).' },
   );
 
-  setHandler(
-    postCommentUpdate,
-    (req) =>
-      once(st.recentRequests, st, req.requestId, async () => {
-        await replyWindowAfterQueue(req);
-        await contactReady();
-        const created = await db.createAgentComment({
-          requestId: req.requestId,
-          workflowId: workflowInfo().workflowId,
-          channelId: input.channelId,
-          taskId: req.taskId,
-          authorEmployeeId: req.authorEmployeeId,
-          text: req.text,
-          notifyContact: req.notifyContact,
-          files: req.files,
-          template: req.template,
-          replyToCommentId: req.replyToCommentId,
-        });
-        if (req.notifyContact && created.pendingDeliveryIds.length > 0) {
-          await serialisedSend(() => deliver(created.commentId, created.pendingDeliveryIds));
-          setState('answered');
-        }
-        return { commentId: created.commentId };
-      }),
-    {
-      validator: (req) => validatePost(req),
-      description: 'An agent comments on a task; with notifyContact the comment is sent to the person.',
-    },
-  );
-
-  setHandler(
-    editCommentUpdate,
-    (req) =>
-      once(st.recentRequests, st, req.requestId, () =>
-        serialisedSend(async () => {
-          await runChannel(() =>
-            channelOut.editComment({
-              commentId: req.commentId,
-              workflowId: workflowInfo().workflowId,
-              text: req.text,
-              editorEmployeeId: req.editorEmployeeId,
-              requestId: req.requestId,
-            }),
-          );
-          return { commentId: req.commentId };
-        }),
-      ),
-    {
-      validator: (req) => {
-        if (!req.text.trim()) throw ApplicationFailure.nonRetryable('text must not be empty', FailureType.InvalidRequest, { field: 'text' });
-      },
-      description: 'An agent edits a comment; a sent VK private message is edited in VK too.',
-    },
-  );
-
-  setHandler(
-    setTaskStatusUpdate,
-    (req) =>
-      once(st.recentRequests, st, req.requestId, async () => {
-        const r = await db.setTaskStatus({ taskId: req.taskId, workflowId: workflowInfo().workflowId, status: req.status });
-        return { taskId: r.taskId };
-      }),
-    { description: 'Complete or reopen a task of this conversation.' },
-  );
+  // Agent actions (workflows/shared/task-thread.ts): a reply waits for the reply window and the contact.
+  const thread = serveTaskUpdates({
+    channelId: input.channelId,
+    activities,
+    recent: st.recentRequests,
+    editsInSendOrder: true,
+    validatePost,
+    replyWindow: replyWindowAfterQueue,
+    rowsReady: contactReady,
+    delivered: () => setState('answered'),
+  });
+  const { clock } = thread;
 
   setHandler(
     startConversationUpdate,
     (req) =>
-      once(st.recentRequests, st, req.requestId, async () => {
+      thread.once(req.requestId, async () => {
         await contactReady();
         const { taskId } = await db.openConversationTask({
           channelId: input.channelId,
@@ -245,7 +149,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
           files: [],
           template: req.template,
         });
-        await serialisedSend(() => deliver(created.commentId, created.pendingDeliveryIds));
+        await thread.send(() => thread.deliver(created.commentId, created.pendingDeliveryIds));
         setState('answered');
         return { taskId, contactId: st.contactId!, commentId: created.commentId };
       }),
@@ -273,7 +177,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     messagesAllowed: st.messagesAllowed,
     pendingEvents: st.pending.length,
     processedEvents: st.processed,
-    sendsInFlight: st.sendsInFlight,
+    sendsInFlight: clock.sendsInFlight,
     heldMessages: st.holds.filter((h) => h.held).length,
     classifyingMessages: st.holds.filter((h) => !h.held).length,
     nextHoldCheckAt: st.holds.length ? new Date(nextHoldCheckMs()).toISOString() : undefined,
@@ -338,146 +242,55 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (r.messagesAllowed !== null && st.messagesAllowed === undefined) st.messagesAllowed = r.messagesAllowed;
   }
 
-
-
-  async function deliver(commentId: string, deliveryIds: string[]): Promise<void> {
-    for (const deliveryId of deliveryIds) {
-      try {
-        await channelOut.deliverPart({ deliveryId });
-      } catch (err) {
-        const failure = describeFailure(err);
-        await db.markCommentFailed({ commentId, code: failure.code, message: failure.message });
-        throw ApplicationFailure.nonRetryable(failure.message, failure.type, failure.details);
-      }
-    }
-  }
-
-  async function runChannel<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      const f = describeFailure(err);
-      throw ApplicationFailure.nonRetryable(f.message, f.type, f.details);
-    }
-  }
-
   function setState(state: 'awaiting_agent' | 'answered'): void {
-    syncSearchAttributes({ state });
-  }
-
-  function syncSearchAttributes(next: { state?: string }): void {
-    const wanted: Record<string, unknown> = {
-      deadLetters: st.lastSA.deadLetters,
-      contactId: st.contactId,
-      taskId: st.taskId,
-      lastMessageAt: st.lastInboundAt,
-      state: next.state ?? st.lastSA.state,
-      held: st.holds.filter((h) => h.held).length,
-    };
-    const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
-    if (wanted.contactId && wanted.contactId !== st.lastSA.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
-    if (wanted.taskId && wanted.taskId !== st.lastSA.taskId) changes.push({ key: SA.taskId, value: String(wanted.taskId) });
-    if (wanted.lastMessageAt && wanted.lastMessageAt !== st.lastSA.lastMessageAt) {
-      changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
-    }
-    if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
-    // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
-    if (wanted.held !== (st.lastSA.held ?? 0)) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
-    // Issue 10, for ops: `TwDeadLetters > 0` lists the conversations that set events aside.
-    if (st.deadLetters > 0 && st.deadLetters !== st.lastSA.deadLetters) {
-      changes.push({ key: SA.deadLetters, value: st.deadLetters });
-      wanted.deadLetters = st.deadLetters;
-    }
-    if (changes.length === 0) return;
-    upsertSearchAttributes(changes); // one history event for all changes
-    st.lastSA = { ...st.lastSA, ...wanted };
+    syncSearchAttributes(st, { state });
   }
 
   // ---- main loop: drain the queue in order; complete when idle; continue-as-new when long ----
 
-  // One idle timer that runs across batches (no timer churn per message): when it fires and
-  // there was activity meanwhile, it is re-armed for the rest of the idle period.
-  const idleMs = input.timing.idleSeconds * 1000;
-  let idleTimerFired = false;
-  let idleTimerArmed = false;
-  const armIdleTimer = () => {
-    idleTimerFired = false;
-    idleTimerArmed = true;
-    const due = Math.max(50, st.lastActivityMs + idleMs - Date.now());
-    void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => {
-      idleTimerArmed = false;
-      idleTimerFired = true;
-    });
-  };
+  const idle = idleTimer(clock, input.timing.idleSeconds);
   // A run that continued as new only to hold waits for the reply or its hold timer, nothing else.
-  if (!st.holdingOnly) armIdleTimer();
+  if (!st.holdingOnly) idle.arm();
 
-  // Holds (rules 22–24): one durable timer to the earliest deadline — up to the 30-day retention.
-  // A new, earlier deadline starts one more timer; a timer that finds nothing due does nothing.
-  let holdTimerDueMs: number | undefined;
-  let holdCheckDue = false;
-  const armHoldTimer = () => {
-    if (!st.holds.length) return;
-    const due = nextHoldCheckMs();
-    if (holdTimerDueMs !== undefined && holdTimerDueMs <= due) return;
-    holdTimerDueMs = due;
-    const held = st.holds.filter((h) => h.held).length;
-    void sleep(Math.max(50, due - Date.now()), {
-      summary: held ? `hold ${held} message(s) until the reply or expiry` : 'classify observed outgoing messages',
-    }).then(() => {
-      if (holdTimerDueMs === due) holdTimerDueMs = undefined;
-      holdCheckDue = true;
-    });
-  };
-  armHoldTimer();
+  const holdCheck = holdTimer(() => st.holds, nextHoldCheckMs);
+  holdCheck.arm();
 
-  for (;;) {
-    await condition(() => st.pending.length > 0 || idleTimerFired || holdCheckDue);
+  return runUntilIdle({
+    idle,
+    armAfterBatch: true,
+    queue: {
+      length: () => st.pending.length,
+      processBatch: () => {
+        st.holdingOnly = false;
+        return processBatch(st.pending.slice(0, MAX_BATCH));
+      },
+    },
+    other: {
+      due: () => holdCheck.due,
+      run: async () => {
+        holdCheck.due = false;
+        if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
+        holdCheck.arm();
+        // The last hold ended while the run only waited for it: the idle rule applies again.
+        if (!st.holds.length && !idle.armed) idle.arm();
+      },
+    },
+    // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
+    whenIdle: () => (st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new'),
+    continueAsNew: {
+      afterEvents: input.timing.continueAsNewAfterEvents,
+      run: (idleNow) =>
+        makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
+          ...input,
+          seed: undefined,
+          carried: { ...carry(st), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
+        }),
+    },
+  });
 
-    if (holdCheckDue) {
-      holdCheckDue = false;
-      if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
-      armHoldTimer();
-      // The last hold ended while the run only waited for it: the idle rule applies again.
-      if (!st.holds.length && !idleTimerArmed) armIdleTimer();
-    }
-
-    if (st.pending.length > 0) {
-      st.holdingOnly = false;
-      await processBatch(st.pending.slice(0, MAX_BATCH));
-      st.lastActivityMs = Date.now();
-      if (!idleTimerArmed) armIdleTimer();
-    } else if (idleTimerFired) {
-      idleTimerFired = false;
-      if (Date.now() < st.lastActivityMs + idleMs || st.sendsInFlight > 0) {
-        armIdleTimer();
-      } else {
-        await condition(allHandlersFinished);
-        // Re-check: a signal may have landed while handlers finished. If one lands after this
-        // point, the server refuses the completion and this task runs again with it queued.
-        if (st.pending.length === 0 && st.sendsInFlight === 0) {
-          if (st.holds.length === 0) return;
-          // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
-          if (!st.holdingOnly) return continueAsNew(true);
-        } else {
-          armIdleTimer();
-        }
-      }
-    }
-
-    const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > input.timing.continueAsNewAfterEvents) {
-      return continueAsNew(st.holdingOnly);
-    }
-  }
-
-  async function continueAsNew(holdingOnly: boolean): Promise<never> {
-    await condition(() => allHandlersFinished() && st.sendsInFlight === 0);
-    return makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
-      ...input,
-      seed: undefined,
-      carried: { ...carry(st), holdingOnly: holdingOnly && st.pending.length === 0 },
-    });
+  /** The conversation's row, as the database activities name it. */
+  function conversationRow() {
+    return { channelId: input.channelId, peerId: input.peerId, contactId: st.contactId!, workflowId: workflowInfo().workflowId, broadcast: input.timing.broadcast };
   }
 
   function nextHoldCheckMs(): number {
@@ -485,15 +298,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   }
 
   async function settleHolds(): Promise<void> {
-    const settled = await untilDatabaseAnswers(() =>
-      db.settleHolds({
-        channelId: input.channelId,
-        peerId: input.peerId,
-        contactId: st.contactId!,
-        workflowId: workflowInfo().workflowId,
-        broadcast: input.timing.broadcast,
-      }),
-    );
+    const settled = await untilDatabaseAnswers(() => db.settleHolds(conversationRow()));
     if (!settled.ok) {
       // The held messages stay where they are (in the database); look again later.
       log.error('settling held messages failed; trying again later', { ...failureSummary(settled.failure), retryInMs: HOLDS_RETRY_MS });
@@ -504,7 +309,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const r = settled.value;
     st.holds = r.holds;
     if (r.taskId) st.taskId = r.taskId;
-    syncSearchAttributes({});
+    syncSearchAttributes(st, {});
   }
 
   /**
@@ -522,14 +327,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       const files = await downloadFor(batch);
       const record = (events: ConversationEvent[], eventFiles: DownloadedMedia[][]) =>
         untilDatabaseAnswers(() =>
-          db.recordEvents({
-            channelId: input.channelId,
-            peerId: input.peerId,
-            contactId: st.contactId!,
-            workflowId: workflowInfo().workflowId,
-            events: events.map((event, i) => ({ event, files: eventFiles[i]! })),
-            broadcast: input.timing.broadcast,
-          }),
+          db.recordEvents({ ...conversationRow(), events: events.map((event, i) => ({ event, files: eventFiles[i]! })) }),
         );
       const all = await record(batch, files);
       if (all.ok) applyRecorded(all.value);
@@ -544,7 +342,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     }
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
-    syncSearchAttributes({ state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
+    syncSearchAttributes(st, { state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
   }
 
   /** Creates the person's contact; returns the failure when even a placeholder could not be written. */
@@ -577,34 +375,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
     // Histories recorded before broadcasts have no `holds` in this activity's result.
     if (result.holds) {
       st.holds = result.holds;
-      armHoldTimer();
+      holdCheck.arm();
     }
   }
-
 }
-
-/** The values of the search attributes this workflow manages, as the run shows them now. */
-function searchAttributesShown(): Record<string, unknown> {
-  const sa = workflowInfo().typedSearchAttributes;
-  const shown: Record<string, unknown> = {
-    contactId: sa.get(SA.contactId),
-    taskId: sa.get(SA.taskId),
-    lastMessageAt: sa.get(SA.lastMessageAt)?.toISOString(),
-    state: sa.get(SA.state),
-    held: sa.get(SA.heldBroadcasts),
-    deadLetters: sa.get(SA.deadLetters),
-  };
-  return Object.fromEntries(Object.entries(shown).filter(([, v]) => v !== undefined));
-}
-
-function remember(st: State, key: string): void {
-  st.seen.add(key);
-  st.seenKeys.push(key);
-  if (st.seenKeys.length > MAX_SEEN_KEYS) {
-    for (const old of st.seenKeys.splice(0, st.seenKeys.length - MAX_SEEN_KEYS)) st.seen.delete(old);
-  }
-}
-
 
 function carry(st: State): CarriedConversationState {
   return {
@@ -618,30 +392,5 @@ function carry(st: State): CarriedConversationState {
     seenKeys: st.seenKeys,
     recentRequests: st.recentRequests,
     ...(st.deadLetters ? { deadLetters: st.deadLetters } : {}),
-  };
-}
-
-interface FailureDescription {
-  type: string;
-  code: string | number;
-  message: string;
-  details: Record<string, unknown>;
-}
-
-/** Turns an activity failure into what the agent is told (and what the comment records). */
-function describeFailure(err: unknown): FailureDescription {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type && NON_RETRYABLE.includes(cause.type)) {
-    const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
-    const code = (details.channelCode as string | number | undefined) ?? cause.type;
-    return { type: cause.type, code, message: cause.message, details };
-  }
-  // Retries ran out (rate limits, outages) or the send timed out.
-  const message = cause instanceof Error ? cause.message : 'the channel did not accept the message in time';
-  return {
-    type: FailureType.ChannelRefused,
-    code: 'retries_exhausted',
-    message: `the channel did not accept the message: ${message}`,
-    details: { channelCode: 'retries_exhausted', channelMessage: message },
   };
 }

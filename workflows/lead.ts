@@ -4,13 +4,12 @@
  * (internal comments, complete / reopen) until idle. An action on an idle lead starts a new run
  * under the same id (update-with-start), which finds the task already written.
  */
-import { allHandlersFinished, condition, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import { proxySerialLocalActivities } from './shared/local-activities.js';
-import { serveTaskUpdates } from './publication.js';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import { deadLetters } from './shared/dead-letters.js';
-import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY, contactOrPlaceholder, untilDatabaseAnswers } from './shared/retry.js';
-import { channelTaskQueue } from './shared/temporal.js';
+import { idleTimer, runUntilIdle } from './shared/idle-loop.js';
+import { contactOrPlaceholder, untilDatabaseAnswers } from './shared/retry.js';
+import { TASK_THREAD_PATCH, serveTaskUpdates } from './shared/task-thread.js';
+import { threadActivities } from './shared/thread-activities.js';
 import type { ChannelKind, ConversationTiming, LeadEvent } from './shared/types.js';
 
 export interface LeadInput {
@@ -21,17 +20,22 @@ export interface LeadInput {
 }
 
 export async function lead(input: LeadInput): Promise<void> {
-  const queue = channelTaskQueue(workflowInfo().taskQueue, input.channelKind);
-  const channel = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });
-  const channelOut = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '1 minute', heartbeatTimeout: '5 seconds', scheduleToCloseTimeout: '5 minutes', retry: CHANNEL_OUT_RETRY });
-  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
+  const activities = threadActivities(input.channelKind);
+  const { db, channelIn } = activities;
   let ready = false;
-  const thread = serveTaskUpdates({ channelId: input.channelId, db, channelOut, recent: [], ready: () => ready });
+  const thread = serveTaskUpdates({
+    channelId: input.channelId,
+    activities,
+    recent: [],
+    editsInSendOrder: patched(TASK_THREAD_PATCH),
+    // Actions wait until the task is written.
+    ready: () => ready,
+  });
 
   // Bounded retries; a profile that cannot be fetched gives a placeholder name, a lead that cannot
   // be recorded is set aside as a dead letter (workflows/shared/retry.ts).
   const contactArgs = { channelId: input.channelId, peerId: input.lead.userId, workflowId: workflowInfo().workflowId, withoutConversation: true };
-  const contact = await contactOrPlaceholder(channel.ensureContact, db.ensureContact, contactArgs);
+  const contact = await contactOrPlaceholder(channelIn.ensureContact, db.ensureContact, contactArgs);
   const recorded = contact.ok
     ? await untilDatabaseAnswers(() => db.recordLead({ channelId: input.channelId, workflowId: workflowInfo().workflowId, lead: input.lead, contactId: contact.value.contactId }))
     : contact;
@@ -42,11 +46,8 @@ export async function lead(input: LeadInput): Promise<void> {
   }
   ready = true;
 
-  const idleMs = input.timing.idleSeconds * 1000;
-  for (;;) {
-    await sleep(Math.max(50, thread.lastActivityMs() + idleMs - Date.now()));
-    if (Date.now() < thread.lastActivityMs() + idleMs || thread.sendsInFlight() > 0) continue;
-    await condition(allHandlersFinished);
-    if (thread.sendsInFlight() === 0) return;
-  }
+  // No events after the lead itself: the run serves agent actions until idle.
+  const idle = idleTimer(thread.clock, input.timing.idleSeconds);
+  idle.arm();
+  await runUntilIdle({ idle, armAfterBatch: true });
 }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { messageKind } from '../../workflows/shared/message-kind.js';
 import type { BroadcastPolicy, HoldRef } from '../../workflows/shared/types.js';
-import type { StoredFileJson } from '../schema.js';
+import type { StoredFile } from '../../workflows/shared/types.js';
 import type { DbOrTx, Tx } from './conversations.js';
 
 /** md5 of the "same kind" key: short and indexable; equal keys, equal hashes. */
@@ -33,7 +33,7 @@ export interface ObservedMessageRow {
   sourceKey: string;
   kindKey: string;
   text: string;
-  files: StoredFileJson[];
+  files: StoredFile[];
   extra?: Record<string, unknown>;
   sentAt: Date;
   /** Sent by taskwire's bulk send: a broadcast by origin, held at once. */

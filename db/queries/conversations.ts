@@ -1,7 +1,8 @@
 /** Queries behind the conversation pipeline: identities, conversations, tasks, comments, the message log. */
 import { sql, type Transaction } from 'kysely';
 import type { Db, Database } from '../index.js';
-import type { Channel, ChannelSettings, StoredFileJson, Task } from '../schema.js';
+import type { Channel, ChannelSettings, Task } from '../schema.js';
+import type { StoredFile } from '../../workflows/shared/types.js';
 import { mergeChannelSettings } from './channels.js';
 
 export type Tx = Transaction<Database>;
@@ -46,7 +47,7 @@ export async function latestConversationTask(tx: DbOrTx, conversationId: string)
     .executeTakeFirst();
 }
 
-export async function insertAttachments(tx: DbOrTx, commentId: string, files: StoredFileJson[]): Promise<void> {
+export async function insertAttachments(tx: DbOrTx, commentId: string, files: StoredFile[]): Promise<void> {
   if (!files.length) return;
   await tx
     .insertInto('attachments')
@@ -89,7 +90,7 @@ export async function copyHistory(tx: Tx, taskId: string, contactId: string, n: 
 
 export async function logMessage(
   tx: DbOrTx,
-  entry: { contactId: string; channelId: string; direction: 'inbound' | 'outbound'; commentId: string; text: string; files: StoredFileJson[]; sourceKey: string; occurredAt: string | Date },
+  entry: { contactId: string; channelId: string; direction: 'inbound' | 'outbound'; commentId: string; text: string; files: StoredFile[]; sourceKey: string; occurredAt: string | Date },
 ): Promise<void> {
   await tx
     .insertInto('message_log')

@@ -1,0 +1,68 @@
+/**
+ * Recording a channel's comment, the same way for conversations and publications: one comment
+ * per source key (the channel's id for it; a redelivery finds it), with its files as attachments
+ * and the ones that could not be files as notes in its text. Runs inside the caller's transaction.
+ */
+import { insertAttachments, type Tx } from '../db/queries/conversations.js';
+import type { StoredFile } from '../workflows/shared/types.js';
+import { fileNoteLines, type DownloadedMedia } from './media.js';
+
+/** The comment recorded under this source key, if any (de-duplication of redeliveries). */
+export async function commentBySourceKey(tx: Tx, sourceKey: string) {
+  return tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', sourceKey).executeTakeFirst();
+}
+
+export interface NewComment {
+  taskId: string;
+  /** Inbound: written by the contact `authorId`; outbound: by the channel `authorId`. */
+  direction: 'inbound' | 'outbound';
+  authorId: string;
+  text: string;
+  sourceKey: string;
+  files: StoredFile[];
+  externalId?: string | null;
+  externalUrl?: string | null;
+  createdAt?: string | Date;
+  editedAt?: string | null;
+  replyToCommentId?: string | null;
+  extra?: Record<string, unknown>;
+  broadcast?: boolean;
+}
+
+/** Writes the comment and its attachments; returns its id. */
+export async function addComment(tx: Tx, c: NewComment): Promise<string> {
+  const comment = await tx
+    .insertInto('comments')
+    .values({
+      task_id: c.taskId,
+      direction: c.direction,
+      author_type: c.direction === 'inbound' ? 'contact' : 'channel',
+      author_id: c.authorId,
+      text: c.text,
+      external_id: c.externalId ?? null,
+      external_url: c.externalUrl ?? null,
+      source_key: c.sourceKey,
+      created_at: c.createdAt,
+      edited_at: c.editedAt ?? null,
+      reply_to_comment_id: c.replyToCommentId ?? null,
+      extra: c.extra ? JSON.stringify(c.extra) : null,
+      broadcast: c.broadcast ?? false,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await insertAttachments(tx, comment.id, c.files);
+  return comment.id;
+}
+
+/** The downloaded files that are files (the others are notes in the text). */
+export function storedFiles(files: DownloadedMedia[]): StoredFile[] {
+  return files.flatMap((f) => (f.file ? [f.file] : []));
+}
+
+/**
+ * The text with a line per file that is not an attachment: media that can't be a file (VK video)
+ * as its link, a file that could not be fetched naming it and saying why it is missing.
+ */
+export function withFileNotes(text: string, files: DownloadedMedia[]): string {
+  return [text, ...fileNoteLines(files)].filter((s) => s).join('\n');
+}

@@ -1,0 +1,139 @@
+/**
+ * Recording a conversation's messages (activities/inbound.ts): the rows a conversation's activity
+ * works on, a message as a comment of the person's task (found, reopened or created) and a line
+ * of the message log, once per channel message id. Runs inside the caller's transaction.
+ */
+import { copyHistory, findConversation, getChannelOrThrow, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
+import type { Channel, Task } from '../db/schema.js';
+import type { StoredFile } from '../workflows/shared/types.js';
+import { addComment, commentBySourceKey } from './comment-records.js';
+import { createTask, taskForNewComment, type TaskTally } from './task-resolution.js';
+
+/** The comment idempotency key of a channel message: the same message is one comment, ever. */
+export function messageSourceKey(channelId: string, peerId: string, externalId: string): string {
+  return `msg:${channelId}:${peerId}:${externalId}`;
+}
+
+/** The channel, conversation and contact rows an activity of this conversation works on. */
+export async function conversationCtx(tx: Tx, input: { channelId: string; peerId: string; contactId: string; workflowId: string }) {
+  const channel = await getChannelOrThrow(tx, input.channelId);
+  const conversation = await findConversation(tx, input.channelId, input.peerId);
+  if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
+  const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
+  const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+  return { ctx, conversation };
+}
+
+export interface Ctx {
+  tx: Tx;
+  channel: Channel;
+  peerId: string;
+  conversationId: string;
+  contactId: string;
+  contactName: string;
+  workflowId: string;
+}
+
+export interface MessageToRecord {
+  externalId: string;
+  direction: 'inbound' | 'outbound';
+  text: string;
+  files: StoredFile[];
+  occurredAt: string;
+  editedAt?: string;
+  externalUrl?: string;
+  replyToExternalId?: string;
+  extra?: Record<string, unknown>;
+  /** A broadcast message attached on the reply (rule 23). */
+  broadcast?: boolean;
+}
+
+export interface Tally extends TaskTally {
+  taskId: string | null;
+  recorded: number;
+  duplicates: number;
+}
+
+/** Returns the comment id, or null when the message was already recorded (a redelivery after the run's memory). */
+export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord): Promise<string | null> {
+  const { tx } = ctx;
+  const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
+  if (await commentBySourceKey(tx, sourceKey)) {
+    result.duplicates++;
+    return null;
+  }
+  const task = await taskForNewMessage(ctx, result);
+  const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
+  const commentId = await addComment(tx, {
+    taskId: task.id,
+    direction: m.direction,
+    authorId: m.direction === 'inbound' ? ctx.contactId : ctx.channel.id,
+    text: m.text,
+    files: m.files,
+    externalId: m.externalId,
+    externalUrl: m.externalUrl,
+    sourceKey,
+    createdAt: m.occurredAt,
+    editedAt: m.editedAt,
+    replyToCommentId: replyTo?.id,
+    extra: m.extra,
+    broadcast: m.broadcast,
+  });
+  await logMessage(tx, {
+    contactId: ctx.contactId,
+    channelId: ctx.channel.id,
+    direction: m.direction,
+    commentId,
+    text: m.text,
+    files: m.files,
+    sourceKey,
+    occurredAt: m.occurredAt,
+  });
+  result.taskId = task.id;
+  result.recorded++;
+  return commentId;
+}
+
+/** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option (history copied, rule 8). */
+export async function taskForNewMessage(ctx: Ctx, tally: TaskTally): Promise<Task> {
+  const latest = await latestConversationTask(ctx.tx, ctx.conversationId);
+  return taskForNewComment(
+    ctx.tx,
+    ctx.channel,
+    latest,
+    async () => {
+      const task = await createTask(ctx.tx, ctx.channel, {
+        kind: 'conversation',
+        title: `${ctx.contactName} — ${ctx.channel.name}`,
+        workflowId: ctx.workflowId,
+        contactId: ctx.contactId,
+        conversationId: ctx.conversationId,
+        createdBy: 'contact',
+      });
+      await copyHistory(ctx.tx, task.id, ctx.contactId, settingsOf(ctx.channel).historyMessages);
+      return task;
+    },
+    tally,
+  );
+}
+
+/** A comment of this conversation by the channel's message id: theirs, ours, or a part of ours. */
+export async function findCommentByExternalId(tx: Tx, conversationId: string, externalId: string) {
+  const direct = await tx
+    .selectFrom('comments as c')
+    .innerJoin('tasks as t', 't.id', 'c.task_id')
+    .select(['c.id', 'c.extra'])
+    .where('t.conversation_id', '=', conversationId)
+    .where('c.external_id', '=', externalId)
+    .orderBy('c.id', 'desc')
+    .executeTakeFirst();
+  if (direct) return direct;
+  return tx
+    .selectFrom('deliveries as d')
+    .innerJoin('comments as c', 'c.id', 'd.comment_id')
+    .innerJoin('tasks as t', 't.id', 'c.task_id')
+    .select(['c.id', 'c.extra'])
+    .where('t.conversation_id', '=', conversationId)
+    .where('d.external_id', '=', externalId)
+    .executeTakeFirst();
+}
