@@ -1,9 +1,9 @@
-import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import { adapterFor, ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import { FailureType } from '../workflows/shared/errors.js';
-import type { PostCommentRequest, PublicationRef, StoredFile } from '../workflows/shared/types.js';
+import type { ChannelCapabilities, PostCommentRequest, PublicationRef, StoredFile } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
@@ -24,17 +24,17 @@ interface DeliveryContent {
  * first files when it fits as their caption, else in messages of its own before them.
  */
 export function planDeliveries(
-  adapter: Pick<ChannelAdapter, 'maxTextLength' | 'filesPerMessage' | 'maxCaptionLength'>,
+  limits: Pick<ChannelCapabilities, 'maxTextLength' | 'filesPerMessage' | 'maxCaptionLength'>,
   text: string,
   files: StoredFile[],
 ): DeliveryContent[] {
-  const perMessage = Math.max(1, adapter.filesPerMessage);
+  const perMessage = Math.max(1, limits.filesPerMessage);
   const fileGroups: StoredFile[][] = [];
   for (let i = 0; i < files.length; i += perMessage) fileGroups.push(files.slice(i, i + perMessage));
-  if (fileGroups.length && text.length <= adapter.maxCaptionLength) {
+  if (fileGroups.length && text.length <= limits.maxCaptionLength) {
     return fileGroups.map((group, i) => ({ text: i === 0 ? text : '', files: group }));
   }
-  const parts: DeliveryContent[] = splitText(text, adapter.maxTextLength).map((t) => ({ text: t, files: [] }));
+  const parts: DeliveryContent[] = splitText(text, limits.maxTextLength).map((t) => ({ text: t, files: [] }));
   if (fileGroups.length && !text) parts.length = 0;
   return [...parts, ...fileGroups.map((group) => ({ text: '', files: group }))];
 }
@@ -78,20 +78,28 @@ export interface ExactlyOnceSend {
 }
 
 /**
- * Sends one channel message in an activity, never twice. Heartbeats let Temporal notice a dead
- * worker within seconds (heartbeatTimeout) and retry elsewhere; the retry carries the same
- * idempotency value, which VK de-duplicates itself. WhatsApp has no such key: the value travels
- * as callback data, and a retry first looks (briefly waits) for a status report of the first
- * attempt — if one arrived, that message is adopted instead of sending again.
+ * Sends one channel message in an activity, never twice where the channel allows it. Heartbeats
+ * let Temporal notice a dead worker within seconds (heartbeatTimeout) and retry elsewhere. How a
+ * retry after an attempt of unknown outcome avoids a second message is the channel's
+ * `retriedSends`: VK de-duplicates the repeated idempotency value itself; WhatsApp's value travels
+ * as callback data, and the retry first looks (briefly waits) for a status report of the first
+ * attempt — if one arrived, that message is adopted instead of sending again; Telegram offers
+ * neither, so the message is sent again (the window of a possible double is one HTTP exchange,
+ * README "Telegram") and the retry is logged.
  */
 export async function sendExactlyOnce(db: ActivityDeps['db'], o: ExactlyOnceSend): Promise<SendResult> {
   const beat = setInterval(() => heartbeat(), 1000);
   try {
     heartbeat();
     const previousAnswered = (o.row.error as { answered?: boolean } | null)?.answered === true;
-    if (!o.adapter.idempotentSends && activityInfo().attempt > 1 && !previousAnswered) {
-      const externalId = await firstAttemptReport(db, o.channelId, o.row.id, FIRST_ATTEMPT_WAIT_MS);
-      if (externalId) return { externalId };
+    if (activityInfo().attempt > 1 && !previousAnswered) {
+      const retried = o.adapter.capabilities.retriedSends;
+      if (retried === 'adopt_delivery_report') {
+        const externalId = await firstAttemptReport(db, o.channelId, o.row.id, FIRST_ATTEMPT_WAIT_MS);
+        if (externalId) return { externalId };
+      } else if (retried === 'sent_again') {
+        log.warn('sending again after an attempt of unknown outcome: the person may get this message twice', { channelId: o.channelId, [o.row.table]: o.row.id });
+      }
     }
     return await o.send();
   } catch (err) {
@@ -177,7 +185,7 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       const channel = await getChannelOrThrow(tx, input.channelId);
       const parts = input.template
         ? [{ text: input.text, files: [] as StoredFile[], template: input.template }]
-        : planDeliveries(adapterFor(adapters, channel.kind), input.text, input.files);
+        : planDeliveries(adapterFor(adapters, channel.kind).capabilities, input.text, input.files);
       const rows = await tx
         .insertInto('deliveries')
         .values(
@@ -323,13 +331,13 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       const deliveries = await db.selectFrom('deliveries').selectAll().where('comment_id', '=', c.id).orderBy('part').execute();
       const sent = deliveries.filter((d) => d.external_id);
       if (sent.length > 0) {
-        if (!adapter.canEdit) throw notSupported('edit_not_supported', `${channel.kind} messages cannot be edited once sent`);
+        if (!adapter.capabilities.canEdit) throw notSupported('edit_not_supported', `${channel.kind} messages cannot be edited once sent`);
         if (c.task_kind !== 'conversation') throw notSupported('edit_not_supported', 'replies under publications cannot be edited through the API (rule 13)');
         if (deliveries.length > 1) throw notSupported('edit_not_supported', 'a reply sent as several messages cannot be edited');
         const d = sent[0]!;
         const content = (d.extra ?? {}) as Record<string, unknown>;
-        if (adapter.maxTextLength < input.text.length) {
-          throw ApplicationFailure.nonRetryable(`text is longer than ${adapter.maxTextLength} characters`, FailureType.InvalidRequest, { field: 'text' });
+        if (adapter.capabilities.maxTextLength < input.text.length) {
+          throw ApplicationFailure.nonRetryable(`text is longer than ${adapter.capabilities.maxTextLength} characters`, FailureType.InvalidRequest, { field: 'text' });
         }
         try {
           await adapter.edit(channel, {

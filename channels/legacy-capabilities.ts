@@ -21,7 +21,7 @@ const UNKNOWN: ChannelCapabilities = {
   maxTextLength: 4096,
   filesPerMessage: 1,
   maxCaptionLength: 0,
-  idempotentSends: false,
+  retriedSends: 'adopt_delivery_report',
   peerIsPhone: false,
 };
 

@@ -123,19 +123,8 @@ export interface PublicationSupport {
 /** Everything the worker-side pipeline needs from a channel. */
 export interface ChannelAdapter {
   kind: ChannelKind;
-  /** Longest text one message may carry; longer texts are split into several deliveries. */
-  maxTextLength: number;
-  /** How many files one message may carry (VK: 10 attachments; WhatsApp: one media per message). */
-  filesPerMessage: number;
-  /** Longest text that can travel with files in one message (VK: the text limit; WhatsApp: a 1,024-char caption). */
-  maxCaptionLength: number;
-  /**
-   * Does the channel itself refuse to send the same message twice (VK random_id)? If not, a
-   * retried send first looks for a delivery report of the first attempt (WhatsApp).
-   */
-  idempotentSends: boolean;
-  /** Can a sent message be edited through the API? (rule 13) */
-  canEdit: boolean;
+  /** Limits, edits and retried sends: the channel's capabilities (channels/<kind>/capabilities.ts). */
+  capabilities: ChannelCapabilities;
   fetchProfile(channel: Channel, peerId: string): Promise<Profile>;
   /** Many profiles in one call (VK users.get takes 1,000 ids), for bulk sends; absent when profiles cost no call. */
   fetchProfiles?(channel: Channel, peerIds: string[]): Promise<Record<string, Profile>>;

@@ -63,7 +63,7 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   app.openapi(findContactRoute, async (c) => {
     const { phone } = c.req.valid('query');
     const digits = normalizePhone(phone);
-    if (digits.length < 5) throw badRequest('phone', 'must contain a phone number (at least 5 digits)');
+    if (!digits) throw badRequest('phone', 'must be a valid international number (country code first, e.g. +7 916 123-45-67)');
     const [first] = await findContactsByPhone(
       deps.db,
       digits,

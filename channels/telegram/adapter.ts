@@ -22,8 +22,9 @@ import type { MediaRef } from '../../workflows/shared/types.js';
 import { ChannelPermanentError, type ChannelAdapter, type DownloadedFile, type EditRequest, type OutboundMessage, type Profile, type SendResult } from '../types.js';
 import { DEFAULT_MEDIA_POLICY, formatBytes, MediaRefusedError, type MediaFetchPolicy } from '../media-fetch.js';
 import { isFileTooBig, TELEGRAM_MAX_DOWNLOAD_BYTES, TelegramApiClient, type TgSentMessage } from './api-client.js';
+import { telegramCapabilities } from './capabilities.js';
 import { telegramCredentialsSchema } from './credentials.js';
-import { personName } from './updates.js';
+import { personName, telegramMessageId } from './updates.js';
 
 export interface TelegramAdapterOptions {
   /** `TELEGRAM_API_BASE_URL`, default `https://api.telegram.org`. */
@@ -43,9 +44,9 @@ export interface TelegramAdapterOptions {
 export type TelegramAdapter = ChannelAdapter;
 
 /** `sendMessage` text: ≤ 4096 characters. */
-export const TELEGRAM_MAX_TEXT_LENGTH = 4096;
+export const TELEGRAM_MAX_TEXT_LENGTH = telegramCapabilities.maxTextLength;
 /** Captions of photos, videos, audio, voice and documents: ≤ 1024 characters. */
-export const TELEGRAM_MAX_CAPTION_LENGTH = 1024;
+export const TELEGRAM_MAX_CAPTION_LENGTH = telegramCapabilities.maxCaptionLength;
 const MB = 1024 * 1024;
 /** Uploads through the cloud Bot API: 50 MB; photos 10 MB (larger ones go as documents). */
 export const TELEGRAM_MAX_UPLOAD_BYTES = 50 * MB;
@@ -151,7 +152,7 @@ export function createTelegramAdapter(opts: TelegramAdapterOptions): TelegramAda
     const file = message.files[0];
     if (!file) {
       if (!message.text) throw new ChannelPermanentError('empty_message', 'nothing to send: no text and no file', 'refused');
-      return { externalId: String((await sendText(message.text)).message_id) };
+      return { externalId: telegramMessageId(chatId, (await sendText(message.text)).message_id) };
     }
     if (file.bytes.byteLength > TELEGRAM_MAX_UPLOAD_BYTES) {
       throw new ChannelPermanentError('file_too_large', `"${file.filename}" is ${formatBytes(file.bytes.byteLength)}; bots can send files up to 50 MB`, 'refused');
@@ -175,7 +176,7 @@ export function createTelegramAdapter(opts: TelegramAdapterOptions): TelegramAda
       sent = await upload(DOCUMENT, params);
     }
     const extra: Record<string, unknown> = textMessageId === undefined ? { caption: true } : { textMessageId: String(textMessageId) };
-    return { externalId: String(sent.message_id), extra };
+    return { externalId: telegramMessageId(chatId, sent.message_id), extra };
   }
 
   /** Text messages by `editMessageText`; a file's caption by `editMessageCaption` (extra.caption); a text sent ahead of its file by its own id. */
@@ -196,12 +197,7 @@ export function createTelegramAdapter(opts: TelegramAdapterOptions): TelegramAda
 
   return {
     kind: 'telegram',
-    maxTextLength: TELEGRAM_MAX_TEXT_LENGTH,
-    filesPerMessage: 1,
-    maxCaptionLength: TELEGRAM_MAX_CAPTION_LENGTH,
-    // No idempotency key and no echo of our own messages: see the file comment.
-    idempotentSends: false,
-    canEdit: true,
+    capabilities: telegramCapabilities,
     fetchProfile,
     download,
     mediaPolicy,
@@ -223,12 +219,18 @@ export function toChatId(peerId: string): string {
   return id;
 }
 
+/** taskwire's `<chat id>:<message id>` (a bare message id is taken as is). */
+const MESSAGE_ID = /^(?:-?\d{1,20}:)?(\d{1,15})$/;
+
+/** The message id in its chat. */
 function toMessageId(externalId: string): number {
-  if (!/^\d{1,15}$/.test(externalId)) throw new ChannelPermanentError('bad_message_id', `not a Telegram message id: ${externalId}`, 'refused');
-  return Number(externalId);
+  const m = MESSAGE_ID.exec(externalId);
+  if (!m) throw new ChannelPermanentError('bad_message_id', `not a Telegram message id: ${externalId}`, 'refused');
+  return Number(m[1]);
 }
 
 function replyParameters(externalId: string | undefined): { message_id: number; allow_sending_without_reply: true } | undefined {
-  if (!externalId || !/^\d{1,15}$/.test(externalId)) return undefined;
-  return { message_id: Number(externalId), allow_sending_without_reply: true };
+  const m = externalId ? MESSAGE_ID.exec(externalId) : null;
+  if (!m) return undefined;
+  return { message_id: Number(m[1]), allow_sending_without_reply: true };
 }

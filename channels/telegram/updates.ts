@@ -21,6 +21,11 @@ import type { ConversationEvent, MediaRef } from '../../workflows/shared/types.j
 import { isObject } from '../http.js';
 
 /** A body we cannot route. `field` names the offending field (dotted path, e.g. `message.chat.id`). */
+/** taskwire's id of a Telegram message: `<chat id>:<message id>` (Telegram numbers messages per chat). */
+export function telegramMessageId(chatId: string | number, messageId: number): string {
+  return `${chatId}:${messageId}`;
+}
+
 export class TelegramUpdateError extends Error {
   constructor(
     readonly field: string,
@@ -172,12 +177,14 @@ export function parseUpdate(body: unknown, opts: ParseUpdateOptions = {}): Teleg
   const peerId = String(msg.chat.id);
   if (msg.chat.type !== 'private') return ignored('not_private', `${field} in a ${msg.chat.type} chat`, peerId);
   const content = renderMessage(msg);
-  const externalId = String(msg.message_id);
+  // Message ids are numbered per chat: taskwire's id of a message names its chat too, so that it is
+  // unique in the channel (delivery look-ups are by channel and message id).
+  const externalId = telegramMessageId(peerId, msg.message_id);
   if (field === 'edited_message') {
     const editedAt = toIso(msg.edit_date ?? msg.date, receivedAt);
     const event: ConversationEvent = {
       type: 'inbound_edit',
-      keys: [updateKey, `tg-edit:${peerId}:${externalId}:${msg.edit_date ?? updateId}`],
+      keys: [updateKey, `tg-edit:${externalId}:${msg.edit_date ?? updateId}`],
       occurredAt: editedAt,
       externalId,
       text: content.text,
@@ -189,13 +196,13 @@ export function parseUpdate(body: unknown, opts: ParseUpdateOptions = {}): Teleg
   const name = personName(msg.from ?? msg.chat);
   const event: ConversationEvent = {
     type: 'inbound',
-    keys: [updateKey, `tg-msg:${peerId}:${externalId}`],
+    keys: [updateKey, `tg-msg:${externalId}`],
     occurredAt: toIso(msg.date, receivedAt),
     externalId,
     text: content.text,
     media: content.media,
     ...(name ? { profile: { name } } : {}),
-    ...(msg.reply_to_message ? { replyToExternalId: String(msg.reply_to_message.message_id) } : {}),
+    ...(msg.reply_to_message ? { replyToExternalId: telegramMessageId(peerId, msg.reply_to_message.message_id) } : {}),
   };
   return { type: 'conversation', updateId, peerId, event };
 }

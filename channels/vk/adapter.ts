@@ -5,6 +5,7 @@
  */
 import type { Channel } from '../../db/schema.js';
 import type { MediaRef } from '../../workflows/shared/types.js';
+import { vkCapabilities } from './capabilities.js';
 import {
   ChannelPermanentError,
   ChannelTransientError,
@@ -147,12 +148,7 @@ export function createVkAdapter(opts: VkAdapterOptions): ChannelAdapter {
 
   return {
     kind: 'vk',
-    maxTextLength: VK_MAX_TEXT_LENGTH,
-    filesPerMessage: VK_MAX_ATTACHMENTS,
-    maxCaptionLength: VK_MAX_TEXT_LENGTH,
-    // messages.send with a repeated random_id is not delivered again.
-    idempotentSends: true,
-    canEdit: true,
+    capabilities: vkCapabilities,
     fetchProfile,
     fetchProfiles,
     download,

@@ -12,7 +12,7 @@ export const vkCapabilities: ChannelCapabilities = {
   filesPerMessage: 10,
   maxCaptionLength: 4096,
   // messages.send with a repeated random_id is not delivered again.
-  idempotentSends: true,
+  retriedSends: 'deduplicated',
   // Replies under photos, videos and board topics are user-token methods: answered in VK itself.
   publications: { answerable: ['wall'], repliesCarryFiles: false },
   peerIsPhone: false,

@@ -9,6 +9,7 @@
  */
 import type { Channel } from '../../db/schema.js';
 import type { MediaRef } from '../../workflows/shared/types.js';
+import { whatsAppCapabilities } from './capabilities.js';
 import {
   ChannelPermanentError,
   ChannelTransientError,
@@ -258,12 +259,7 @@ export function createWhatsAppAdapter(opts: WhatsAppAdapterOptions): ChannelAdap
 
   return {
     kind: 'whatsapp',
-    maxTextLength: WHATSAPP_MAX_TEXT_LENGTH,
-    filesPerMessage: 1,
-    maxCaptionLength: WHATSAPP_MAX_CAPTION_LENGTH,
-    // The Graph API has no idempotency key: a retry looks for the first attempt's status first.
-    idempotentSends: false,
-    canEdit: false,
+    capabilities: whatsAppCapabilities,
     fetchProfile,
     download,
     mediaPolicy,

@@ -12,7 +12,7 @@ export const whatsAppCapabilities: ChannelCapabilities = {
   // One media object per message, with a caption of up to 1,024 characters.
   filesPerMessage: 1,
   maxCaptionLength: 1024,
-  // A retried send first looks for the delivery report of the first attempt.
-  idempotentSends: false,
+  // No idempotency key: a retried send first looks for the first attempt's delivery report (callback data).
+  retriedSends: 'adopt_delivery_report',
   peerIsPhone: true,
 };

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { freePort } from '../../runtime/free-port.js';
 import { ensureSearchAttributes } from '../../runtime/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/temporal-dev-server.js';
+import { tgUpdates } from '../fakes/telegram-api.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -126,4 +127,38 @@ it('a held broadcast survives a worker restart and a Temporal restart, and is at
     const d = await h.client.workflow.getHandle(h.conversationId(p)).describe();
     expect(d.status.name).toBe('RUNNING');
   }
+}, 120_000);
+
+it('Telegram: an update refused while Temporal is down is taken when Telegram delivers it again, once, and replies go out after', async () => {
+  const channelId = await h.createTgChannel();
+  const person = { id: 512350201, first_name: 'Тимур' };
+  const first = tgUpdates.text(person, 'Telegram до сбоя');
+  const second = tgUpdates.text(person, 'Telegram во время сбоя');
+  expect((await h.postTg(channelId, first)).status).toBe(200);
+  const contactId = await h.eventually(async () => {
+    const c = await h.db.selectFrom('conversations').select('contact_id').where('peer_id', '=', String(person.id)).executeTakeFirst();
+    return c?.contact_id;
+  }, 30_000, 'contact');
+  const task = await h.eventually(async () => (await h.api('GET', `/api/tasks?contactId=${contactId}`)).body.items[0], 30_000, 'task');
+
+  await h.stopWorkers();
+  await server!.stop();
+  const during = await h.postTg(channelId, second);
+  expect(during.status).toBe(503);
+  // Telegram retries a non-2xx update; the reply cannot be taken either, and says so.
+  const replyDuring = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Ответ во время сбоя', notifyContact: true });
+  expect(replyDuring.status).toBe(503);
+
+  await startServer();
+  await h.startWorkers();
+  expect((await h.postTg(channelId, second)).status).toBe(200);
+  expect((await h.postTg(channelId, first)).status).toBe(200);
+  const texts = await h.eventually(async () => {
+    const list = (await h.api('GET', `/api/tasks/${task.id}`)).body.comments.map((c: any) => c.text);
+    return list.includes('Telegram во время сбоя') ? list : undefined;
+  }, 30_000, 'the update refused during the outage');
+  expect(texts).toEqual(['Telegram до сбоя', 'Telegram во время сбоя']);
+  const reply = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Ответ после сбоя', notifyContact: true });
+  expect(reply.status).toBe(201);
+  expect(h.tg.sentTo(person.id).map((m) => m.text)).toEqual(['Ответ после сбоя']);
 }, 120_000);

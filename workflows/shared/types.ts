@@ -31,8 +31,14 @@ export interface ChannelCapabilities {
   filesPerMessage: number;
   /** Longest text that can travel with files in one message. */
   maxCaptionLength: number;
-  /** Does the channel itself refuse to send the same message twice (VK random_id)? */
-  idempotentSends: boolean;
+  /**
+   * What a send retried after an attempt of unknown outcome (a timeout, a dead worker) does:
+   * `deduplicated` — the channel drops a repeated idempotency value (VK random_id);
+   * `adopt_delivery_report` — the first attempt's delivery report, if one arrives, is adopted
+   * instead of sending again (WhatsApp callback data); `sent_again` — nothing can tell, so the
+   * message is sent again and may arrive twice (Telegram: no key, no echo of the bot's messages).
+   */
+  retriedSends: 'deduplicated' | 'adopt_delivery_report' | 'sent_again';
   /** Publications with comment threads (VK): which kinds are answered from the task, and whether replies carry files. */
   publications?: { answerable: PublicationKind[]; repliesCarryFiles: boolean };
   /** A person's id in the channel is their phone number (WhatsApp wa_id): contacts are found by it. */

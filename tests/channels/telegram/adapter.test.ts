@@ -56,7 +56,7 @@ afterAll(async () => {
 
 describe('Telegram adapter – contract values and profile', () => {
   it('kind, limits, edits, no idempotent sends', () => {
-    expect(adapter).toMatchObject({ kind: 'telegram', maxTextLength: 4096, filesPerMessage: 1, maxCaptionLength: 1024, canEdit: true, idempotentSends: false });
+    expect(adapter).toMatchObject({ kind: 'telegram', capabilities: expect.objectContaining({ maxTextLength: 4096, filesPerMessage: 1, maxCaptionLength: 1024, canEdit: true, retriedSends: 'sent_again' }) });
   });
 
   it('fetchProfile asks getChat; an unknown chat is a permanent refusal', async () => {
@@ -78,12 +78,12 @@ describe('Telegram adapter – send', () => {
     expect(fake.sentTo(CHAT)).toHaveLength(1);
     const m = fake.sent[0]!;
     expect(m).toMatchObject({ method: 'sendMessage', text: 'Добрый день! Заказ №4521 передан курьеру.' });
-    expect(r).toEqual({ externalId: String(m.messageId) });
+    expect(r).toEqual({ externalId: `${CHAT}:${m.messageId}` });
   });
 
   it('a long text is planned as several messages of at most 4096 characters, each sent', async () => {
     const long = Array.from({ length: 900 }, (_, i) => `слово${i}`).join(' ');
-    const parts = planDeliveries(adapter, long, []);
+    const parts = planDeliveries(adapter.capabilities, long, []);
     expect(parts.length).toBeGreaterThan(1);
     for (const p of parts) await adapter.send(channel, text(p.text));
     expect(fake.sent.map((m) => m.text!.length).every((n) => n <= 4096)).toBe(true);
@@ -112,7 +112,7 @@ describe('Telegram adapter – send', () => {
     const m = fake.sent[0]!;
     expect(m).toMatchObject({ method, caption: 'Ваш документ', upload: { field, filename: name, mimeType: mime } });
     expect(Buffer.from(m.upload!.bytes).equals(Buffer.from(bytes))).toBe(true);
-    expect(r).toEqual({ externalId: String(m.messageId), extra: { caption: true } });
+    expect(r).toEqual({ externalId: `${CHAT}:${m.messageId}`, extra: { caption: true } });
   });
 
   it('photos over 10 MB go as documents; a photo Telegram cannot process is sent again as a document', async () => {
@@ -132,9 +132,9 @@ describe('Telegram adapter – send', () => {
     expect(f).toMatchObject({ method: 'sendDocument' });
     expect(f!.caption).toBeUndefined();
     expect(f!.replyTo).toBeUndefined();
-    expect(r).toEqual({ externalId: String(f!.messageId), extra: { textMessageId: String(t!.messageId) } });
+    expect(r).toEqual({ externalId: `${CHAT}:${f!.messageId}`, extra: { textMessageId: String(t!.messageId) } });
     // The pipeline itself plans such a text as a delivery of its own.
-    expect(planDeliveries(adapter, caption, [{ sha256: 'x', filename: 'a.pdf', mimeType: 'application/pdf', size: 10 }]).map((p) => p.files.length)).toEqual([0, 1]);
+    expect(planDeliveries(adapter.capabilities, caption, [{ sha256: 'x', filename: 'a.pdf', mimeType: 'application/pdf', size: 10 }]).map((p) => p.files.length)).toEqual([0, 1]);
   });
 
   it('refuses what Telegram cannot take, without a call: two files, templates, over 50 MB, nothing', async () => {
@@ -153,7 +153,7 @@ describe('Telegram adapter – edit', () => {
   it('a text message by editMessageText; the same text again is a success ("message is not modified")', async () => {
     const r = await adapter.send(channel, text('Заказ придёт в среду'));
     await adapter.edit(channel, { peerId: CHAT, externalId: r.externalId, extra: r.extra ?? null, text: 'Заказ придёт в четверг' });
-    expect(fake.edits).toEqual([expect.objectContaining({ method: 'editMessageText', messageId: Number(r.externalId), text: 'Заказ придёт в четверг' })]);
+    expect(fake.edits).toEqual([expect.objectContaining({ method: 'editMessageText', messageId: Number(r.externalId.split(':')[1]), text: 'Заказ придёт в четверг' })]);
     await adapter.edit(channel, { peerId: CHAT, externalId: r.externalId, text: 'Заказ придёт в четверг' });
     expect(fake.callCount('editMessageText')).toBe(2);
     expect(fake.edits).toHaveLength(1);

@@ -42,7 +42,7 @@ describe('Telegram updates – private messages', () => {
         type: 'inbound',
         keys: ['tg-update:840000101', `tg-msg:${PEER}:201`],
         occurredAt: AT,
-        externalId: '201',
+        externalId: `${PEER}:201`,
         text: 'Здравствуйте! Где мой заказ №4521?',
         media: [],
         profile: { name: 'Анна Смирнова' },
@@ -101,7 +101,7 @@ describe('Telegram updates – private messages', () => {
   });
 
   it('a reply names the quoted message', () => {
-    expect(inbound('message.reply')).toMatchObject({ text: 'Да, это он', replyToExternalId: '5001' });
+    expect(inbound('message.reply')).toMatchObject({ text: 'Да, это он', replyToExternalId: `${PEER}:5001` });
   });
 
   it('content taskwire cannot show is a placeholder, never dropped', () => {
@@ -138,7 +138,7 @@ describe('Telegram updates – edits and membership', () => {
         type: 'inbound_edit',
         keys: ['tg-update:840000115', `tg-edit:${PEER}:201:1767864090`],
         occurredAt: '2026-01-08T09:21:30.000Z',
-        externalId: '201',
+        externalId: `${PEER}:201`,
         text: 'Здравствуйте! Где мой заказ №4522?',
         media: [],
         editedAt: '2026-01-08T09:21:30.000Z',

@@ -44,9 +44,9 @@ afterAll(async () => {
 describe('VK adapter – contract values', () => {
   it('kind, limits, edit support', () => {
     expect(adapter.kind).toBe('vk');
-    expect(adapter.maxTextLength).toBe(4096);
-    expect(adapter.filesPerMessage).toBe(10);
-    expect(adapter.canEdit).toBe(true);
+    expect(adapter.capabilities.maxTextLength).toBe(4096);
+    expect(adapter.capabilities.filesPerMessage).toBe(10);
+    expect(adapter.capabilities.canEdit).toBe(true);
   });
 });
 

@@ -50,10 +50,10 @@ afterAll(async () => {
 describe('WhatsApp adapter – contract values', () => {
   it('kind, limits, no edit', () => {
     expect(adapter.kind).toBe('whatsapp');
-    expect(adapter.maxTextLength).toBe(4096);
-    expect(adapter.filesPerMessage).toBe(1);
-    expect(adapter.maxCaptionLength).toBe(1024);
-    expect(adapter.canEdit).toBe(false);
+    expect(adapter.capabilities.maxTextLength).toBe(4096);
+    expect(adapter.capabilities.filesPerMessage).toBe(1);
+    expect(adapter.capabilities.maxCaptionLength).toBe(1024);
+    expect(adapter.capabilities.canEdit).toBe(false);
   });
 
   it('fetchProfile: the number is all there is (no API call)', async () => {
