@@ -259,7 +259,7 @@ describe('channels', () => {
     expectError(await vk({}, { groupId: -5 }), 400, 'invalid_request', 'groupId');
     expectError(await vk({}, { groupId: 'club218' }), 400, 'invalid_request', 'groupId');
     expectError(await vk({}, { secret: undefined }), 400, 'invalid_request', 'secret');
-    expectError(await vk({}, { kind: 'telegram' }), 400, 'invalid_request', 'kind');
+    expectError(await vk({}, { kind: 'icq' }), 400, 'invalid_request', 'kind');
     expectError(
       await call(app, 'POST', '/api/channels', { token: adminToken, body: { kind: 'whatsapp', name: 'x', phoneNumberId: '1', wabaId: '2', accessToken: 'a', appSecret: 'b' } }),
       400, 'invalid_request', 'verifyToken',
@@ -282,7 +282,7 @@ describe('channels', () => {
     expect(list.body.items.map((c: any) => c.id)).toEqual([vkChannelId, waChannelId]);
     for (const s of [...Object.values(VK_SECRETS), ...Object.values(WA_SECRETS)]) expect(list.text).not.toContain(s);
     expect((await call(app, 'GET', '/api/channels?kind=whatsapp', { token: agentToken })).body.items.map((c: any) => c.id)).toEqual([waChannelId]);
-    expectError(await call(app, 'GET', '/api/channels?kind=telegram', { token: agentToken }), 400, 'invalid_request', 'kind');
+    expectError(await call(app, 'GET', '/api/channels?kind=icq', { token: agentToken }), 400, 'invalid_request', 'kind');
 
     const one = await call(app, 'GET', `/api/channels/${vkChannelId}`, { token: agentToken });
     expect(one.body).toMatchObject({ id: vkChannelId, kind: 'vk', groupId: 218000001 });
