@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { AppEnv } from '../api/env.js';
 import type { Logger } from '../runtime/logger.js';
 import type { ChannelCapabilities, ChannelKind, ConversationEvent, LeadEvent, MediaRef, StoredFile } from '../workflows/shared/types.js';
-import type { PublicationCommentEvent, PublicationKind, PublicationRef } from '../workflows/shared/types.js';
+import type { PublicationCommentEvent, PublicationRef } from '../workflows/shared/types.js';
 import type { Channel, ChannelCredentials } from '../db/schema.js';
 import type { MediaFetchPolicy } from './media-fetch.js';
 
@@ -112,12 +112,8 @@ export interface PublicationInfo {
 /** Channels whose publications (posts, photos, videos, topics) carry comment threads (VK). */
 export interface PublicationSupport {
   fetch(channel: Channel, ref: PublicationRef): Promise<PublicationInfo>;
-  /** Kinds whose comments can be answered through the API (VK: wall posts only). */
-  replyKinds: PublicationKind[];
   /** Posts a reply under a comment as the community; `idempotencyKey` makes a retry safe (VK guid). */
   reply(channel: Channel, ref: PublicationRef, reply: { replyToCommentId: string; text: string; files: OutboundMessage['files']; idempotencyKey: string }): Promise<SendResult>;
-  /** Direct link to a comment (rule 19). */
-  commentUrl(ref: PublicationRef, commentId: string, threadRootId?: string): string;
 }
 
 /** Everything the worker-side pipeline needs from a channel. */

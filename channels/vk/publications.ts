@@ -4,7 +4,7 @@
  * comments as the community with `wall.createComment`.
  *
  * Only wall comments can be answered with a community token: `photos/video/board.createComment`
- * are user-token methods (§6.5), so `replyKinds` is `['wall']` and the caller sends the agent to
+ * are user-token methods (§6.5), so the capabilities answer `['wall']` and the caller sends the agent to
  * the comment's link instead. Files in replies are not supported: a wall comment takes wall
  * photo / document uploads (`photos.getWallUploadServer`...), not the message uploads the
  * adapter implements, so `reply` refuses files permanently (`files_not_supported`) rather than
@@ -16,7 +16,7 @@ import { ChannelPermanentError, ChannelTransientError, type PublicationInfo, typ
 import { arrayOrEmpty, isObject } from '../http.js';
 import { quote } from '../text.js';
 import { vkClientForChannel, type VkApiClient, type VkChannelClientOptions } from './api-client.js';
-import { vkCommentUrl, vkItemUrl, vkPublicationUrl } from './links.js';
+import { vkItemUrl, vkPublicationUrl } from './links.js';
 import { renderVkContent, renderVkText } from './render.js';
 
 export interface VkPublicationsOptions {
@@ -98,9 +98,7 @@ export function createVkPublications(opts: VkPublicationsOptions): PublicationSu
 
   return {
     fetch: fetchInfo,
-    replyKinds: ['wall'],
     reply,
-    commentUrl: vkCommentUrl,
   };
 }
 

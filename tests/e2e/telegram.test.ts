@@ -20,6 +20,8 @@ const PAVEL = user(512350103, 'Павел', 'Сидоров');
 const NINA = user(512350104, 'Нина');
 const BULK = [user(512350105, 'Адресат'), user(512350106, 'Адресат2')];
 const CRASH = user(512350107, 'Кира');
+const REOPEN = user(512350108, 'Роман');
+const HISTORY = user(512350109, 'Гульнара', 'Ахметова');
 
 beforeAll(async () => {
   h = await startHarness();
@@ -183,6 +185,44 @@ describe('replies', () => {
     for (const u of BULK) expect(h.tg.sentTo(u.id).map((m) => m.text)).toEqual(['Скидка 10% до пятницы']);
     const wrong = await h.api('POST', `/api/channels/${channelId}/bulk-sends`, { recipients: [{ vkUserId: 1 }], text: 'x' });
     expect(wrong.status).toBe(400);
+  });
+});
+
+describe('completed tasks (rule 7) and history (rule 8)', () => {
+  const tasksOf = async (contactId: string) => (await h.api('GET', `/api/tasks?contactId=${contactId}`)).body.items as any[];
+
+  it('a new message reopens the completed task by default', async () => {
+    await say(REOPEN, 'Первый вопрос');
+    const task = await taskOf(REOPEN);
+    expect((await h.api('POST', `/api/tasks/${task.id}/complete`)).body.task.status).toBe('completed');
+    await say(REOPEN, 'Снова я');
+    const comments = await commentsOf(task.id, 2);
+    expect(comments.map((c) => c.text)).toEqual(['Первый вопрос', 'Снова я']);
+    expect((await h.api('GET', `/api/tasks/${task.id}`)).body.status).toBe('open');
+    expect(await tasksOf(task.contactId)).toHaveLength(1);
+  });
+
+  it('with createNewTaskIfNoActive a new task carries exactly N history messages', async () => {
+    expect((await h.api('PATCH', `/api/channels/${channelId}`, { settings: { createNewTaskIfNoActive: true, historyMessages: 5 } })).status).toBe(200);
+    try {
+      for (let i = 1; i <= 6; i++) await say(HISTORY, `Сообщение ${i}`);
+      const first = await taskOf(HISTORY);
+      await commentsOf(first.id, 6);
+      expect((await h.api('POST', `/api/tasks/${first.id}/comments`, { text: 'Ответ агента', notifyContact: true })).status).toBe(201);
+      await h.api('POST', `/api/tasks/${first.id}/complete`);
+      // A second later: Telegram dates have one-second resolution.
+      expect((await h.postTg(channelId, tgUpdates.message(HISTORY, { text: 'Новый вопрос' }, { date: Math.floor(Date.now() / 1000) + 1 }))).status).toBe(200);
+      const tasks = await h.eventually(async () => {
+        const list = await tasksOf(first.contactId);
+        return list.length === 2 ? list : undefined;
+      }, 20_000, 'a second task');
+      const second = tasks.find((t) => t.id !== first.id);
+      const comments = await commentsOf(second.id, 6);
+      expect(comments.filter((c) => c.history).map((c) => c.text)).toEqual(['Сообщение 3', 'Сообщение 4', 'Сообщение 5', 'Сообщение 6', 'Ответ агента']);
+      expect(comments.at(-1)).toMatchObject({ text: 'Новый вопрос', direction: 'inbound' });
+    } finally {
+      await h.api('PATCH', `/api/channels/${channelId}`, { settings: { createNewTaskIfNoActive: false } });
+    }
   });
 });
 

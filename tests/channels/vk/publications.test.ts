@@ -5,6 +5,8 @@ import { createVkAdapter } from '../../../channels/vk/adapter.js';
 import { mediaPolicy } from '../../../channels/media-fetch.js';
 import { parseVkCallback, type VkPublicationCallback } from '../../../channels/vk/callback.js';
 import { createVkPublications, VK_PUBLICATION_TITLE_MAX } from '../../../channels/vk/publications.js';
+import { vkCapabilities } from '../../../channels/vk/capabilities.js';
+import { vkCommentUrl } from '../../../channels/vk/links.js';
 import { ChannelPermanentError, ChannelTransientError, type ChannelAdapter, type PublicationSupport } from '../../../channels/types.js';
 import type { Channel } from '../../../db/schema.js';
 import type { PublicationRef } from '../../../workflows/shared/types.js';
@@ -53,15 +55,15 @@ afterAll(async () => {
 describe('VK publications – contract', () => {
   it('the adapter carries publication support; only wall comments can be answered', () => {
     expect(pubs).toBeDefined();
-    expect(pubs.replyKinds).toEqual(['wall']);
+    expect(vkCapabilities.publications?.answerable).toEqual(['wall']);
   });
 
-  it('commentUrl (§9)', () => {
-    expect(pubs.commentUrl(POST, '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3310');
-    expect(pubs.commentUrl(POST, '3312', '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3312&thread=3310');
-    expect(pubs.commentUrl(PHOTO, '871')).toBe('https://vk.com/photo-218000001_457240321');
-    expect(pubs.commentUrl(VIDEO, '214')).toBe('https://vk.com/video-218000001_456239045');
-    expect(pubs.commentUrl(TOPIC, '38')).toBe('https://vk.com/topic-218000001_49876543?post=38');
+  it('comment links (§9)', () => {
+    expect(vkCommentUrl(POST, '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3310');
+    expect(vkCommentUrl(POST, '3312', '3310')).toBe('https://vk.com/wall-218000001_1542?reply=3312&thread=3310');
+    expect(vkCommentUrl(PHOTO, '871')).toBe('https://vk.com/photo-218000001_457240321');
+    expect(vkCommentUrl(VIDEO, '214')).toBe('https://vk.com/video-218000001_456239045');
+    expect(vkCommentUrl(TOPIC, '38')).toBe('https://vk.com/topic-218000001_49876543?post=38');
   });
 });
 
