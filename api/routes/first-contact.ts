@@ -27,7 +27,8 @@ const TemplateSchema = z.object({
 
 /** The recipient fields of the channels the company may write first on (WhatsApp `{phone}`), with the template. */
 const firstContactChannels = channelDefinitions().filter((d) => d.capabilities.companyWritesFirst);
-const StartConversationBody = unionOf(firstContactChannels.map((d) => d.recipient.schema.extend({ template: TemplateSchema }))).openapi('StartConversation');
+// Not strict (unlike a bulk-send recipient): the contract's body always took unknown fields and ignored them.
+const StartConversationBody = unionOf(firstContactChannels.map((d) => z.object({ ...d.recipient.schema.shape, template: TemplateSchema }))).openapi('StartConversation');
 
 const route = createRoute({
   method: 'post',
