@@ -101,6 +101,14 @@ export class UpdateNotAccepted extends ApiError {
   }
 }
 
+/** One agent action as a workflow update: the update, its arguments, its id (the request's) and until when to wait. */
+interface UpdateCall<Ret, Args extends [unknown, ...unknown[]]> {
+  update: UpdateDefinition<Ret, Args>;
+  args: Args;
+  updateId: string;
+  deadline: number;
+}
+
 /**
  * Sends an update (starting the workflow when no run is open) and waits for it until `deadline`
  * (ms since the epoch). Failures thrown by the workflow (also a validator's refusal) become contract
@@ -109,10 +117,7 @@ export class UpdateNotAccepted extends ApiError {
 async function issueUpdate<Ret, Args extends [unknown, ...unknown[]], W extends Parameters<Client['workflow']['startUpdateWithStart']>[1]['startWorkflowOperation']>(
   client: Client,
   op: W,
-  update: UpdateDefinition<Ret, Args>,
-  args: Args,
-  updateId: string,
-  deadline: number,
+  { update, args, updateId, deadline }: UpdateCall<Ret, Args>,
 ): Promise<UpdateProgress<Ret>> {
   let handle: WorkflowUpdateHandle<Ret>;
   try {
@@ -170,7 +175,7 @@ export async function updateConversation<Ret, Args extends [unknown, ...unknown[
   deadline: number,
 ): Promise<UpdateProgress<Ret>> {
   const op = new WithStartWorkflowOperation(conversation, { ...startOptions(config, ref, seed), workflowIdConflictPolicy: 'USE_EXISTING' });
-  return issueUpdate(client, op, update, args, requestId, deadline);
+  return issueUpdate(client, op, { update, args, updateId: requestId, deadline });
 }
 
 /**
@@ -299,7 +304,7 @@ export async function updateTaskOwner<Ret, Args extends [unknown, ...unknown[]]>
     owner.kind === 'publication'
       ? new WithStartWorkflowOperation(publication, { ...publicationStart(config, ch, owner.ref), workflowIdConflictPolicy: 'USE_EXISTING' })
       : new WithStartWorkflowOperation(lead, { ...leadStart(config, ch, owner.lead), workflowIdConflictPolicy: 'USE_EXISTING' });
-  return issueUpdate(client, op as WithStartWorkflowOperation<typeof publication>, update, args, requestId, deadline);
+  return issueUpdate(client, op as WithStartWorkflowOperation<typeof publication>, { update, args, updateId: requestId, deadline });
 }
 
 export function requireOpenConversation(target: { peerId: string | null; kind: string }): asserts target is { peerId: string; kind: 'conversation' } {

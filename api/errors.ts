@@ -145,38 +145,35 @@ function failureDetails(f: ApplicationFailure): ErrorDetails {
   return first && typeof first === 'object' && !Array.isArray(first) ? { ...(first as ErrorDetails) } : {};
 }
 
+/** The contract's status and default code for each failure a workflow or activity refuses an action with. */
+const FAILURE_ANSWERS: Record<FailureType, { status: ContentfulStatusCode; code: string }> = {
+  [FailureType.ReplyWindowClosed]: { status: 422, code: 'reply_window_closed' },
+  [FailureType.MessagesDenied]: { status: 422, code: 'messages_denied' },
+  [FailureType.ChannelRefused]: { status: 502, code: 'channel_refused' },
+  [FailureType.NotSupported]: { status: 409, code: 'not_supported' },
+  [FailureType.InvalidRequest]: { status: 400, code: 'invalid_request' },
+  [FailureType.NotFound]: { status: 404, code: 'not_found' },
+  [FailureType.ChannelInactive]: { status: 422, code: 'channel_inactive' },
+};
+
+function isFailureType(type: string | undefined | null): type is FailureType {
+  return typeof type === 'string' && Object.hasOwn(FAILURE_ANSWERS, type);
+}
+
 /**
  * ApplicationFailures thrown by workflows / activities (workflows/shared/errors.ts) → contract errors.
  * `details.code` (a string) overrides the default machine code where one type covers several cases.
  */
 export function failureToApiError(f: ApplicationFailure, c?: Context): ApiError | undefined {
+  // The workflow's database work ran out of attempts: nothing was changed.
+  if (f.type === ActivityFailureType.DatabaseUnavailable) return unavailable('the database is unavailable, retry later', { service: 'database' });
+  if (f.type === ActivityFailureType.InvalidData) return new ApiError(400, 'invalid_request', 'a value could not be stored', {});
+  if (!isFailureType(f.type)) return undefined;
   const details = failureDetails(f);
-  const own = typeof details.code === 'string' ? details.code : undefined;
-  const message = f.message || 'refused';
-  switch (f.type) {
-    case FailureType.ReplyWindowClosed:
-      return new ApiError(422, own ?? 'reply_window_closed', message, details);
-    case FailureType.MessagesDenied:
-      return new ApiError(422, own ?? 'messages_denied', message, details);
-    case FailureType.ChannelRefused:
-      return new ApiError(502, own ?? 'channel_refused', message, details);
-    case FailureType.NotSupported:
-      // The contract names the edit case; PATCH is only used for edits of comments.
-      return new ApiError(409, own ?? (c?.req.method === 'PATCH' ? 'edit_not_supported' : 'not_supported'), message, details);
-    case FailureType.InvalidRequest:
-      return new ApiError(400, own ?? 'invalid_request', message, details);
-    case FailureType.NotFound:
-      return new ApiError(404, own ?? 'not_found', message, details);
-    case FailureType.ChannelInactive:
-      return new ApiError(422, own ?? 'channel_inactive', message, details);
-    // The workflow's database work ran out of attempts: nothing was changed.
-    case ActivityFailureType.DatabaseUnavailable:
-      return unavailable('the database is unavailable, retry later', { service: 'database' });
-    case ActivityFailureType.InvalidData:
-      return new ApiError(400, 'invalid_request', 'a value could not be stored', {});
-    default:
-      return undefined;
-  }
+  const { status, code } = FAILURE_ANSWERS[f.type];
+  // The contract names the edit case; PATCH is only used for edits of comments.
+  const named = f.type === FailureType.NotSupported && c?.req.method === 'PATCH' ? 'edit_not_supported' : code;
+  return new ApiError(status, typeof details.code === 'string' ? details.code : named, f.message || 'refused', details);
 }
 
 function httpExceptionToApiError(e: HTTPException): ApiError {

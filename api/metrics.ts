@@ -7,15 +7,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
+/** A counter of this registry: `help` says what it counts, by which labels. */
+function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
 export const metrics = {
   registry,
   /** Every answered HTTP request; `route` is the matched route pattern (`/api/channels/:id`) or `unmatched`. */
-  httpRequests: new Counter({
-    name: 'taskwire_http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [registry],
-  }),
+  httpRequests: counter('taskwire_http_requests_total', 'HTTP requests answered, by method, route pattern and status', ['method', 'route', 'status']),
   httpDuration: new Histogram({
     name: 'taskwire_http_request_duration_seconds',
     help: 'HTTP request duration in seconds, by method, route pattern and status',
@@ -29,33 +29,13 @@ export const metrics = {
    * `not_found`, `invalid`, `unavailable`, `error`, `bad_secret`, `bad_signature`, `unknown_channel`,
    * `throttled` (429: too many wrong secrets from the address).
    */
-  webhookEvents: new Counter({
-    name: 'taskwire_webhook_events_total',
-    help: 'Webhook deliveries by channel kind and result',
-    labelNames: ['channel', 'result'] as const,
-    registers: [registry],
-  }),
+  webhookEvents: counter('taskwire_webhook_events_total', 'Webhook deliveries by channel kind and result', ['channel', 'result']),
   /** Wrong credentials presented: `api_token` (a Bearer token), `webhook_secret` (VK secret, WhatsApp signature or verify token). */
-  authFailures: new Counter({
-    name: 'taskwire_auth_failures_total',
-    help: 'Requests refused for a wrong API token or webhook secret, by kind',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-  }),
+  authFailures: counter('taskwire_auth_failures_total', 'Requests refused for a wrong API token or webhook secret, by kind', ['kind']),
   /** Requests answered 429 because their address failed authentication too often (api/auth-throttle.ts). */
-  authThrottled: new Counter({
-    name: 'taskwire_auth_throttled_total',
-    help: 'Requests refused with 429 after too many failed authentications from their address, by kind',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-  }),
+  authThrottled: counter('taskwire_auth_throttled_total', 'Requests refused with 429 after too many failed authentications from their address, by kind', ['kind']),
   /** `npm start` only: restarts of an embedded child (`postgres`, `temporal`) after it died. */
-  embeddedRestarts: new Counter({
-    name: 'taskwire_embedded_restarts_total',
-    help: 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited',
-    labelNames: ['child'] as const,
-    registers: [registry],
-  }),
+  embeddedRestarts: counter('taskwire_embedded_restarts_total', 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited', ['child']),
   /** Dead letters by status (`dead`, `retrying`, `resolved`), read from the database at scrape time. */
   deadLetters: new Gauge({
     name: 'taskwire_dead_letters',

@@ -55,8 +55,11 @@ export const IsoTime = z.string().openapi({ format: 'date-time', example: '2025-
 
 const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
 
+/** The statuses an error response is documented for. */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 502 | 503;
+
 /** Error responses by status, for `responses: {...errorResponses(400, 401, 403)}`. */
-export function errorResponses<S extends 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 502 | 503>(...statuses: S[]) {
+export function errorResponses<S extends ErrorStatus>(...statuses: S[]) {
   const text: Record<number, string> = {
     400: 'Malformed JSON (`malformed_json`) or an invalid field (`invalid_request`, `details.field` names it)',
     401: 'No or bad API token (`unauthorized`)',
@@ -81,6 +84,12 @@ export const jsonBody = <T extends z.ZodType>(schema: T, description?: string) =
 export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
   description,
+});
+
+/** A text/plain answer (a webhook's `ok`, a challenge, the metrics). */
+export const textResponse = (description: string) => ({
+  description,
+  content: { 'text/plain': { schema: z.string() } },
 });
 
 /** One schema, or the union of several (zod's union wants two or more): e.g. the recipients of every channel kind. */

@@ -8,6 +8,14 @@ import type { Task } from '../db/schema.js';
 import { IsoTime } from './schemas.js';
 import { iso } from './serializers.js';
 
+/** Who a comment or a task is from: its kind (`type`) and id. */
+const party = <T extends string>(...types: [T, ...T[]]) => z.object({ type: z.enum(types), id: z.string() });
+
+const CommentDirection = z.enum(['inbound', 'outbound', 'internal']);
+const DeliveryStatus = z.enum(['pending', 'sent', 'delivered', 'read', 'failed']);
+const TaskKind = z.enum(['conversation', 'publication', 'lead']);
+const TaskStatus = z.enum(['open', 'completed']);
+
 const AttachmentSchema = z
   .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
   .openapi('Attachment');
@@ -16,12 +24,12 @@ export const CommentSchema = z
   .object({
     id: z.string(),
     taskId: z.string(),
-    direction: z.enum(['inbound', 'outbound', 'internal']),
-    author: z.object({ type: z.enum(['contact', 'employee', 'channel']), id: z.string() }),
+    direction: CommentDirection,
+    author: party('contact', 'employee', 'channel'),
     text: z.string(),
     attachments: z.array(AttachmentSchema),
     notifyContact: z.boolean(),
-    deliveryStatus: z.enum(['pending', 'sent', 'delivered', 'read', 'failed']).optional(),
+    deliveryStatus: DeliveryStatus.optional(),
     deliveryError: z.object({ code: z.union([z.string(), z.number()]), message: z.string() }).optional(),
     externalUrl: z.string().optional(),
     history: z.literal(true).optional(),
@@ -38,11 +46,11 @@ export const TaskSummarySchema = z
   .object({
     id: z.string(),
     title: z.string(),
-    kind: z.enum(['conversation', 'publication', 'lead']),
-    status: z.enum(['open', 'completed']),
+    kind: TaskKind,
+    status: TaskStatus,
     channelId: z.string(),
     contactId: z.string().nullable(),
-    creator: z.object({ type: z.enum(['contact', 'employee']), id: z.string() }),
+    creator: party('contact', 'employee'),
     assigneeIds: z.array(z.string()),
     customFields: z.record(z.string(), z.unknown()),
     description: z.string().optional(),

@@ -3,7 +3,7 @@
  * its credentials, task template and options. Credentials are write-only: stored in
  * `credentials`, never returned. What differs by kind comes from the channel's definition.
  */
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition, channelDefinitions, channelKinds } from '../../channels/index.js';
 import { ChannelCredentialsRefused, type ChannelDefinition } from '../../channels/types.js';
 import {
@@ -20,12 +20,12 @@ import { missingEmployeeIds } from '../../db/queries/employees.js';
 import { getTemplate } from '../../db/queries/templates.js';
 import type { Db } from '../../db/index.js';
 import type { ChannelCredentials } from '../../db/schema.js';
-import { requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, conflict, notFound, parseId } from '../errors.js';
 import { commitAnswer } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { apiResource, MANAGERS } from '../route-specs.js';
+import { IdInput, idString, IsoTime, jsonResponse } from '../schemas.js';
 import { serializeChannel } from '../serializers.js';
 
 // --- schemas ---------------------------------------------------------------------------------
@@ -132,70 +132,39 @@ export const ChannelSchema = z
 
 // --- routes ----------------------------------------------------------------------------------
 
-const managers = requireRole('owner', 'admin');
+const channels = apiResource('/api/channels', 'channels', ChannelSchema);
 
-const createChannelRoute = createRoute({
-  method: 'post',
-  path: '/api/channels',
-  tags: ['channels'],
+const ChannelExists = z.object({ error: z.object({ code: z.literal('channel_exists'), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
+
+const createChannelRoute = channels.create({
   summary: `Connect a channel: ${channelDefinitions().map((d) => d.label).join(', ')} (owner/admin)`,
   description:
     'The creator becomes the channel\'s configuring employee. Secrets are stored and never returned. ' +
     'Some channels check the credentials with the messenger first: refused, nothing is stored (`422 invalid_credentials`).',
-  security: bearerSecurity,
-  middleware: [managers] as const,
-  request: { headers: idempotencyHeader, body: jsonBody(CreateChannelBody) },
-  responses: {
-    201: jsonResponse(ChannelSchema, 'The channel (no secrets); point the channel\'s webhook at `webhookUrl`'),
-    ...errorResponses(400, 401, 403, 413, 415, 422, 503),
-    409: jsonResponse(z.object({ error: z.object({ code: z.literal('channel_exists'), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) }), 'This channel (VK community, WhatsApp number, …) is already connected (`channel_exists`)'),
-  },
+  roles: MANAGERS,
+  body: CreateChannelBody,
+  answer: 'The channel (no secrets); point the channel\'s webhook at `webhookUrl`',
+  errors: [422],
+  responses: { 409: jsonResponse(ChannelExists, 'This channel (VK community, WhatsApp number, …) is already connected (`channel_exists`)') },
 });
 
-const listChannelsRoute = createRoute({
-  method: 'get',
-  path: '/api/channels',
-  tags: ['channels'],
+const listChannelsRoute = channels.list({
   summary: 'List channels',
-  security: bearerSecurity,
-  request: {
-    query: z.object({
-      kind: z.enum(channelKinds()).optional(),
-      active: z.enum(['true', 'false']).optional(),
-    }),
-  },
-  responses: {
-    200: jsonResponse(z.object({ items: z.array(ChannelSchema) }), 'Channels, oldest first'),
-    ...errorResponses(400, 401, 503),
-  },
+  query: z.object({
+    kind: z.enum(channelKinds()).optional(),
+    active: z.enum(['true', 'false']).optional(),
+  }),
+  items: 'Channels, oldest first',
 });
 
-const getChannelRoute = createRoute({
-  method: 'get',
-  path: '/api/channels/{id}',
-  tags: ['channels'],
-  summary: 'One channel',
-  security: bearerSecurity,
-  request: { params: IdParams },
-  responses: {
-    200: jsonResponse(ChannelSchema, 'The channel'),
-    ...errorResponses(401, 404, 503),
-  },
-});
+const getChannelRoute = channels.get({ summary: 'One channel', answer: 'The channel' });
 
-const patchChannelRoute = createRoute({
-  method: 'patch',
-  path: '/api/channels/{id}',
-  tags: ['channels'],
+const patchChannelRoute = channels.patch({
   summary: 'Rename, (de)activate, change settings or rotate credentials (owner/admin)',
   description: '`settings` is merged over the current settings (`receive` key by key; arrays are replaced).',
-  security: bearerSecurity,
-  middleware: [managers] as const,
-  request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(PatchChannelBody) },
-  responses: {
-    200: jsonResponse(ChannelSchema, 'The channel after the change'),
-    ...errorResponses(400, 401, 403, 404, 413, 415, 503),
-  },
+  roles: MANAGERS,
+  body: PatchChannelBody,
+  answer: 'The channel after the change',
 });
 
 // --- handlers --------------------------------------------------------------------------------

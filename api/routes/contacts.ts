@@ -5,7 +5,8 @@ import { findContactsByPhone, getContactWithIdentities, normalizePhone } from '.
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { badRequest, notFound, parseId } from '../errors.js';
-import { bearerSecurity, errorResponses, IdParams, IsoTime, jsonResponse } from '../schemas.js';
+import { apiResource } from '../route-specs.js';
+import { bearerSecurity, errorResponses, IsoTime, jsonResponse } from '../schemas.js';
 import { serializeContact } from '../serializers.js';
 
 export const ContactSchema = z
@@ -23,18 +24,7 @@ export const ContactSchema = z
   })
   .openapi('Contact');
 
-const getContactRoute = createRoute({
-  method: 'get',
-  path: '/api/contacts/{id}',
-  tags: ['contacts'],
-  summary: 'One contact',
-  security: bearerSecurity,
-  request: { params: IdParams },
-  responses: {
-    200: jsonResponse(ContactSchema, 'The contact'),
-    ...errorResponses(401, 404, 503),
-  },
-});
+const getContactRoute = apiResource('/api/contacts', 'contacts', ContactSchema).get({ summary: 'One contact', answer: 'The contact' });
 
 const findContactRoute = createRoute({
   method: 'get',

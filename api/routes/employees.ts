@@ -1,12 +1,13 @@
 /** Employees: owners and admins manage them; the API token is shown once, at creation. */
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { insertEmployee, listEmployees } from '../../db/queries/employees.js';
-import { hashToken, newToken, requireRole } from '../auth.js';
+import { hashToken, newToken } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { forbidden } from '../errors.js';
 import { commitAnswer } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { apiResource, MANAGERS } from '../route-specs.js';
+import { IsoTime } from '../schemas.js';
 import { serializeEmployee } from '../serializers.js';
 
 const RoleSchema = z.enum(['owner', 'admin', 'agent']).openapi('Role');
@@ -33,34 +34,16 @@ const CreatedEmployeeSchema = EmployeeSchema.extend({
   token: z.string().openapi({ description: 'The API token (`tw_…`). Shown only in this answer; store it now.', example: 'tw_3q2+…' }),
 }).openapi('CreatedEmployee');
 
-const managers = requireRole('owner', 'admin');
+const employees = apiResource('/api/employees', 'employees', EmployeeSchema);
 
-const createEmployee = createRoute({
-  method: 'post',
-  path: '/api/employees',
-  tags: ['employees'],
+const createEmployee = employees.create({
   summary: 'Create an employee (owner/admin; only an owner may create an owner)',
-  security: bearerSecurity,
-  middleware: [managers] as const,
-  request: { headers: idempotencyHeader, body: jsonBody(CreateEmployeeBody) },
-  responses: {
-    201: jsonResponse(CreatedEmployeeSchema, 'The employee, with its API token (shown only here)'),
-    ...errorResponses(400, 401, 403, 413, 415, 503),
-  },
+  roles: MANAGERS,
+  body: CreateEmployeeBody,
+  schema: CreatedEmployeeSchema,
+  answer: 'The employee, with its API token (shown only here)',
 });
-
-const listEmployeesRoute = createRoute({
-  method: 'get',
-  path: '/api/employees',
-  tags: ['employees'],
-  summary: 'List employees (owner/admin)',
-  security: bearerSecurity,
-  middleware: [managers] as const,
-  responses: {
-    200: jsonResponse(z.object({ items: z.array(EmployeeSchema) }), 'All employees'),
-    ...errorResponses(401, 403, 503),
-  },
-});
+const listEmployeesRoute = employees.list({ summary: 'List employees (owner/admin)', roles: MANAGERS, items: 'All employees' });
 
 export function registerEmployeeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.openapi(createEmployee, async (c) => {

@@ -3,14 +3,15 @@
  * placeholders, filled when a comment is posted with `quickReplyId` (from `variables` and the contact).
  * Anyone may read and create; the author, an owner or an admin may change or delete.
  */
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { deleteQuickReply, getQuickReply, insertQuickReply, listQuickReplies, updateQuickReply } from '../../db/queries/quick-replies.js';
 import type { Employee, QuickReply } from '../../db/schema.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { forbidden, notFound, parseId } from '../errors.js';
 import { commitAnswer } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdParams, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { apiResource } from '../route-specs.js';
+import { IsoTime } from '../schemas.js';
 import { serializeQuickReply } from '../serializers.js';
 
 const Title = z.string().trim().min(1).max(200).openapi({ example: 'Greeting' });
@@ -27,71 +28,21 @@ export const QuickReplySchema = z
   })
   .openapi('QuickReply');
 
-const tags = ['quick replies'];
+const quickReplies = apiResource('/api/quick-replies', 'quick replies', QuickReplySchema);
 
-const listRoute = createRoute({
-  method: 'get',
-  path: '/api/quick-replies',
-  tags,
-  summary: 'List quick replies',
-  security: bearerSecurity,
-  responses: {
-    200: jsonResponse(z.object({ items: z.array(QuickReplySchema) }), 'All quick replies, by title'),
-    ...errorResponses(401, 503),
-  },
-});
-
-const getRoute = createRoute({
-  method: 'get',
-  path: '/api/quick-replies/{id}',
-  tags,
-  summary: 'One quick reply',
-  security: bearerSecurity,
-  request: { params: IdParams },
-  responses: {
-    200: jsonResponse(QuickReplySchema, 'The quick reply'),
-    ...errorResponses(401, 404, 503),
-  },
-});
-
-const createQuickReplyRoute = createRoute({
-  method: 'post',
-  path: '/api/quick-replies',
-  tags,
+const listRoute = quickReplies.list({ summary: 'List quick replies', items: 'All quick replies, by title' });
+const getRoute = quickReplies.get({ summary: 'One quick reply', answer: 'The quick reply' });
+const createQuickReplyRoute = quickReplies.create({
   summary: 'Save a quick reply',
-  security: bearerSecurity,
-  request: { headers: idempotencyHeader, body: jsonBody(z.object({ title: Title, text: Text }).openapi('CreateQuickReply')) },
-  responses: {
-    201: jsonResponse(QuickReplySchema, 'The quick reply'),
-    ...errorResponses(400, 401, 413, 415, 503),
-  },
+  body: z.object({ title: Title, text: Text }).openapi('CreateQuickReply'),
+  answer: 'The quick reply',
 });
-
-const patchRoute = createRoute({
-  method: 'patch',
-  path: '/api/quick-replies/{id}',
-  tags,
+const patchRoute = quickReplies.patch({
   summary: 'Change a quick reply (its author, an owner or an admin)',
-  security: bearerSecurity,
-  request: { params: IdParams, headers: idempotencyHeader, body: jsonBody(z.strictObject({ title: Title.optional(), text: Text.optional() }).openapi('PatchQuickReply')) },
-  responses: {
-    200: jsonResponse(QuickReplySchema, 'The quick reply after the change'),
-    ...errorResponses(400, 401, 403, 404, 413, 415, 503),
-  },
+  body: z.strictObject({ title: Title.optional(), text: Text.optional() }).openapi('PatchQuickReply'),
+  answer: 'The quick reply after the change',
 });
-
-const deleteRoute = createRoute({
-  method: 'delete',
-  path: '/api/quick-replies/{id}',
-  tags,
-  summary: 'Delete a quick reply (its author, an owner or an admin)',
-  security: bearerSecurity,
-  request: { params: IdParams, headers: idempotencyHeader },
-  responses: {
-    204: { description: 'Deleted' },
-    ...errorResponses(401, 403, 404, 503),
-  },
-});
+const deleteRoute = quickReplies.delete({ summary: 'Delete a quick reply (its author, an owner or an admin)' });
 
 function assertMayChange(me: Employee, q: QuickReply): void {
   if (me.role === 'owner' || me.role === 'admin') return;

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { metrics } from '../metrics.js';
-import { BEARER_SCHEME, ErrorSchema, jsonResponse } from '../schemas.js';
+import { BEARER_SCHEME, ErrorSchema, jsonResponse, textResponse } from '../schemas.js';
 
 export const READINESS_TIMEOUT_MS = 2000;
 
@@ -45,7 +45,7 @@ const metricsRoute = createRoute({
   path: '/metrics',
   tags,
   summary: 'Prometheus metrics',
-  responses: { 200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text exposition format' } },
+  responses: { 200: textResponse('Prometheus text exposition format') },
 });
 
 /** Resolves to 'ok' or 'failed' within `ms`; never rejects. */

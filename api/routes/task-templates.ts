@@ -1,14 +1,14 @@
 /** Task templates: what a new task is made from (creator, assignees, custom fields). */
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { missingEmployeeIds } from '../../db/queries/employees.js';
 import { getTemplate, insertTemplate, listTemplates } from '../../db/queries/templates.js';
 import type { TemplateCreator } from '../../db/schema.js';
-import { requireRole } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { badRequest, notFound, parseId } from '../errors.js';
 import { commitAnswer } from '../idempotency.js';
-import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, idString, IsoTime, jsonBody, jsonResponse } from '../schemas.js';
+import { apiResource, MANAGERS } from '../route-specs.js';
+import { IdInput, idString, IsoTime } from '../schemas.js';
 import { serializeTemplate } from '../serializers.js';
 
 const CustomFieldSchema = z
@@ -51,46 +51,16 @@ export const TaskTemplateSchema = z
   })
   .openapi('TaskTemplate');
 
-const managers = requireRole('owner', 'admin');
+const templates = apiResource('/api/task-templates', 'task templates', TaskTemplateSchema);
 
-const createTemplateRoute = createRoute({
-  method: 'post',
-  path: '/api/task-templates',
-  tags: ['task templates'],
+const createTemplateRoute = templates.create({
   summary: 'Create a task template (owner/admin)',
-  security: bearerSecurity,
-  middleware: [managers] as const,
-  request: { headers: idempotencyHeader, body: jsonBody(CreateTemplateBody) },
-  responses: {
-    201: jsonResponse(TaskTemplateSchema, 'The template'),
-    ...errorResponses(400, 401, 403, 413, 415, 503),
-  },
+  roles: MANAGERS,
+  body: CreateTemplateBody,
+  answer: 'The template',
 });
-
-const listTemplatesRoute = createRoute({
-  method: 'get',
-  path: '/api/task-templates',
-  tags: ['task templates'],
-  summary: 'List task templates',
-  security: bearerSecurity,
-  responses: {
-    200: jsonResponse(z.object({ items: z.array(TaskTemplateSchema) }), 'All templates'),
-    ...errorResponses(401, 503),
-  },
-});
-
-const getTemplateRoute = createRoute({
-  method: 'get',
-  path: '/api/task-templates/{id}',
-  tags: ['task templates'],
-  summary: 'One task template',
-  security: bearerSecurity,
-  request: { params: IdParams },
-  responses: {
-    200: jsonResponse(TaskTemplateSchema, 'The template'),
-    ...errorResponses(401, 404, 503),
-  },
-});
+const listTemplatesRoute = templates.list({ summary: 'List task templates', items: 'All templates' });
+const getTemplateRoute = templates.get({ summary: 'One task template', answer: 'The template' });
 
 export function registerTaskTemplateRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.openapi(createTemplateRoute, async (c) => {

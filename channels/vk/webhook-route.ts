@@ -3,24 +3,22 @@
  * community answers `confirmation` with its confirmation string; every other event goes to its
  * conversation, publication or lead workflow (api/routes/webhooks.ts gives the hand-over).
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { secretsEqual } from '../../api/auth.js';
-import { errorResponses } from '../../api/schemas.js';
+import { webhookRoute } from '../../api/route-specs.js';
+import { jsonBody, textResponse } from '../../api/schemas.js';
 import type { WebhookContext } from '../types.js';
 import { parseVkCallback, VkCallbackError } from './callback.js';
 
 export const VK_WEBHOOK_PATH = '/webhooks/vk';
 
-const vkRoute = createRoute({
+const vkRoute = webhookRoute({
   method: 'post',
   path: VK_WEBHOOK_PATH,
-  tags: ['webhooks'],
   summary: 'VK Callback API (authenticated by the channel secret in the body)',
-  request: { body: { content: { 'application/json': { schema: z.object({ type: z.string(), group_id: z.number() }).passthrough() } }, required: true } },
-  responses: {
-    200: { description: '`ok`, or the confirmation string for `confirmation`', content: { 'text/plain': { schema: z.string() } } },
-    ...errorResponses(400, 403, 404, 413, 503),
-  },
+  request: { body: jsonBody(z.object({ type: z.string(), group_id: z.number() }).passthrough()) },
+  ok: textResponse('`ok`, or the confirmation string for `confirmation`'),
+  errors: [400, 403, 404, 413, 503],
 });
 
 export function registerVkWebhookRoutes(ctx: WebhookContext): void {

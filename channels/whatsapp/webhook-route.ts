@@ -9,10 +9,11 @@
  * ordering or decision (a monotonic, idempotent update), and a signal would cost a workflow
  * task and history events each. See docs/design.md.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { secretsEqual } from '../../api/auth.js';
 import { errorBody, unauthorized } from '../../api/errors.js';
-import { errorResponses } from '../../api/schemas.js';
+import { webhookRoute } from '../../api/route-specs.js';
+import { jsonBody, textResponse } from '../../api/schemas.js';
 import type { Channel } from '../../db/schema.js';
 import { findUnstorable } from '../../runtime/storable-text.js';
 import type { DeliveryStatusReport, WebhookContext } from '../types.js';
@@ -21,33 +22,27 @@ import { parseWebhook, readWebhookJson, WhatsAppWebhookError } from './webhook.j
 
 export const WHATSAPP_WEBHOOK_PATH = '/webhooks/whatsapp';
 
-const verifyRoute = createRoute({
+const verifyRoute = webhookRoute({
   method: 'get',
   path: WHATSAPP_WEBHOOK_PATH,
-  tags: ['webhooks'],
   summary: 'WhatsApp webhook verification (hub.mode=subscribe, hub.verify_token, hub.challenge)',
   request: {
     query: z.object({ 'hub.mode': z.string().optional(), 'hub.verify_token': z.string().optional(), 'hub.challenge': z.string().optional() }),
   },
-  responses: {
-    200: { description: 'The challenge, as plain text', content: { 'text/plain': { schema: z.string() } } },
-    ...errorResponses(403),
-  },
+  ok: textResponse('The challenge, as plain text'),
+  errors: [403],
 });
 
-const postRoute = createRoute({
+const postRoute = webhookRoute({
   method: 'post',
   path: WHATSAPP_WEBHOOK_PATH,
-  tags: ['webhooks'],
   summary: 'WhatsApp Cloud API events (authenticated by X-Hub-Signature-256 over the raw body)',
   request: {
     headers: z.object({ 'x-hub-signature-256': z.string().openapi({ example: 'sha256=58ca9e…' }) }),
-    body: { content: { 'application/json': { schema: z.object({ object: z.literal('whatsapp_business_account'), entry: z.array(z.unknown()) }) } }, required: true },
+    body: jsonBody(z.object({ object: z.literal('whatsapp_business_account'), entry: z.array(z.unknown()) })),
   },
-  responses: {
-    200: { description: 'Everything in the POST was durably accepted' },
-    ...errorResponses(400, 401, 404, 413, 503),
-  },
+  ok: { description: 'Everything in the POST was durably accepted' },
+  errors: [400, 401, 404, 413, 503],
 });
 
 export function registerWhatsAppWebhookRoutes(ctx: WebhookContext): void {
