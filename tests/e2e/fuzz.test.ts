@@ -1,12 +1,19 @@
 /**
  * Issue 10, "every bad value → 400 with the field named": a fuzz test over every route of the app
- * and both webhooks. Each request is a valid one with one thing broken — a field mutated (NUL,
- * lone surrogates, numbers beyond bigint or Date, very long or deep values, wrong types, extra
- * keys), a body that is not JSON or has the wrong content type, a bad path parameter or query
- * value — sent with the owner's and with an agent's token. For every answer:
+ * and the webhooks of every channel (VK, WhatsApp, Telegram). Each request is a valid one with one
+ * thing broken — a field mutated (NUL, lone surrogates, numbers beyond bigint or Date, very long or
+ * deep values, wrong types, extra keys), a body that is not JSON or has the wrong content type, a
+ * bad path parameter or query value, a wrong secret header — sent with the owner's and with an
+ * agent's token. For every answer:
  *   - never 5xx;
  *   - a 4xx has the contract's error body, and a 400 `invalid_request` names a field of the request;
  *   - a 4xx stored nothing: no table and no file changed, no workflow was started.
+ *
+ * Telegram's webhook answers an authenticated update it cannot read 200 and drops it (a non-2xx
+ * makes Telegram hold the bot's later updates for a day), so there a 200 may carry nothing: each of
+ * its 200s must store nothing, and reach a conversation workflow exactly when the update is one
+ * taskwire reads (a private chat's message, edit or block); a wrong secret header is always 401, a
+ * path that names no Telegram channel 404.
  *
  * The routes come from the app itself (its router and /openapi.json): a route without a fuzz spec
  * fails the test. Fixed seed by default (printed); `FUZZ_SEED` and `FUZZ_RUNS` (about how many
@@ -27,10 +34,23 @@ import { appendFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseVkCallback } from '../../channels/vk/callback.js';
+import { parseUpdate } from '../../channels/telegram/updates.js';
 import { parseWebhook } from '../../channels/whatsapp/webhook.js';
 import { conversationWorkflowId, leadWorkflowId, publicationWorkflowId } from '../../channels/workflow-ids.js';
 import { FAKE_PHONE_NUMBER_ID, textWebhook } from '../fakes/graph-api.js';
-import { fixturePath, readFixture, startHarness, vkMessage, VK_GROUP_ID, WA_APP_SECRET, WA_VERIFY_TOKEN, type Harness } from '../support/harness.js';
+import {
+  fixturePath,
+  readFixture,
+  startHarness,
+  TG_BOT_ID,
+  TG_SECRET_TOKEN,
+  VK_SECRET,
+  vkMessage,
+  VK_GROUP_ID,
+  WA_APP_SECRET,
+  WA_VERIFY_TOKEN,
+  type Harness,
+} from '../support/harness.js';
 import {
   brokenBodies,
   describeMutation,
@@ -48,8 +68,8 @@ import { applicationTables, snapshotDiff, takeSnapshot, type StateSnapshot } fro
 
 const SEED = Number(process.env.FUZZ_SEED ?? 1010);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
-/** Shares of RUNS: API routes (by how much each has to break), VK webhook, WhatsApp webhook POST and GET. */
-const SHARE = { api: 0.6, vk: 0.2, waPost: 0.16, waGet: 0.04 };
+/** Shares of RUNS: API routes (by how much each has to break), VK webhook, WhatsApp webhook POST and GET, Telegram webhook. */
+const SHARE = { api: 0.6, vk: 0.15, waPost: 0.12, waGet: 0.03, tg: 0.1 };
 /** `FUZZ_VERBOSE=1`: the answers of each route by status, after the summary. */
 const VERBOSE = !!process.env.FUZZ_VERBOSE;
 /** `FUZZ_TRACE=<file>`: every request and answer, as they happen. */
@@ -67,6 +87,7 @@ const ids = {
   templateId: '',
   vkChannelId: '',
   waChannelId: '',
+  tgChannelId: '',
   patchChannelId: '',
   vkTaskId: '',
   waTaskId: '',
@@ -227,12 +248,16 @@ async function settle(quiet: { polls: number; everyMs: number } = { polls: 2, ev
 
 const snapshot = () => takeSnapshot(h.db, tables, h.config.filesDir);
 
-/** The state of workflows a webhook could start: run id, or 'none'. */
+/**
+ * The state of workflows a webhook could start or signal: run id and history length, or 'none'.
+ * (The webhook part runs with the workers stopped: only a request can lengthen a history.)
+ */
 async function workflowStates(workflowIds: string[]): Promise<string[]> {
   return Promise.all(
     workflowIds.map(async (id) => {
       try {
-        return `${id}@${(await h.client.workflow.getHandle(id).describe()).runId}`;
+        const d = await h.client.workflow.getHandle(id).describe();
+        return `${id}@${d.runId}#${d.historyLength}`;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return `${id}@none`;
         // An id Temporal refuses (e.g. not UTF-8): no request could start it either.
@@ -248,6 +273,14 @@ interface RunOptions {
   /** After a 2xx: wait for what it started (e.g. a bulk send) to finish. */
   after2xx?: (req: FuzzRequest, a: Answer) => Promise<void>;
   onAccepted?: (req: FuzzRequest) => void;
+  /**
+   * After a 2xx: the workflows (among `targets`) the request should have reached. Given, the 2xx
+   * must have reached those and changed no other target, and stored nothing (Telegram: a 200 may
+   * be an update dropped unread).
+   */
+  reaches?: (req: FuzzRequest) => string[];
+  /** Checks of the answer beyond the invariants (e.g. a wrong secret must be refused). */
+  expectAnswer?: (req: FuzzRequest, a: Answer) => string[];
   /** Nothing runs in the background (webhooks with the workers stopped): no need to wait after a 2xx. */
   quiet?: boolean;
   /** The unbroken request: it must be accepted (proves the spec's base is valid). */
@@ -270,7 +303,7 @@ async function runOne(req: FuzzRequest, opts: RunOptions = {}): Promise<void> {
   const ms = Date.now() - t0;
   trace(`← ${a.status} in ${ms} ms`);
   count(req.route, a.status);
-  const found = answerProblems(req, a);
+  const found = [...answerProblems(req, a), ...(opts.expectAnswer?.(req, a) ?? [])];
   if (opts.mustAccept && a.status >= 300) found.push(`the valid request was refused`);
   if (ms > SLOW_MS) {
     found.push(`answered after ${(ms / 1000).toFixed(1)} s`);
@@ -285,14 +318,29 @@ async function runOne(req: FuzzRequest, opts: RunOptions = {}): Promise<void> {
     if (started.length) found.push(`a ${a.status} started a workflow: ${started.join(', ')}`);
     current = after;
   } else {
+    const after = opts.reaches ? await snapshot() : undefined;
+    if (after) found.push(...(await reachedProblems(a.status, snapshotDiff(before, after), targets, wfBefore, opts.reaches!(req))));
     opts.onAccepted?.(req);
     await opts.after2xx?.(req, a);
-    if (opts.quiet) current = await snapshot();
+    if (opts.quiet) current = after ?? (await snapshot());
     // What a route's hook waited for (a bulk send) may still write for a moment: a longer quiet spell.
     else if (opts.after2xx) current = await settle({ polls: 4, everyMs: 50 });
     else current = a.status >= 300 || req.method !== 'GET' ? await settle() : before;
   }
   for (const problem of found) problems.push({ route: req.route, request: `${req.method} ${shortUrl(req.url)} [${req.label}]`, status: a.status, problem, body: a.text });
+}
+
+/** After a 2xx that should have stored nothing (`diff`: what it stored) and reached exactly `expected` of the `targets`. */
+async function reachedProblems(status: number, diff: string, targets: string[], wfBefore: string[], expected: string[]): Promise<string[]> {
+  const out: string[] = [];
+  if (diff) out.push(`a ${status} stored something: ${diff}`);
+  const wfAfter = await workflowStates(targets);
+  const changed = targets.filter((_, i) => wfAfter[i] !== wfBefore[i]);
+  const unexpected = changed.filter((id) => !expected.includes(id));
+  if (unexpected.length) out.push(`a ${status} for an update that is not to be read reached a workflow: ${unexpected.join(', ')}`);
+  const missed = expected.filter((id) => !changed.includes(id));
+  if (missed.length) out.push(`a ${status} for a readable update reached no workflow: ${missed.join(', ')}`);
+  return out;
 }
 
 const shortUrl = (u: string) => (u.length > 120 ? `${u.slice(0, 120)}…` : u);
@@ -368,7 +416,7 @@ const API_SPECS: Record<string, ApiSpec> = {
     },
   },
   'GET /api/channels': { query: () => ({ kind: 'vk', active: 'true' }) },
-  'GET /api/channels/:id': { params: { id: () => [ids.vkChannelId, ids.waChannelId, ids.patchChannelId] } },
+  'GET /api/channels/:id': { params: { id: () => [ids.vkChannelId, ids.waChannelId, ids.patchChannelId, ids.tgChannelId] } },
   'PATCH /api/channels/:id': {
     params: { id: () => [ids.patchChannelId] },
     body: () => ({
@@ -456,7 +504,7 @@ const API_SPECS: Record<string, ApiSpec> = {
 };
 
 /** The routes fuzzed by the webhook part of this file. */
-const WEBHOOK_ROUTES = ['POST /webhooks/vk', 'GET /webhooks/whatsapp', 'POST /webhooks/whatsapp'];
+const WEBHOOK_ROUTES = ['POST /webhooks/vk', 'GET /webhooks/whatsapp', 'POST /webhooks/whatsapp', 'POST /webhooks/telegram/:channelId'];
 
 type Variant =
   | { kind: 'valid' }
@@ -652,8 +700,8 @@ const WA_TARGETED: Targeted[] = [
   { label: 'many changes', apply: (b) => void (b.entry?.[0] && (b.entry[0].changes = Array.from({ length: 200 }, () => b.entry[0].changes[0]))) },
 ];
 
-type Signature = 'right' | 'wrong' | 'missing' | 'other secret' | 'uppercase' | 'no prefix';
-const SIGNATURES: Signature[] = ['wrong', 'missing', 'other secret', 'uppercase', 'no prefix'];
+const SIGNATURES = ['wrong', 'missing', 'other secret', 'uppercase', 'no prefix'] as const;
+type Signature = 'right' | (typeof SIGNATURES)[number];
 
 function waSignature(raw: Uint8Array, kind: Signature): string | undefined {
   switch (kind) {
@@ -681,9 +729,10 @@ type WebhookVariant =
   | { kind: 'targeted'; pick: number }
   | { kind: 'body'; pick: number; mutation: Mutation }
   | { kind: 'raw'; pick: number }
-  | { kind: 'signature'; pick: number };
+  | { kind: 'signature'; pick: number }
+  | { kind: 'param'; pick: number; value: string };
 
-function webhookVariantArb(withSignature: boolean): fc.Arbitrary<{ fixture: number; variant: WebhookVariant }> {
+function webhookVariantArb(withSignature: boolean, withParam = false): fc.Arbitrary<{ fixture: number; variant: WebhookVariant }> {
   const variants: Array<fc.WeightedArbitrary<WebhookVariant>> = [
     { weight: 1, arbitrary: fc.constant({ kind: 'valid' as const }) },
     { weight: 5, arbitrary: fc.record({ kind: fc.constant('targeted' as const), pick: fc.nat() }) },
@@ -691,6 +740,7 @@ function webhookVariantArb(withSignature: boolean): fc.Arbitrary<{ fixture: numb
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('raw' as const), pick: fc.nat() }) },
   ];
   if (withSignature) variants.push({ weight: 1, arbitrary: fc.record({ kind: fc.constant('signature' as const), pick: fc.nat() }) });
+  if (withParam) variants.push({ weight: 1, arbitrary: fc.record({ kind: fc.constant('param' as const), pick: fc.nat(), value: hostilePathParam }) });
   return fc.record({ fixture: fc.nat(), variant: fc.oneof(...variants) });
 }
 
@@ -762,17 +812,204 @@ function waTargets(bodies: unknown[]): string[] {
   return [...out];
 }
 
-async function loadFixtures(dir: 'vk' | 'whatsapp'): Promise<unknown[]> {
+// ---------------------------------------------------------------------------------------------
+// Telegram: the fixtures with the channel's secret header, then one thing broken — the update, the
+// header, or the channel in the path
+
+/** Telegram chats of this file (private: the chat id is the user's id): few, so few workflows. */
+const TG_PEERS = [512359401, 512359402, 512359403];
+
+/** A fixture with a new update_id and message id, the date of now, and one of this file's chats (private chats only). */
+function freshTgFixture(fixture: any): any {
+  const b = structuredClone(fixture);
+  const n = fresh();
+  const peer = TG_PEERS[n % TG_PEERS.length]!;
+  const now = Math.floor(Date.now() / 1000);
+  b.update_id = 900_000_000 + n;
+  for (const field of ['message', 'edited_message', 'channel_post', 'my_chat_member']) {
+    const m = b[field];
+    if (!m) continue;
+    if (m.chat?.type === 'private') {
+      m.chat.id = peer;
+      if (m.from) m.from.id = peer;
+      if (m.reply_to_message?.chat) m.reply_to_message.chat.id = peer;
+    }
+    if (m.message_id !== undefined) m.message_id = 10_000 + n;
+    m.date = m.edit_date === undefined ? now : now - 60;
+    if (m.edit_date !== undefined) m.edit_date = now;
+  }
+  if (b.callback_query?.from) b.callback_query.from.id = peer;
+  return b;
+}
+
+/** The message (or member update, or callback) of a Telegram update. */
+const tgItem = (b: any) => b?.message ?? b?.edited_message ?? b?.my_chat_member ?? b?.channel_post ?? b?.callback_query;
+const onTgItem = (label: string, patch: (m: any) => void): Targeted => ({
+  label,
+  apply: (b) => {
+    const m = tgItem(b);
+    if (m !== null && typeof m === 'object') patch(m);
+  },
+});
+/** The update's fields but update_id, replaced by `fields(the item)`. */
+const tgReshape = (label: string, fields: (m: any) => Record<string, unknown>): Targeted => ({
+  label,
+  apply: (b) => {
+    const m = tgItem(b);
+    for (const k of Object.keys(b)) if (k !== 'update_id') delete b[k];
+    for (const [k, v] of Object.entries(fields(m))) Object.defineProperty(b, k, { value: v, enumerable: true, writable: true, configurable: true });
+  },
+});
+
+const TG_TARGETED: Targeted[] = [
+  ...[-1, 1.5, '840000101', 2 ** 53 + 2, 1e308, 0, null].map((id) => ({ label: `update_id ${JSON.stringify(id)}`, apply: (b: any) => void (b.update_id = id) })),
+  { label: 'no update_id', apply: (b) => void delete b.update_id },
+  ...[1e15, 1e308, -1, 1.5, '1767853200', 253402300800, 8.64e12, 0].map((date) => onTgItem(`date ${date}`, (m) => (m.date = date))),
+  onTgItem('edit_date 1e15', (m) => (m.edit_date = 1e15)),
+  onTgItem('edit_date a string', (m) => (m.edit_date = 'yesterday')),
+  ...[99999999999999999999, 2 ** 53, 1e308, -5, 0, 1.5, '512359401', null].map((id) => onTgItem(`chat id ${JSON.stringify(id)}`, (m) => m.chat && (m.chat.id = id))),
+  ...['group', 'channel', '', 'private\u0000', 'PRIVATE', 42].map((type) => onTgItem(`chat type ${JSON.stringify(type)}`, (m) => m.chat && (m.chat.type = type))),
+  onTgItem('no chat', (m) => delete m.chat),
+  onTgItem('no from', (m) => delete m.from),
+  onTgItem('from a string', (m) => (m.from = 'Анна')),
+  onTgItem('odd names', (m) => Object.assign(m.from ?? m, { first_name: '\u0000\ud800', last_name: 'я'.repeat(20_000) })),
+  ...[99999999999999999999, -1, 0, 1.5, '201'].map((id) => onTgItem(`message_id ${JSON.stringify(id)}`, (m) => (m.message_id = id))),
+  ...[1e20, -7, 'x', null].map((id) => onTgItem(`reply to message id ${JSON.stringify(id)}`, (m) => (m.reply_to_message = { message_id: id }))),
+  onTgItem('NUL and lone surrogates in text', (m) => (m.text = 'nul\u0000here \ud800 \udc00')),
+  onTgItem('text a number', (m) => (m.text = 42)),
+  onTgItem('caption of 70 000 characters', (m) => (m.caption = 'я'.repeat(70_000))),
+  ...(
+    [
+      [],
+      [null],
+      [{ file_id: '' }],
+      'photo',
+      [{ file_id: '\u0000', file_size: 1e308, width: 'NaN' }],
+      [{ file_id: 'AgAC\ud800', file_unique_id: '../../x', file_size: -1 }],
+      Array.from({ length: 300 }, (_, i) => ({ file_id: `p${i}`, file_size: i })),
+    ] as unknown[]
+  ).map((photo, i) => onTgItem(`odd photo #${i}`, (m) => (m.photo = photo))),
+  onTgItem('document named like a path', (m) => (m.document = { file_id: 'BQAC\u0000', file_name: '../../../etc/passwd\u0000.pdf', mime_type: 'text/html\u0000', file_size: 1e308 })),
+  onTgItem('document of negative size', (m) => (m.document = { file_id: 'x', file_size: -1 })),
+  onTgItem('document a string', (m) => (m.document = 'file')),
+  onTgItem('file id of 20 000 characters', (m) => (m.document = { file_id: 'B'.repeat(20_000), file_unique_id: '' })),
+  onTgItem('sticker with odd flags', (m) => (m.sticker = { file_id: 'st', is_video: 'yes', is_animated: 1, emoji: '\ud800' })),
+  onTgItem('voice of a blank type', (m) => (m.voice = { file_id: 'v', mime_type: '   ' })),
+  onTgItem('every file kind at once', (m) => Object.assign(m, Object.fromEntries(['animation', 'document', 'voice', 'audio', 'video', 'video_note', 'sticker'].map((f) => [f, { file_id: f }])))),
+  onTgItem('location beyond range', (m) => (m.location = { latitude: 1e308, longitude: -1e308 })),
+  onTgItem('location of strings', (m) => (m.location = { latitude: '55.7', longitude: null })),
+  onTgItem('venue without location', (m) => (m.venue = { title: '\u0000', address: 'x'.repeat(10_000) })),
+  onTgItem('contact with NUL phone', (m) => (m.contact = { phone_number: '\u0000+7', user_id: 1e308, first_name: '\ud800' })),
+  onTgItem('deep forward origin', (m) => (m.forward_origin = nestForwards(60))),
+  onTgItem('unknown content', (m) => {
+    for (const k of ['text', 'caption', 'photo', 'document', 'audio', 'voice', 'video', 'video_note', 'sticker', 'location', 'venue', 'contact', 'poll']) delete m[k];
+    Object.assign(m, { hologram: { depth: 1e308 }, '\u0000': 1, __proto__x: [] });
+  }),
+  onTgItem('many entities', (m) => (m.entities = Array.from({ length: 1000 }, (_, i) => ({ type: 'bold', offset: i, length: 1 })))),
+  ...['left', 'administrator', '\u0000', 7].map((status) => onTgItem(`new status ${JSON.stringify(status)}`, (m) => m.new_chat_member && (m.new_chat_member.status = status))),
+  onTgItem('no new_chat_member', (m) => delete m.new_chat_member),
+  tgReshape('message and edited_message at once', (m) => ({ message: m, edited_message: m })),
+  tgReshape('an unknown update kind first', (m) => ({ message_reaction: { chat: { id: TG_PEERS[0], type: 'private' } }, message: m })),
+  tgReshape('__proto__ before the message', (m) => ({ ['__proto__']: { message: m }, message: m })),
+  tgReshape('the update field null', () => ({ message: null })),
+  tgReshape('the update field an array', (m) => ({ message: [m] })),
+  tgReshape('the update field a string', () => ({ edited_message: 'hello' })),
+  tgReshape('a private chat as channel_post', (m) => ({ channel_post: m })),
+  tgReshape('a member update as message', (m) => ({ message: { ...m, message_id: 5 } })),
+];
+
+/**
+ * Secret headers other than the channel's (by label): each must be refused 401, except the ones
+ * that are the secret as HTTP reads it (`right`).
+ */
+const TG_HEADERS: Record<string, { name?: string; value?: string; right: boolean }> = {
+  missing: { right: false },
+  empty: { value: '', right: false },
+  wrong: { value: 'wrong-secret', right: false },
+  'upper case': { value: TG_SECRET_TOKEN.toUpperCase(), right: false },
+  'one character short': { value: TG_SECRET_TOKEN.slice(0, -1), right: false },
+  'one character more': { value: `${TG_SECRET_TOKEN}x`, right: false },
+  'sent twice': { value: `${TG_SECRET_TOKEN}, ${TG_SECRET_TOKEN}`, right: false },
+  '10 000 characters': { value: 'A'.repeat(10_000), right: false },
+  'Latin-1': { value: 's\u00e9cret\u00ff', right: false },
+  "VK's secret": { value: VK_SECRET, right: false },
+  'as a bearer token': { name: 'authorization', value: `Bearer ${TG_SECRET_TOKEN}`, right: false },
+  'padded with blanks': { value: `  ${TG_SECRET_TOKEN}\t`, right: true },
+  'header name in capitals': { name: 'X-TELEGRAM-BOT-API-SECRET-TOKEN', value: TG_SECRET_TOKEN, right: true },
+};
+const TG_HEADER_LABELS = Object.keys(TG_HEADERS);
+
+/** `:channelId` values that are no Telegram channel, besides the generated ones: other kinds' channels, near misses, beyond bigint. */
+const tgWrongChannels = () => {
+  const id = ids.tgChannelId;
+  return [ids.vkChannelId, ids.waChannelId, ids.patchChannelId, '9223372036854775807', '9223372036854775808', '9999999999999999999', `0${id}`, `${id}%00`, `${id}.0`, `%20${id}`, `-${id}`, `${id}%2F`, `${id}/x`, `${id}e0`];
+};
+
+/** What Hono reads a path segment as (percent-decoded when it can be). */
+function decodedParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function buildTgRequest(base: unknown, s: { variant: WebhookVariant }): FuzzRequest & { bases: unknown[]; rightSecret: boolean; rightChannel: boolean } {
+  const req = buildWebhookRequest('POST /webhooks/telegram/:channelId', base, s, TG_TARGETED, TG_HEADER_LABELS);
+  const v = s.variant;
+  let channelId = ids.tgChannelId;
+  if (v.kind === 'param') {
+    const wrong = tgWrongChannels();
+    channelId = v.pick % 3 === 0 ? wrong[v.pick % wrong.length]! : v.value;
+    req.label = `path channelId=${channelId.length > 40 ? `${channelId.slice(0, 40)}…` : channelId}`;
+  }
+  req.url = `/webhooks/telegram/${channelId}`;
+  req.params = { channelId };
+  const header = req.signature === 'right' ? { value: TG_SECRET_TOKEN, right: true } : TG_HEADERS[req.signature]!;
+  if (header.value !== undefined) req.headers[header.name ?? 'x-telegram-bot-api-secret-token'] = header.value;
+  if (req.signature !== 'right') req.label = `secret header ${req.signature}`;
+  return { ...req, rightSecret: header.right, rightChannel: decodedParam(channelId) === ids.tgChannelId };
+}
+
+/** Answers a Telegram request must have beyond the invariants: a wrong secret or channel is never accepted. */
+function tgAnswerProblems(req: { rightSecret: boolean; rightChannel: boolean }, a: Answer): string[] {
+  if (!req.rightChannel) return a.status === 404 ? [] : [`a channel that is not the Telegram channel was answered ${a.status}, not 404`];
+  if (!req.rightSecret) return a.status === 401 ? [] : [`a wrong secret header was answered ${a.status}, not 401`];
+  return a.status === 401 ? ['the right secret header was refused'] : [];
+}
+
+/** Conversation workflows a Telegram update goes to, by the app's parser (none when it is not read). */
+function tgReaches(body: unknown): string[] {
+  try {
+    const item = parseUpdate(body);
+    return item.type === 'conversation' ? [conversationWorkflowId('telegram', TG_BOT_ID, item.peerId)] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** What a Telegram request could reach: this file's chats and whatever its bodies go to. */
+function tgTargets(bodies: unknown[]): string[] {
+  return [...new Set([...TG_PEERS.map((p) => conversationWorkflowId('telegram', TG_BOT_ID, String(p))), ...bodies.flatMap(tgReaches)])];
+}
+
+async function loadFixtures(dir: 'vk' | 'whatsapp' | 'telegram'): Promise<unknown[]> {
   const names = (await readdir(fixturePath(dir))).filter((f) => f.endsWith('.json')).sort();
   return Promise.all(names.map((n) => readFixture(`${dir}/${n}`)));
 }
 
-function buildWebhookRequest(route: string, base: unknown, s: { variant: WebhookVariant }, targeted: Targeted[]): FuzzRequest & { bases: unknown[]; signature: Signature } {
+function buildWebhookRequest<S extends string>(
+  route: string,
+  base: unknown,
+  s: { variant: WebhookVariant },
+  targeted: Targeted[],
+  signatures: readonly S[],
+): FuzzRequest & { bases: unknown[]; signature: S | 'right' } {
   let json: unknown = base;
   let label = 'valid';
   let body: string | Uint8Array | undefined;
   let contentType: string | undefined = 'application/json';
-  let signature: Signature = 'right';
+  let signature: S | 'right' = 'right';
   const v = s.variant;
   if (v.kind === 'targeted') {
     const t = targeted[v.pick % targeted.length]!;
@@ -785,7 +1022,7 @@ function buildWebhookRequest(route: string, base: unknown, s: { variant: Webhook
     json = mutate(base, path, v.mutation);
     label = describeMutation(path, v.mutation);
   } else if (v.kind === 'signature') {
-    signature = SIGNATURES[v.pick % SIGNATURES.length]!;
+    signature = signatures[v.pick % signatures.length]!;
     label = `signature ${signature}`;
   }
   body = json === undefined ? '' : toJsonText(json);
@@ -804,7 +1041,9 @@ function buildWebhookRequest(route: string, base: unknown, s: { variant: Webhook
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  h = await startHarness();
+  // Throttling of wrong secrets off: the ones sent on purpose would soon block a channel's webhook
+  // (429 to everything for a window) and hide the rest of its run. tests/api/auth-throttle.test.ts tests it.
+  h = await startHarness({ AUTH_FAILURE_LIMIT: '0' });
   await h.startWorkers();
   openapi = (await h.api('GET', '/openapi.json')).body;
   tables = await applicationTables(h.db);
@@ -819,6 +1058,7 @@ beforeAll(async () => {
   ).body.id;
   ids.vkChannelId = await h.createVkChannel({ taskTemplateId: ids.templateId });
   ids.waChannelId = await h.createWaChannel({ taskTemplateId: ids.templateId });
+  ids.tgChannelId = await h.createTgChannel({ taskTemplateId: ids.templateId });
   const patchable = await h.api('POST', '/api/channels', { kind: 'vk', name: 'Patched by the fuzz test', groupId: 218000999, accessToken: 't', confirmationCode: 'c', secret: 's' });
   ids.patchChannelId = patchable.body.id;
 
@@ -874,7 +1114,7 @@ it('every route of the app is fuzzed', () => {
   expect(routes.filter((r) => !fuzzed.has(r)), 'routes without a fuzz spec').toEqual([]);
   expect([...fuzzed].filter((r) => !routes.includes(r)), 'fuzz specs of routes the app does not have').toEqual([]);
   // The raw routes outside the OpenAPI document are among them.
-  for (const r of ['POST /webhooks/vk', 'GET /webhooks/whatsapp', 'POST /webhooks/whatsapp', 'GET /api/attachments/:id', 'GET /metrics', 'GET /healthz', 'GET /readyz']) expect(routes).toContain(r);
+  for (const r of ['POST /webhooks/vk', 'GET /webhooks/whatsapp', 'POST /webhooks/whatsapp', 'POST /webhooks/telegram/:channelId', 'GET /api/attachments/:id', 'GET /metrics', 'GET /healthz', 'GET /readyz']) expect(routes).toContain(r);
 });
 
 it('API routes: no hostile request is answered 5xx, and a refused one stores nothing', { timeout: Math.max(600_000, RUNS * 150) }, async () => {
@@ -915,7 +1155,7 @@ it('webhooks: no hostile body with the right secret is answered 5xx, and a refus
   const vkValid = vkFixtures.map((_, fixture) => ({ fixture, variant: { kind: 'valid' as const }, mustAccept: true }));
   for (const s of [...vkValid, ...vkSamples]) {
     const base = freshVkFixture(vkFixtures[s.fixture % vkFixtures.length]);
-    const req = buildWebhookRequest('POST /webhooks/vk', base, s, VK_TARGETED);
+    const req = buildWebhookRequest('POST /webhooks/vk', base, s, VK_TARGETED, []);
     await runOne(req, {
       quiet: true,
       mustAccept: 'mustAccept' in s,
@@ -929,7 +1169,7 @@ it('webhooks: no hostile body with the right secret is answered 5xx, and a refus
   const waValid = waFixtures.map((_, fixture) => ({ fixture, variant: { kind: 'valid' as const }, mustAccept: true }));
   for (const s of [...waValid, ...waSamples]) {
     const base = freshWaFixture(waFixtures[s.fixture % waFixtures.length]);
-    const req = buildWebhookRequest('POST /webhooks/whatsapp', base, s, WA_TARGETED);
+    const req = buildWebhookRequest('POST /webhooks/whatsapp', base, s, WA_TARGETED, SIGNATURES);
     const raw = typeof req.body === 'string' ? new TextEncoder().encode(req.body) : req.body!;
     req.body = raw;
     const signature = waSignature(raw, req.signature);
@@ -961,6 +1201,22 @@ it('webhooks: no hostile body with the right secret is answered 5xx, and a refus
       { route: 'GET /webhooks/whatsapp', method: 'GET', url: `/webhooks/whatsapp?${parts.join('&')}`, headers: {}, label: parts.join('&').slice(0, 100), query: q, params: {} },
       { quiet: true, mustAccept: i === 0 },
     );
+  }
+
+  const tgFixtures = await loadFixtures('telegram');
+  const tgSamples = fc.sample(webhookVariantArb(true, true), { seed: SEED + 4000, numRuns: Math.round(RUNS * SHARE.tg) });
+  const tgValid = tgFixtures.map((_, fixture) => ({ fixture, variant: { kind: 'valid' as const }, mustAccept: true }));
+  for (const s of [...tgValid, ...tgSamples]) {
+    const req = buildTgRequest(freshTgFixture(tgFixtures[s.fixture % tgFixtures.length]), s);
+    const read = () => (req.rightSecret && req.rightChannel ? tgReaches(req.json) : []);
+    await runOne(req, {
+      quiet: true,
+      mustAccept: 'mustAccept' in s,
+      targets: () => tgTargets(req.bases),
+      reaches: read,
+      expectAnswer: (_r, a) => tgAnswerProblems(req, a),
+      onAccepted: () => read().forEach((id) => accepted.add(id)),
+    });
   }
 
   // However late Temporal's list catches up: every workflow on this file's queue existed before,
