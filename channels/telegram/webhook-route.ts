@@ -9,8 +9,10 @@
  * logged (counted `ignored`): a 400 would stop every conversation of the bot behind it. Only when
  * Temporal does not take the event is the answer 503, so that Telegram delivers it again.
  */
-import { createRoute, z } from '@hono/zod-openapi';
-import { errorResponses } from '../../api/schemas.js';
+import { z } from '@hono/zod-openapi';
+import { unauthorized } from '../../api/errors.js';
+import { webhookRoute } from '../../api/route-specs.js';
+import { jsonBody } from '../../api/schemas.js';
 import type { WebhookContext } from '../types.js';
 import { TELEGRAM_SECRET_HEADER, verifyWebhookSecret } from './credentials.js';
 import { parseUpdate, TelegramUpdateError, type TelegramUpdateItem } from './updates.js';
@@ -21,29 +23,28 @@ export function telegramWebhookPath(channel: { id: string }): string {
   return `/webhooks/telegram/${channel.id}`;
 }
 
-const updateRoute = createRoute({
+const updateRoute = webhookRoute({
   method: 'post',
   path: TELEGRAM_WEBHOOK_PATH,
-  tags: ['webhooks'],
   summary: 'Telegram Bot API updates (authenticated by X-Telegram-Bot-Api-Secret-Token)',
   request: {
     params: z.object({ channelId: z.string().openapi({ example: '12' }) }),
     headers: z.object({ [TELEGRAM_SECRET_HEADER]: z.string().openapi({ description: "The channel's secret token" }) }),
-    body: { content: { 'application/json': { schema: z.object({ update_id: z.number().int() }).passthrough() } }, required: true },
+    body: jsonBody(z.object({ update_id: z.number().int() }).passthrough()),
   },
-  responses: {
-    200: { description: 'The update was accepted (or, authenticated but unreadable, logged and dropped)' },
-    ...errorResponses(400, 401, 404, 413, 503),
-  },
+  ok: { description: 'The update was accepted (or, authenticated but unreadable, logged and dropped)' },
+  errors: [400, 401, 404, 413, 503],
 });
 
 export function registerTelegramWebhookRoutes(ctx: WebhookContext): void {
   ctx.app.openAPIRegistry.registerPath(updateRoute);
   ctx.app.post('/webhooks/telegram/:channelId', async (c) => {
     const channelId = c.req.param('channelId');
-    const channel = /^[1-9]\d{0,18}$/.test(channelId) ? await ctx.channelById(channelId) : undefined;
+    const channel = /^[1-9]\d{0,17}$/.test(channelId) ? await ctx.channelById(channelId) : undefined;
     if (!channel) ctx.unknownChannel(`no Telegram channel ${channelId.slice(0, 40)}`);
     const header = c.req.header(TELEGRAM_SECRET_HEADER);
+    // No credential presented is not a guess: refused without counting towards the throttle.
+    if (!header) throw unauthorized(`missing ${TELEGRAM_SECRET_HEADER}`);
     const secret = channel.credentials.secretToken ?? '';
     const refused = ctx.authenticate(c, [channel], () => verifyWebhookSecret(header, secret), {
       status: 401,
