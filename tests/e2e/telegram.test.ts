@@ -181,7 +181,7 @@ describe('replies', () => {
 
     const bulk = await h.api('POST', `/api/channels/${channelId}/bulk-sends`, { recipients: BULK.map((u) => ({ telegramUserId: u.id })), text: 'Скидка 10% до пятницы' });
     expect(bulk.status).toBe(202);
-    await h.eventually(async () => (await h.api('GET', `/api/bulk-sends/${bulk.body.id}`)).body.status === 'done', 30_000, 'the bulk send');
+    await h.eventually(async () => (await h.api('GET', `/api/bulk-sends/${bulk.body.id}`)).body.status === 'done', 60_000, 'the bulk send');
     for (const u of BULK) expect(h.tg.sentTo(u.id).map((m) => m.text)).toEqual(['Скидка 10% до пятницы']);
     const wrong = await h.api('POST', `/api/channels/${channelId}/bulk-sends`, { recipients: [{ vkUserId: 1 }], text: 'x' });
     expect(wrong.status).toBe(400);
