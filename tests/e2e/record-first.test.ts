@@ -19,6 +19,9 @@ beforeAll(async () => {
   agentToken = (await h.api('POST', '/api/employees', { name: 'Агент Ирина', role: 'agent' })).body.token;
   await h.createVkChannel();
   base = await readFixture('vk/message_new.text.json');
+  h.vk.setProfile(512360001, { first_name: 'Дмитрий', last_name: 'Орлов' });
+  h.vk.setProfile(512360002, { first_name: 'Елена', last_name: 'Кузнецова' });
+  h.vk.setProfile(512360003, { first_name: 'Сергей', last_name: 'Волков' });
 });
 
 afterAll(async () => {
@@ -49,7 +52,7 @@ const usersGetCalls = () => h.vk.calls.filter((c) => c.method === 'users.get');
 
 describe('record first, enrich later', () => {
   it('the first message is visible at once with the placeholder name; the name arrives afterwards', async () => {
-    const peer = 512340002; // Дмитрий Орлов in the fake
+    const peer = 512360001;
     const profile = h.vk.holdNext('users.get');
     await h.postVk(vkMessage(base, { peer, id: 1, text: 'Здравствуйте' }));
     await h.postVk(vkMessage(base, { peer, id: 2, text: 'Есть вопрос по заказу' }));
@@ -78,7 +81,7 @@ describe('record first, enrich later', () => {
 
   it('fifty new people cost one or a few users.get calls, and every one of them is named', async () => {
     const before = usersGetCalls().length;
-    const peers = Array.from({ length: 50 }, (_, i) => 512350000 + i);
+    const peers = Array.from({ length: 50 }, (_, i) => 512370000 + i);
     // However slowly this machine starts fifty conversations: look-ups that come while a call is
     // under way wait for it and go together in the next one.
     const firstCall = h.vk.holdNext('users.get');
@@ -100,7 +103,7 @@ describe('record first, enrich later', () => {
   });
 
   it('a users.get failure leaves the placeholder name and the messages recorded', async () => {
-    const peer = 512340003; // Елена Кузнецова in the fake, if VK answered
+    const peer = 512360002; // Елена Кузнецова, if VK answered
     h.vk.failNext('users.get', 5); // the token refused: no retry helps
     await h.postVk(vkMessage(base, { peer, id: 1, text: 'Первое' }));
     await h.postVk(vkMessage(base, { peer, id: 2, text: 'Второе' }));
@@ -116,7 +119,7 @@ describe('record first, enrich later', () => {
   });
 
   it('a users.get that fails for a while is retried; the name arrives', async () => {
-    const peer = 512340004; // Сергей Волков
+    const peer = 512360003;
     h.vk.failNext('users.get', 10, 1); // VK's internal error: transient
     await h.postVk(vkMessage(base, { peer, id: 1, text: 'Добрый день' }));
     expect((await recorded(peer, 1)).texts).toEqual(['Добрый день']);
@@ -146,7 +149,7 @@ function costOf(events: temporal.api.history.v1.IHistoryEvent[]): { events: numb
 
 describe('what a conversation costs in Temporal', () => {
   it('20 messages from one person and one reply: history events and billable actions per message', async () => {
-    const peer = 512340005; // Ольга Морозова
+    const peer = 512360004;
     const id = h.conversationId(peer);
     const start = Math.floor(Date.now() / 1000) - 300;
     for (let i = 1; i <= 20; i++) {
@@ -178,7 +181,7 @@ describe('what a conversation costs in Temporal', () => {
 
 describe('determinism', () => {
   it('the histories of this file replay with the current workflow code', async () => {
-    const { replayed, failures } = await replayAll(h, 'record-first', (id) => id === h.conversationId(512340002));
+    const { replayed, failures } = await replayAll(h, 'record-first', (id) => id === h.conversationId(512360001));
     expect(replayed).toBeGreaterThan(50);
     expect(failures).toEqual([]);
   });
