@@ -1,10 +1,22 @@
 import { storableDeep } from '../runtime/storable-text.js';
 import { channelDefinition } from '../channels/index.js';
-import { adapterFor, ChannelPermanentError } from '../channels/types.js';
+import { adapterFor, ChannelPermanentError, type Profile } from '../channels/types.js';
 import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
+import type { Channel } from '../db/schema.js';
 import type { ChannelKind } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
-import { toActivityFailure } from './failures.js';
+import { notFound, toActivityFailure } from './failures.js';
+import { keyedBatcher } from './profile-batcher.js';
+
+/**
+ * Profile look-ups of one channel within 100 ms (or 1,000 ids) share one call; calls at least a
+ * second apart per channel: at most one of VK's 20 calls a second, for any number of new people.
+ * The messages do not wait for it (record first, enrich later): only the name comes that late.
+ */
+const PROFILE_BATCHING = { windowMs: 100, maxBatch: 1000, minIntervalMs: 1000 };
+
+/** On a contact identity's profile: named with a placeholder for now; `enrichContact` fetches the profile. */
+const PROFILE_PENDING = 'profilePending';
 
 export interface EnsureContactInput {
   channelId: string;
@@ -16,6 +28,8 @@ export interface EnsureContactInput {
   withoutConversation?: boolean;
   /** The channel's profile could not be fetched (bounded retries ran out): use a placeholder name. */
   skipProfile?: boolean;
+  /** Record first (issue 12): a placeholder name now, the channel profile later (`enrichContact`). */
+  profileLater?: boolean;
 }
 
 export interface EnsureContactResult {
@@ -24,9 +38,36 @@ export interface EnsureContactResult {
   displayName: string;
   lastInboundAt: string | null;
   messagesAllowed: boolean | null;
+  /** The contact has a placeholder name until its profile is fetched (`enrichContact`). */
+  profilePending?: boolean;
+}
+
+export interface EnrichContactInput {
+  channelId: string;
+  peerId: string;
 }
 
 export function contactActivities({ db, adapters, logger }: ActivityDeps) {
+  const batched = keyedBatcher((channel: Channel, ids: string[]) => profilesOf(channel, ids), PROFILE_BATCHING);
+
+  /** Many people's profiles in one call where the channel can (VK users.get), else one by one. */
+  async function profilesOf(channel: Channel, ids: string[]): Promise<Record<string, Profile>> {
+    const adapter = adapterFor(adapters, channel.kind);
+    if (adapter.fetchProfiles) return adapter.fetchProfiles(channel, ids);
+    return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await adapter.fetchProfile(channel, id)] as const)));
+  }
+
+  /** The person's channel profile, batched with other conversations' look-ups; a refusal gives the placeholder. */
+  async function profileOf(channel: Channel, peerId: string, phone?: string): Promise<Profile & { refused?: true }> {
+    try {
+      return await batched(channel.id, channel, peerId);
+    } catch (err) {
+      if (!(err instanceof ChannelPermanentError)) throw toActivityFailure(err);
+      logger.warn({ channelId: channel.id, code: err.channelCode }, 'profile unavailable; using a placeholder name');
+      return { name: channelDefinition(channel.kind).placeholderName(peerId), phone, refused: true };
+    }
+  }
+
   /**
    * Rule 4: the first event of a person creates their contact (name from the channel profile)
    * and the conversation row. Idempotent: the identity (channel kind, peer) is unique.
@@ -37,17 +78,11 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
 
     let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
     if (!identity) {
+      const placeholder = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
       if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
-      else if (input.skipProfile) profile = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
-      else {
-        try {
-          profile = await adapterFor(adapters, channel.kind).fetchProfile(channel, input.peerId);
-        } catch (err) {
-          if (!(err instanceof ChannelPermanentError)) throw toActivityFailure(err);
-          logger.warn({ channelId: channel.id, code: err.channelCode }, 'profile unavailable; using a placeholder name');
-          profile = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
-        }
-      }
+      else if (input.skipProfile) profile = placeholder;
+      else if (input.profileLater) profile = { ...placeholder, extra: { [PROFILE_PENDING]: true } };
+      else profile = await profileOf(channel, input.peerId, input.hint?.phone);
     }
     // A name or profile field with NUL or a broken UTF-16 pair must not fail the insert for ever.
     if (profile) profile = storableDeep(profile).value;
@@ -59,13 +94,14 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
           .values({ name: profile!.name, phone: profile!.phone ?? null })
           .returning(['id', 'name'])
           .executeTakeFirstOrThrow();
+        const identityProfile = profile!.extra ?? {};
         const inserted = await tx
           .insertInto('contact_identities')
-          .values({ contact_id: contact.id, channel_kind: channel.kind, external_id: input.peerId, profile: JSON.stringify(profile!.extra ?? {}) })
+          .values({ contact_id: contact.id, channel_kind: channel.kind, external_id: input.peerId, profile: JSON.stringify(identityProfile) })
           .onConflict((oc) => oc.columns(['channel_kind', 'external_id']).doNothing())
           .returning('id')
           .executeTakeFirst();
-        if (inserted) identity = contact;
+        if (inserted) identity = { ...contact, identityId: inserted.id, profile: identityProfile };
         else {
           // Another conversation (same person, other community) created it first: use theirs.
           await tx.deleteFrom('contacts').where('id', '=', contact.id).execute();
@@ -73,6 +109,7 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
           if (!identity) throw new Error('contact identity vanished'); // retried
         }
       }
+      const profilePending = identity.profile?.[PROFILE_PENDING] === true;
       if (input.withoutConversation) {
         return { contactId: identity.id, conversationId: '', displayName: identity.name, lastInboundAt: null, messagesAllowed: null };
       }
@@ -88,11 +125,53 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
         displayName: identity.name,
         lastInboundAt: conv.last_inbound_at?.toISOString() ?? null,
         messagesAllowed: conv.messages_allowed,
+        ...(profilePending ? { profilePending } : {}),
       };
     });
   }
 
-  return { ensureContact };
+  /**
+   * Record first, enrich later (issue 12): the channel profile of a contact created with a
+   * placeholder name (`profileLater`). The name replaces the placeholder on the contact and in the
+   * titles of the tasks that were named after it. Idempotent: a contact whose profile came already
+   * is left as it is. A refused look-up leaves the placeholder (and ends the wait for a profile);
+   * any other failure is retried by the caller, a bounded number of times.
+   */
+  async function enrichContact(input: EnrichContactInput): Promise<{ displayName: string }> {
+    const channel = await getChannelOrThrow(db, input.channelId);
+    const identity = await findIdentity(db, channel.kind, input.peerId);
+    if (!identity) throw notFound(`contact of ${channel.kind} ${input.peerId}`);
+    if (identity.profile?.[PROFILE_PENDING] !== true) return { displayName: identity.name };
+    const placeholder = channelDefinition(channel.kind).placeholderName(input.peerId);
+    const fetched = storableDeep(await profileOf(channel, input.peerId)).value;
+    const name = fetched.name.trim() || placeholder;
+    return db.transaction().execute(async (tx) => {
+      await tx.updateTable('contact_identities').set({ profile: JSON.stringify(fetched.extra ?? {}) }).where('id', '=', identity.identityId).execute();
+      if (fetched.refused || name === placeholder) return { displayName: identity.name };
+      const renamed = await tx
+        .updateTable('contacts')
+        .set({ name, ...(fetched.phone ? { phone: fetched.phone } : {}), updated_at: new Date() })
+        .where('id', '=', identity.id)
+        .where('name', '=', placeholder)
+        .returning('name')
+        .executeTakeFirst();
+      if (!renamed) return { displayName: identity.name };
+      // Conversation tasks are titled `<contact name> — <channel name>` (activities/conversation-messages.ts).
+      const prefix = `${placeholder} — `;
+      const tasks = await tx.selectFrom('tasks').select(['id', 'title']).where('contact_id', '=', identity.id).where('title', 'like', `${likePattern(prefix)}%`).execute();
+      for (const t of tasks) {
+        await tx.updateTable('tasks').set({ title: `${name} — ${t.title.slice(prefix.length)}`, updated_at: new Date() }).where('id', '=', t.id).execute();
+      }
+      return { displayName: name };
+    });
+  }
+
+  return { ensureContact, enrichContact };
+}
+
+/** `text` matched literally by LIKE. */
+function likePattern(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */
@@ -100,7 +179,7 @@ function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
   return db
     .selectFrom('contact_identities as i')
     .innerJoin('contacts as c', 'c.id', 'i.contact_id')
-    .select(['c.id', 'c.name'])
+    .select(['c.id', 'c.name', 'i.id as identityId', 'i.profile'])
     .where('i.channel_kind', '=', kind)
     .where('i.external_id', '=', externalId)
     .executeTakeFirst();

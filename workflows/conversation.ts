@@ -16,7 +16,6 @@ import {
   makeContinueAsNewFunc,
   patched,
   setHandler,
-  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DownloadedMedia } from '../activities/media.js';
@@ -25,8 +24,9 @@ import { deadLetters } from './shared/dead-letters.js';
 import { idleTimer, runUntilIdle } from './shared/idle-loop.js';
 import { failureSummary, missingFiles, untilDatabaseAnswers } from './shared/retry.js';
 import { channelCapabilities, closedReplyWindow, replyWindowClosesAt } from './shared/reply-policy.js';
-import { searchAttributesShown, syncSearchAttributes } from './shared/conversation-search-attributes.js';
+import { LAST_MESSAGE_STEP_MS, searchAttributesShown, syncSearchAttributes } from './shared/conversation-search-attributes.js';
 import { holdTimer } from './shared/hold-timer.js';
+import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
 import type {
@@ -46,8 +46,6 @@ export const conversationEventSignal = defineSignal<[ConversationEvent]>('event'
 export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
 
-type ProfileHint = { name?: string; phone?: string; extra?: Record<string, unknown> };
-
 const MAX_BATCH = 50;
 
 /** After a failure of the database work for held messages, look again this much later. */
@@ -61,6 +59,7 @@ interface State extends CarriedConversationState {
   deadLetters: number;
   /** Settling holds failed: not before this time again. */
   holdsRetryAtMs?: number;
+  lastMessageStepMs?: number;
 }
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
@@ -90,11 +89,18 @@ export async function conversation(input: ConversationInput): Promise<void> {
   //   is created by a local activity, off the channel's rate-limited queue.
   const v2 = patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
+  // Version 3 (issue 12), for runs started from now on:
+  // - record first, enrich later: a new person whose profile costs a channel call gets a
+  //   placeholder name at once (a local activity) and their messages are recorded without waiting;
+  //   the profile follows (`enrichContact`, batched across conversations by the worker);
+  // - TwLastMessageAt is coarse (conversation-search-attributes.ts): no upsert per message.
+  const v3 = patched('conversation-v3');
+  if (v3) st.lastMessageStepMs = LAST_MESSAGE_STEP_MS;
 
   // Every retry is bounded (workflows/shared/retry.ts); what still fails is contained below: the
   // database being down is waited out, anything else is set aside and the next event goes on.
   const activities = threadActivities(input.channelKind);
-  const { db, channelIn, profiles } = activities;
+  const { db, channelIn } = activities;
   // Events that cannot be recorded are set aside; the queue goes on (TwDeadLetters counts them).
   const deadLetter = deadLetters(
     db.recordDeadLetter,
@@ -125,6 +131,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     delivered: () => setState('answered'),
   });
   const { clock } = thread;
+  const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
 
   setHandler(
     startConversationUpdate,
@@ -224,24 +231,6 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (st.contactId === undefined) await ensureContact(undefined);
   }
 
-  async function ensureContact(hint: ProfileHint | undefined, skipProfile = false): Promise<void> {
-    const local = skipProfile || (v2 && (hint?.name !== undefined || !channelCapabilities(input).profileNeedsApi));
-    const r = await (local ? db : profiles).ensureContact({
-      channelId: input.channelId,
-      peerId: input.peerId,
-      workflowId: workflowInfo().workflowId,
-      hint,
-      ...(skipProfile ? { skipProfile } : {}),
-    });
-    st.contactId = r.contactId;
-    if (st.displayName !== r.displayName) {
-      st.displayName = r.displayName;
-      upsertMemo({ displayName: r.displayName });
-    }
-    if (r.lastInboundAt && (!st.lastInboundAt || r.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = r.lastInboundAt;
-    if (r.messagesAllowed !== null && st.messagesAllowed === undefined) st.messagesAllowed = r.messagesAllowed;
-  }
-
   function setState(state: 'awaiting_agent' | 'answered'): void {
     syncSearchAttributes(st, { state });
   }
@@ -276,7 +265,11 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
-    whenIdle: () => (st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new'),
+    whenIdle: () => {
+      // TwLastMessageAt shows the last message's time once the run is idle (v3 moves it coarsely).
+      if (v3) syncSearchAttributes(st, { exact: true });
+      return st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
+    },
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
       run: (idleNow) =>
@@ -343,18 +336,6 @@ export async function conversation(input: ConversationInput): Promise<void> {
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
     syncSearchAttributes(st, { state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
-  }
-
-  /** Creates the person's contact; returns the failure when even a placeholder could not be written. */
-  async function contactFor(batch: ConversationEvent[]): Promise<unknown> {
-    const withProfile = batch.find((e) => (e.type === 'inbound' || e.type === 'observed_outgoing') && e.profile);
-    const hint = withProfile && 'profile' in withProfile ? withProfile.profile : undefined;
-    const first = await untilDatabaseAnswers(() => ensureContact(hint), { timeoutsToo: false });
-    if (first.ok) return undefined;
-    // The channel's profile could not be fetched: the contact gets a placeholder name for now.
-    log.warn('the profile could not be fetched; the contact gets a placeholder name', failureSummary(first.failure));
-    const fallback = await untilDatabaseAnswers(() => ensureContact(hint, true));
-    return fallback.ok ? undefined : fallback.failure;
   }
 
   /** Downloads the batch's files, per event. A download that keeps failing leaves notes, not a stuck queue. */

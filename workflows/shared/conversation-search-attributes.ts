@@ -1,7 +1,10 @@
 /**
  * The search attributes a conversation shows ops in the Temporal UI (TwContactId, TwTaskId,
  * TwLastMessageAt, TwState, TwHeldBroadcasts, TwDeadLetters): written only when they change, all
- * changes in one history event. Workflow code: deterministic.
+ * changes in one history event. TwLastMessageAt is coarse (issue 12): a later message moves it
+ * only once it is `lastMessageStepMs` past the shown time, or along with another change, or when
+ * the run ends, so a busy conversation does not write an event per message. Workflow code:
+ * deterministic.
  */
 import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SA } from './temporal.js';
@@ -15,9 +18,15 @@ export interface ShownState {
   deadLetters: number;
   /** What the run shows now (updated here). */
   lastSA: Record<string, unknown>;
+  /** TwLastMessageAt moves on its own only this far (absent, in runs from before: on every message). */
+  lastMessageStepMs?: number;
 }
 
-export function syncSearchAttributes(st: ShownState, next: { state?: string }): void {
+/** Runs from now on: TwLastMessageAt is at most a minute behind while the run goes on. */
+export const LAST_MESSAGE_STEP_MS = 60_000;
+
+/** `exact`: TwLastMessageAt is brought up to date too (the run ends). */
+export function syncSearchAttributes(st: ShownState, next: { state?: string; exact?: boolean }): void {
   const wanted: Record<string, unknown> = {
     deadLetters: st.lastSA.deadLetters,
     contactId: st.contactId,
@@ -26,17 +35,32 @@ export function syncSearchAttributes(st: ShownState, next: { state?: string }): 
     state: next.state ?? st.lastSA.state,
     held: st.holds.filter((h) => h.held).length,
   };
-  const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
-  if (wanted.contactId && wanted.contactId !== st.lastSA.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
-  if (wanted.taskId && wanted.taskId !== st.lastSA.taskId) changes.push({ key: SA.taskId, value: String(wanted.taskId) });
-  if (wanted.lastMessageAt && wanted.lastMessageAt !== st.lastSA.lastMessageAt) {
-    changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
+  const changed = {
+    contactId: Boolean(wanted.contactId) && wanted.contactId !== st.lastSA.contactId,
+    taskId: Boolean(wanted.taskId) && wanted.taskId !== st.lastSA.taskId,
+    lastMessageAt: Boolean(wanted.lastMessageAt) && wanted.lastMessageAt !== st.lastSA.lastMessageAt,
+    state: Boolean(wanted.state) && wanted.state !== st.lastSA.state,
+    // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
+    held: wanted.held !== (st.lastSA.held ?? 0),
+    // Issue 10, for ops: `TwDeadLetters > 0` lists the conversations that set events aside.
+    deadLetters: st.deadLetters > 0 && st.deadLetters !== st.lastSA.deadLetters,
+  };
+  if (changed.lastMessageAt && st.lastMessageStepMs !== undefined && !next.exact) {
+    const others = changed.contactId || changed.taskId || changed.state || changed.held || changed.deadLetters;
+    const shown = st.lastSA.lastMessageAt === undefined ? undefined : Date.parse(String(st.lastSA.lastMessageAt));
+    const moved = shown === undefined || Date.parse(String(wanted.lastMessageAt)) - shown >= st.lastMessageStepMs;
+    if (!others && !moved) {
+      changed.lastMessageAt = false;
+      wanted.lastMessageAt = st.lastSA.lastMessageAt;
+    }
   }
-  if (wanted.state && wanted.state !== st.lastSA.state) changes.push({ key: SA.state, value: String(wanted.state) });
-  // Rule 23, for ops: `TwHeldBroadcasts > 0` lists the conversations holding messages.
-  if (wanted.held !== (st.lastSA.held ?? 0)) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
-  // Issue 10, for ops: `TwDeadLetters > 0` lists the conversations that set events aside.
-  if (st.deadLetters > 0 && st.deadLetters !== st.lastSA.deadLetters) {
+  const changes: Parameters<typeof upsertSearchAttributes>[0] = [];
+  if (changed.contactId) changes.push({ key: SA.contactId, value: String(wanted.contactId) });
+  if (changed.taskId) changes.push({ key: SA.taskId, value: String(wanted.taskId) });
+  if (changed.lastMessageAt) changes.push({ key: SA.lastMessageAt, value: new Date(String(wanted.lastMessageAt)) });
+  if (changed.state) changes.push({ key: SA.state, value: String(wanted.state) });
+  if (changed.held) changes.push({ key: SA.heldBroadcasts, value: Number(wanted.held) });
+  if (changed.deadLetters) {
     changes.push({ key: SA.deadLetters, value: st.deadLetters });
     wanted.deadLetters = st.deadLetters;
   }

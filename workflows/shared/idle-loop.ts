@@ -4,7 +4,7 @@
  * continue as new when the history grows long. Workflow code: deterministic.
  */
 import { allHandlersFinished, condition, sleep, workflowInfo } from '@temporalio/workflow';
-import type { ActivityClock } from './task-thread.js';
+import { workInFlight, type ActivityClock } from './task-thread.js';
 
 /**
  * One idle timer that runs across batches (no timer churn per event): when it fires and there was
@@ -16,7 +16,7 @@ export interface IdleTimer {
   fired: boolean;
   armed: boolean;
   arm(): void;
-  /** Something happened within the idle period, or a send is under way. */
+  /** Something happened within the idle period, or a send (or other started work) is under way. */
   busy(): boolean;
 }
 
@@ -26,11 +26,12 @@ export function idleTimer(clock: ActivityClock, idleSeconds: number): IdleTimer 
     clock,
     fired: false,
     armed: false,
-    busy: () => Date.now() < clock.lastActivityMs + idleMs || clock.sendsInFlight > 0,
+    busy: () => Date.now() < clock.lastActivityMs + idleMs || workInFlight(clock) > 0,
     arm() {
       timer.fired = false;
       timer.armed = true;
-      const due = Math.max(50, clock.lastActivityMs + idleMs - Date.now());
+      // Started work (a profile look-up being retried) may take long: look again an idle period later, not at once.
+      const due = Math.max(clock.backgroundInFlight ? idleMs : 50, clock.lastActivityMs + idleMs - Date.now());
       void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => {
         timer.armed = false;
         timer.fired = true;
@@ -59,7 +60,7 @@ export async function runUntilIdle(o: ThreadLoop): Promise<void> {
   const { clock } = o.idle;
   const queued = () => o.queue?.length() ?? 0;
   const continueAsNew = async (idle: boolean): Promise<never> => {
-    await condition(() => allHandlersFinished() && clock.sendsInFlight === 0);
+    await condition(() => allHandlersFinished() && workInFlight(clock) === 0);
     return o.continueAsNew!.run(idle);
   };
   for (;;) {
@@ -78,7 +79,7 @@ export async function runUntilIdle(o: ThreadLoop): Promise<void> {
         await condition(allHandlersFinished);
         // Re-check: a signal may have landed while handlers finished. If one lands after this
         // point, the server refuses the completion and this task runs again with it queued.
-        if (queued() === 0 && clock.sendsInFlight === 0) {
+        if (queued() === 0 && workInFlight(clock) === 0) {
           const next = o.whenIdle?.() ?? 'complete';
           if (next === 'complete') return;
           if (next === 'continue-as-new') return continueAsNew(true);

@@ -39,6 +39,13 @@ export const MAX_RECENT_REQUESTS = 200;
 export interface ActivityClock {
   lastActivityMs: number;
   sendsInFlight: number;
+  /** Other work the owner started that the run waits for before it ends (a new contact's profile). */
+  backgroundInFlight?: number;
+}
+
+/** Sends and other started work: the run does not end while there is some. */
+export function workInFlight(clock: ActivityClock): number {
+  return clock.sendsInFlight + (clock.backgroundInFlight ?? 0);
 }
 
 /**

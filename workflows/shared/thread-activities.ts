@@ -20,6 +20,9 @@ export function threadActivities(channelKind: ChannelKind) {
   // The profile look-up is one short API call: a worker that dies during it is retried within
   // seconds, not minutes (a bulk send starts thousands of conversations at once).
   const profiles = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '15 seconds', retry: CHANNEL_IN_RETRY });
+  // Record first, enrich later (issue 12): a new person's profile, on the main queue, so the
+  // worker batches the look-ups of many conversations into one channel call (activities/profile-batcher.ts).
+  const enrichment = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: CHANNEL_IN_RETRY });
   // Agent-side sends: bounded, so the agent gets a clear failure instead of a hanging request.
   const channelOut = proxyActivities<Activities>({
     taskQueue: queue,
@@ -29,7 +32,7 @@ export function threadActivities(channelKind: ChannelKind) {
     scheduleToCloseTimeout: '5 minutes',
     retry: CHANNEL_OUT_RETRY,
   });
-  return { db, channelIn, profiles, channelOut };
+  return { db, channelIn, profiles, enrichment, channelOut };
 }
 
 export type ThreadActivities = ReturnType<typeof threadActivities>;
