@@ -4,6 +4,7 @@
  *
  *   npm run bench -- --messages 500 --people 100 --rate 25
  *   npm run bench -- --channel whatsapp          # signed WhatsApp webhooks, then the delivery-status phase
+ *   npm run bench -- --find-rate --messages 300  # highest rate that keeps up, taskwire and raw Temporal
  *
  * Starts a private taskwire (embedded PostgreSQL, in-memory Temporal dev server with metrics,
  * fake VK, in-process workers, the real HTTP server on a free port) and creates a VK channel.
@@ -11,7 +12,9 @@
  * schedule (message i is sent at start + i/rate whether or not earlier ones were answered) from
  * `people` VK users in turn, and a bounded poller reads `GET /api/tasks/:id` of the people who
  * have messages outstanding to note when each comment first appears. Afterwards the workflow
- * histories and server metrics give the Temporal cost and where the time went. See bench/README.md.
+ * histories and server metrics give the Temporal cost and where the time went. Then the same
+ * messages go to raw Temporal on its own dev server (lib/baseline.ts) for a baseline printed beside
+ * taskwire's numbers; `--find-rate` searches both sustainable rates instead. See bench/README.md.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,10 +23,16 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { metrics as apiMetrics } from '../api/metrics.js';
 import type { MsgResult as Msg, PhaseOptions, PhaseResult } from './lib/driver.js';
+import type { Stack } from './lib/stack.js';
+import { baselineReport, startBaseline, type Baseline, type BaselineRun } from './lib/baseline.js';
 import { checkCommandLine, COMMON_OPTIONS, commonParams, stackFlags } from './lib/cli.js';
-import { createBenchChannel, WA_APP_SECRET, WA_PHONE_NUMBER_ID } from './lib/channel.js';
+import { ACTION_PRICE_PER_MILLION_USD, ACTION_PRICE_SOURCE, costPerMillionMessages, costText } from './lib/cost.js';
+import type { DriverProcess } from './lib/driver-process.js';
+import { createBenchChannel, WA_APP_SECRET, WA_PHONE_NUMBER_ID, type WebhookTarget } from './lib/channel.js';
 import { cpuDiff, cpuSnapshot, cpuSpeedIndex, type CpuUse } from './lib/proc-cpu.js';
 import { gitState, machineInfo, waitForQuiet } from './lib/run-info.js';
+import { findSustainableRate } from './lib/rate-search.js';
+import { readStatus } from './lib/rss.js';
 import { createRunControl } from './lib/run-control.js';
 import { fmt, rounded, summarize, table, type Summary } from './lib/stats.js';
 import { analyzeConversationHistories, type HistoryAnalysis, type SignalTrace } from './lib/temporal-history.js';
@@ -39,6 +48,7 @@ import {
   type HistogramDiff,
 } from './lib/temporal-metrics.js';
 import { runStatusPhase, type StatusPhaseResult } from './lib/statuses.js';
+import { judge, latencyTrend, verdictText, type Verdict } from './lib/verdict.js';
 
 const PEER_BASE = 710_000_000;
 const WARMUP_PEER_BASE = 719_000_000;
@@ -72,6 +82,17 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
   --pg-fast              PostgreSQL with fsync/synchronous_commit/full_page_writes off (default: as npm start)
   --temporal-config K=V  extra dev server dynamic config (repeatable), e.g. history.transferProcessorMaxPollRPS=200
   --no-history           skip reading workflow histories (cost per message, latency breakdown)
+  --no-baseline          skip the raw-Temporal baseline (signal-with-start into --people workflows, no-op local
+                         activity; own dev server with the same flags, after taskwire's phase)
+  --baseline-messages N  messages of the baseline phase (default: --messages)
+  --find-rate            instead of one rate: search the highest rate that "keeps up", for taskwire and the
+                         baseline (each step a run of --messages / --baseline-messages), and print their ratio
+  --rate-from R          find-rate: first rate tried, doubled until a step fails, then bisected (default 25)
+  --rate-max R           find-rate: highest rate tried (default 2000)
+  --rate-precision PCT   find-rate: stop bisecting when the interval is under PCT % of its lower end (default 10)
+  --max-steps N          find-rate: at most N steps per system (default 12)
+  --action-price-per-million USD
+                         Temporal Cloud price per million actions for the cost per message (default ${ACTION_PRICE_PER_MILLION_USD})
   --out DIR              where the JSON result goes (default bench/results)
   --help`;
 
@@ -86,6 +107,14 @@ const { values: argv } = parseArgs({
     'poll-concurrency': { type: 'string', default: '10' },
     warmup: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '120' },
+    'no-baseline': { type: 'boolean', default: false },
+    'baseline-messages': { type: 'string' },
+    'find-rate': { type: 'boolean', default: false },
+    'rate-from': { type: 'string', default: '25' },
+    'rate-max': { type: 'string', default: '2000' },
+    'rate-precision': { type: 'string', default: '10' },
+    'max-steps': { type: 'string', default: '12' },
+    'action-price-per-million': { type: 'string', default: String(ACTION_PRICE_PER_MILLION_USD) },
     ...COMMON_OPTIONS,
   },
   strict: true,
@@ -103,6 +132,14 @@ const params = {
   pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
   warmup: num('warmup', argv.warmup, 0),
   timeoutS: num('timeout', argv.timeout, 1, false),
+  baseline: !argv['no-baseline'],
+  baselineMessages: num('baseline-messages', argv['baseline-messages'] ?? argv.messages, 1),
+  findRate: argv['find-rate']!,
+  rateFrom: num('rate-from', argv['rate-from'], 1),
+  rateMax: num('rate-max', argv['rate-max'], 1),
+  ratePrecisionPercent: num('rate-precision', argv['rate-precision'], 1, false),
+  maxSteps: num('max-steps', argv['max-steps'], 1),
+  actionPricePerMillion: num('action-price-per-million', argv['action-price-per-million'], 0, false),
   ...commonParams(argv, num),
 };
 if (params.people > params.messages) params.people = params.messages;
@@ -113,7 +150,8 @@ const say = (line: string) => console.log(`[bench] ${line}`);
 // Abort / cleanup (lib/run-control.ts): Ctrl-C, SIGTERM, a failing worker or a non-200 webhook end
 // the run; the stack is always closed (servers stopped, temp folder removed) before the process exits.
 
-const run = createRunControl({ say });
+let baseline: Baseline | undefined;
+const run = createRunControl({ say, stopExtras: () => baseline?.close() });
 
 // ---------------------------------------------------------------------------------------------
 // Analysis
@@ -169,20 +207,49 @@ function diff(a: number | undefined, b: number | undefined): number | undefined 
   return a === undefined || b === undefined ? undefined : b - a;
 }
 
-function latencyTrend(
-  msgs: Msg[],
-  latencyOf: (m: Msg) => number | undefined,
-  buckets = 5,
-): Array<{ from: number; to: number; p50: number; p95: number; max: number }> {
-  const out = [];
-  const size = Math.ceil(msgs.length / buckets);
-  for (let b = 0; b < buckets; b++) {
-    const values = msgs.slice(b * size, (b + 1) * size).map(latencyOf).filter((v): v is number => v !== undefined);
-    if (!values.length) continue;
-    const s = summarize(values);
-    out.push({ from: b * size, to: Math.min(msgs.length, (b + 1) * size) - 1, p50: Math.round(s.p50), p95: Math.round(s.p95), max: Math.round(s.max) });
-  }
-  return out;
+const mib = (kib: number | undefined, d = 0) => (kib === undefined ? '?' : (kib / 1024).toFixed(d));
+
+/** "memory: taskwire RSS 350 → 380 MiB (+30) while its worker cache went 10 → 110 workflows …". */
+function memoryText(
+  before: { rssKiB?: number; cached: number },
+  after: { rssKiB?: number; cached: number },
+  perCachedKiB: number | undefined,
+  cacheLimit: number,
+): string {
+  const growth = before.rssKiB !== undefined && after.rssKiB !== undefined ? after.rssKiB - before.rssKiB : undefined;
+  return (
+    `memory: taskwire RSS ${mib(before.rssKiB)} → ${mib(after.rssKiB)} MiB (${growth !== undefined && growth >= 0 ? '+' : ''}${mib(growth)}) ` +
+    `while the worker cache went ${before.cached} → ${after.cached} conversation workflows (limit ${cacheLimit}): ` +
+    (perCachedKiB === undefined ? 'RSS per cached conversation unknown' : `${mib(perCachedKiB, 2)} MiB RSS per cached conversation`)
+  );
+}
+
+interface SideOfComparison {
+  verdict: Verdict;
+  all: Summary;
+  followUp: Summary;
+  actionsPerMessage?: number;
+  rssPerCachedKiB?: number;
+}
+
+/** taskwire's and the baseline's numbers of the same run side by side. */
+function sideBySide(rate: number, tw: SideOfComparison & { what: string }, b: SideOfComparison): string[] {
+  const ms = (x: Summary) => `${fmt(x.p50)} / ${fmt(x.p95)}`;
+  const ratio = (x?: number, y?: number, d = 1) => (x === undefined || y === undefined || !Number.isFinite(x / y) ? '-' : `${(x / y).toFixed(d)}×`);
+  const usd = (a?: number) => (a === undefined ? '-' : `$${costPerMillionMessages(a, params.actionPricePerMillion).toFixed(0)}`);
+  return [
+    `taskwire vs raw Temporal at ${rate}/s, this run (same machine, same dev-server flags, each on its own dev server):`,
+    table([
+      ['', 'taskwire', 'raw Temporal', 'taskwire ÷ raw'],
+      ['latency p50 / p95 ms', ms(tw.all), ms(b.all), ratio(tw.all.p95, b.all.p95)],
+      ['  follow-ups p50 / p95 ms', ms(tw.followUp), ms(b.followUp), ratio(tw.followUp.p95, b.followUp.p95)],
+      ['verdict', tw.verdict.verdict, b.verdict.verdict, ''],
+      ['billable actions / message', fmt(tw.actionsPerMessage ?? Number.NaN, 2), fmt(b.actionsPerMessage ?? Number.NaN, 2), ratio(tw.actionsPerMessage, b.actionsPerMessage, 2)],
+      [`cost per million messages ($${params.actionPricePerMillion}/M actions)`, usd(tw.actionsPerMessage), usd(b.actionsPerMessage), ''],
+      ['RSS per cached workflow, MiB', mib(tw.rssPerCachedKiB, 2), mib(b.rssPerCachedKiB, 2), ratio(tw.rssPerCachedKiB, b.rssPerCachedKiB)],
+    ]),
+    `(latency: taskwire ${tw.what}; raw Temporal signal-with-start ok → no-op local activity done)`,
+  ];
 }
 
 /** Handler time of the API (its own prom-client histogram, a singleton in this process) by route. */
@@ -212,11 +279,34 @@ function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b:
 // ---------------------------------------------------------------------------------------------
 // Main
 
+type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'timeoutS'>;
+
+/** The private taskwire with its channel, the load generator, and the warm-up behind them. */
+interface Setup {
+  runStarted: Date;
+  machine: ReturnType<typeof machineInfo>;
+  wa: boolean;
+  s: Stack;
+  driver: DriverProcess;
+  common: CommonPhaseOptions;
+  channelId: string;
+  runTag: string;
+  /** Tasks the driver has already read (earlier phases). */
+  knownTaskIds: string[];
+  /** taskwire's processes, for CPU accounting. */
+  pids: { driverPid: number; temporalPid: number; postmasterPidFile: string };
+}
+
 async function main(): Promise<number> {
+  const setup = await setUp();
+  return params.findRate ? findRates(setup) : measureOneRate(setup);
+}
+
+async function setUp(): Promise<Setup> {
   const runStarted = new Date();
   const machine = machineInfo();
   say(
-    `inbound-latency: ${params.messages} messages from ${params.people} people at ${params.rate}/s ` +
+    `inbound-latency: ${params.messages} messages from ${params.people} people ${params.findRate ? 'per step, --find-rate' : `at ${params.rate}/s`} ` +
       `(poll every ${params.pollIntervalMs} ms, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
   );
 
@@ -254,9 +344,46 @@ async function main(): Promise<number> {
     const lat = summarize(w.msgs.map((m) => m.seenAt! - m.answeredAt!));
     say(`warm-up: ${params.warmup} messages in ${((performance.now() - t0) / 1000).toFixed(1)} s (visible p50 ${fmt(lat.p50)} ms, max ${fmt(lat.max)} ms) — not counted`);
   }
-
-  // ---- measured phase ----
   const pids = { driverPid: driver.pid, temporalPid: s.temporalPid, postmasterPidFile: path.join(s.postgresDataDir, 'postmaster.pid') };
+  return { runStarted, machine, wa, s, driver, common, channelId, runTag, knownTaskIds, pids };
+}
+
+/** Workers' cached workflows (taskwire's conversations: only the main worker runs workflows). */
+function cachedWorkflows(s: Stack): number {
+  return s.workers.workers.reduce((n, w) => n + w.getStatus().numCachedWorkflows, 0);
+}
+
+/** Starts the baseline's own dev server and process, and runs its unmeasured warm-up. */
+async function startBaselineWithWarmup(setup: Setup): Promise<Baseline> {
+  baseline = await startBaseline({
+    temporalExtraArgs: stackFlags(params).temporalExtraArgs,
+    maxCachedWorkflows: setup.s.config.WORKER_MAX_CACHED_WORKFLOWS,
+    timeoutS: params.timeoutS,
+    cores: setup.machine.cores,
+    postmasterPidFile: setup.pids.postmasterPidFile,
+    say,
+  });
+  run.check();
+  if (params.warmup > 0) {
+    const w = await baseline.run({ tag: `w${setup.runTag}`, messages: params.warmup, people: Math.max(1, Math.min(10, Math.ceil(params.warmup / 2))), rate: 10, quiet: true }, Infinity);
+    say(`baseline warm-up: ${params.warmup} messages (done p50 ${fmt(w.latencyMs.done.p50)} ms, max ${fmt(w.latencyMs.done.max)} ms) — not counted`);
+  }
+  return baseline;
+}
+
+async function waitForQuietBaseline(setup: Setup, b: Baseline) {
+  return waitForQuiet({
+    pids: { driverPid: b.pid, temporalPid: b.temporalPid, postmasterPidFile: setup.pids.postmasterPidFile },
+    cores: setup.machine.cores,
+    waitQuietS: params.waitQuietS,
+    quietBelowPercent: params.quietBelowPercent,
+    say,
+    check: run.check,
+  });
+}
+
+async function measureOneRate(setup: Setup): Promise<number> {
+  const { runStarted, machine, wa, s, driver, common, channelId, runTag, pids, knownTaskIds } = setup;
   const background = await waitForQuiet({ pids, cores: machine.cores, waitQuietS: params.waitQuietS, quietBelowPercent: params.quietBelowPercent, say, check: run.check });
   const speedBefore = await cpuSpeedIndex();
 
@@ -275,6 +402,7 @@ async function main(): Promise<number> {
   const eluBefore = performance.eventLoopUtilization();
   const handlersBefore = await apiHandlerTotals();
   const cpuBefore = cpuSnapshot(pids);
+  const memBefore = { rssKiB: readStatus(process.pid).rssKiB, cached: cachedWorkflows(s) };
   const callsBefore = s.vk.calls.length;
   const graphCallsBefore = s.graph.calls.length;
 
@@ -291,6 +419,7 @@ async function main(): Promise<number> {
   });
 
   const cpuAfter = cpuSnapshot(pids);
+  const memAfter = { rssKiB: readStatus(process.pid).rssKiB, cached: cachedWorkflows(s) };
   // Share of time taskwire's main thread (API handlers, activities, SDK bridge) was busy.
   const mainThreadBusy = Math.round(performance.eventLoopUtilization(eluBefore).utilization * 1000) / 10;
   const handlers = diffHandlerTotals(handlersBefore, await apiHandlerTotals());
@@ -355,7 +484,7 @@ async function main(): Promise<number> {
   const measuredS = ((r.allSeenAt ?? performance.timeOrigin + performance.now()) - r.startedAt) / 1000;
   const pollWindowS = r.poll.firstAt !== undefined && r.poll.lastAt !== undefined ? (r.poll.lastAt - r.poll.firstAt) / 1000 : Number.NaN;
   const reads = summarize(r.poll.readMs);
-  const trend = latencyTrend(msgs, latencyOf);
+  const trend = latencyTrend(msgs.map(latencyOf));
   const lastCommitted = committedAt.size ? Math.max(...committedAt.values()) : Number.NaN;
   const drainMs = polled
     ? r.allSeenAt !== undefined
@@ -363,24 +492,20 @@ async function main(): Promise<number> {
       : Number.NaN
     : lastCommitted - r.lastAnsweredAt;
 
-  // Keeping up: accepted ≈ offered, no client-side lag, latency not growing, quick drain.
-  const reasons: string[] = [];
-  if (acceptedRate < 0.95 * params.rate) reasons.push(`accepted ${acceptedRate.toFixed(1)}/s < 95 % of ${params.rate}/s`);
-  if (sendLag.p95 > 250) reasons.push(`sends left up to ${fmt(sendLag.max)} ms late (p95 ${fmt(sendLag.p95)} ms): the process could not keep its own schedule`);
-  // Growth is judged on follow-up messages (first messages also create contact and task).
-  const followTrend = latencyTrend(msgs.filter((m) => m.seq > 0).length >= 8 ? msgs.filter((m) => m.seq > 0) : msgs, latencyOf, 4);
-  const firstB = followTrend[0];
-  const lastB = followTrend[followTrend.length - 1];
-  if (firstB && lastB && lastB.p50 > Math.max(2 * firstB.p50, firstB.p50 + 500)) {
-    reasons.push(`latency grows during the run (follow-up p50 ${firstB.p50} → ${lastB.p50} ms)`);
-  }
-  if (!r.complete) reasons.push('not every comment became visible');
-  // Throughput may keep up while a standing queue holds every message for seconds: "saturated".
-  const saturation: string[] = [];
-  if (latFollow.n > 0 && latFollow.p95 > 1000) saturation.push(`follow-up p95 ${fmt(latFollow.p95)} ms > 1000 ms`);
-  if (Number.isFinite(drainMs) && drainMs > 1000) saturation.push(`backlog drained ${fmt(drainMs)} ms after the last answer`);
-  const keepsUp = reasons.length === 0;
-  const verdict = !keepsUp ? 'does not keep up' : saturation.length ? 'saturated' : 'keeps up';
+  // Keeping up: accepted ≈ offered, no client-side lag, latency not growing, quick drain (lib/verdict.ts).
+  const judged: Verdict = judge({
+    rate: params.rate,
+    messages: msgs.map((m) => ({ seq: m.seq, latency: latencyOf(m) })),
+    acceptedRate,
+    sendLag,
+    complete: r.complete,
+    drainMs,
+  });
+  const { verdict, keepsUp, reasons, saturation } = judged;
+  const actionsPerMessage = actions ? total(actions) / params.messages : undefined;
+  const addedToCache = (memAfter.cached ?? 0) - (memBefore.cached ?? 0);
+  const rssGrowthKiB = memAfter.rssKiB !== undefined && memBefore.rssKiB !== undefined ? memAfter.rssKiB - memBefore.rssKiB : undefined;
+  const rssPerCachedKiB = rssGrowthKiB !== undefined && addedToCache > 0 ? rssGrowthKiB / addedToCache : undefined;
   const disturbed = (cpu.othersPercent ?? 0) >= params.quietBelowPercent;
 
   // ---- table ----
@@ -440,6 +565,7 @@ async function main(): Promise<number> {
       `  actions (server metric, measured phase): ${total(actions)} = ${(total(actions) / params.messages).toFixed(2)}/message: ` +
         Object.entries(actions).map(([k, v]) => `${k} ${v}`).join(', '),
     );
+    lines.push(`  cost: ${costText(actionsPerMessage, params.actionPricePerMillion)} (${ACTION_PRICE_SOURCE})`);
   } else lines.push(`  actions: unavailable (${metricsError ?? 'no metrics'})`);
   lines.push(
     `API handler time (wall, incl. awaits): ${Object.entries(handlers)
@@ -508,15 +634,8 @@ async function main(): Promise<number> {
       `event loop delay: taskwire p50 ${fmt(eld.percentile(50) / 1e6, 1)} / p99 ${fmt(eld.percentile(99) / 1e6, 1)} / max ${fmt(eld.max / 1e6, 1)} ms; ` +
       `driver p99 ${fmt(r.driverEventLoop.p99, 1)} / max ${fmt(r.driverEventLoop.max, 1)} ms (10 ms sampling floor)`,
   );
-  lines.push(
-    `verdict: ${
-      verdict === 'keeps up'
-        ? `keeps up with ${params.rate}/s`
-        : verdict === 'saturated'
-          ? `SATURATED at ${params.rate}/s: accepts the rate, but messages queue (${saturation.join('; ')})`
-          : `does NOT keep up with ${params.rate}/s: ${reasons.join('; ')}`
-    }` + (disturbed ? ` (DISTURBED: other processes used ${pct(cpu.othersPercent)} of a core during the run)` : ''),
-  );
+  lines.push(memoryText(memBefore, memAfter, rssPerCachedKiB, s.config.WORKER_MAX_CACHED_WORKFLOWS));
+  lines.push(`verdict: ${verdictText(judged, params.rate)}` + (disturbed ? ` (DISTURBED: other processes used ${pct(cpu.othersPercent)} of a core during the run)` : ''));
   let report = lines.join('\n');
   console.log(`\n${report}\n`);
 
@@ -536,6 +655,39 @@ async function main(): Promise<number> {
     });
     console.log(`\n${statusPhase.report}\n`);
     report = `${report}\n\n${statusPhase.report}`;
+  }
+
+  // ---- raw-Temporal baseline: the same messages on its own dev server with the same flags ----
+  let baselineRun: BaselineRun | undefined;
+  if (params.baseline) {
+    const b = await startBaselineWithWarmup(setup);
+    await waitForQuietBaseline(setup, b);
+    baselineRun = await b.run({ tag: `b${runTag}`, messages: params.baselineMessages, people: params.people, rate: params.rate }, params.quietBelowPercent);
+    const judgedCommitted = com.n > 0;
+    const text = [
+      ...baselineReport(baselineRun),
+      '',
+      ...sideBySide(
+        params.rate,
+        {
+          what: judgedCommitted ? 'webhook ok → recordEvents done (histories)' : 'webhook ok → comment visible (API)',
+          verdict: judged,
+          all: judgedCommitted ? com : lat,
+          followUp: judgedCommitted ? comFollow : latFollow,
+          actionsPerMessage,
+          rssPerCachedKiB,
+        },
+        {
+          verdict: baselineRun.verdict,
+          all: baselineRun.latencyMs.done,
+          followUp: baselineRun.latencyMs.doneFollowUp,
+          actionsPerMessage: baselineRun.actionsPerMessage,
+          rssPerCachedKiB: baselineRun.rssPerCachedWorkflowKiB,
+        },
+      ),
+    ].join('\n');
+    console.log(`\n${text}\n`);
+    report = `${report}\n\n${text}`;
   }
 
   // ---- JSON ----
@@ -602,6 +754,20 @@ async function main(): Promise<number> {
     fakeVkCalls: vkCalls,
     fakeGraphCalls: graphCalls,
     statusPhase: statusPhase ? { ...statusPhase, report: undefined } : null,
+    cost: {
+      actionPricePerMillionUsd: params.actionPricePerMillion,
+      priceSource: ACTION_PRICE_SOURCE,
+      usdPerMillionMessages: actionsPerMessage === undefined ? null : Math.round(costPerMillionMessages(actionsPerMessage, params.actionPricePerMillion) * 100) / 100,
+    },
+    memory: {
+      rssBeforeKiB: memBefore.rssKiB ?? null,
+      rssAfterKiB: memAfter.rssKiB ?? null,
+      cachedWorkflowsBefore: memBefore.cached,
+      cachedWorkflowsAfter: memAfter.cached,
+      maxCachedWorkflows: s.config.WORKER_MAX_CACHED_WORKFLOWS,
+      rssPerCachedConversationKiB: rssPerCachedKiB === undefined ? null : Math.round(rssPerCachedKiB),
+    },
+    baseline: baselineRun ?? null,
     apiHandlers: handlers,
     cpu,
     backgroundCpuBeforeRun: background,
@@ -626,7 +792,193 @@ async function main(): Promise<number> {
   const file = path.join(params.outDir, `inbound-latency-${runStarted.toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   say(`result written to ${path.relative(process.cwd(), file)}`);
-  return r.complete && (statusPhase?.complete ?? true) ? 0 : 1;
+  return r.complete && (statusPhase?.complete ?? true) && (baselineRun?.complete ?? true) ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --find-rate: the highest rate each system keeps up with, in short steps (lib/rate-search.ts)
+
+interface RateStepOutcome {
+  keepsUp: boolean;
+  verdict: Verdict['verdict'];
+  verdictText: string;
+  latencyMs: { p50: number; p95: number; followUpP95: number; drain: number | null };
+  actionsPerMessage?: number;
+  machineBusyPercent?: number;
+  othersPercent?: number;
+  disturbed: boolean;
+}
+
+function stepOutcome(v: Verdict, rate: number, all: Summary, drainMs: number, actionsPerMessage: number | undefined, cpu: CpuUse): RateStepOutcome {
+  return {
+    keepsUp: v.verdict === 'keeps up',
+    verdict: v.verdict,
+    verdictText: verdictText(v, rate),
+    latencyMs: { p50: Math.round(all.p50), p95: Math.round(all.p95), followUpP95: Math.round(v.followUp.p95), drain: Number.isFinite(drainMs) ? Math.round(drainMs) : null },
+    actionsPerMessage: actionsPerMessage === undefined ? undefined : Math.round(actionsPerMessage * 100) / 100,
+    machineBusyPercent: cpu.machineBusyPercent,
+    othersPercent: cpu.othersPercent,
+    disturbed: (cpu.othersPercent ?? 0) >= params.quietBelowPercent,
+  };
+}
+
+function sayStep(system: string, step: number, rate: number, o: RateStepOutcome): void {
+  say(
+    `find-rate ${system} step ${step + 1}: ${rate}/s → ${o.verdictText} ` +
+      `(p50 ${o.latencyMs.p50} / p95 ${o.latencyMs.p95} ms, follow-up p95 ${o.latencyMs.followUpP95} ms; machine ${o.machineBusyPercent ?? '?'} % busy, ` +
+      `others ${o.othersPercent ?? '?'} % of a core${o.disturbed ? ', DISTURBED' : ''})`,
+  );
+}
+
+async function findRates(setup: Setup): Promise<number> {
+  const { runStarted, machine, wa, s, driver, common, runTag, pids } = setup;
+  let knownTaskIds = setup.knownTaskIds;
+  const polled = params.pollIntervalMs > 0;
+  const search = (tryRate: (rate: number, step: number) => Promise<RateStepOutcome>) =>
+    findSustainableRate({ from: params.rateFrom, max: params.rateMax, precisionPercent: params.ratePrecisionPercent, maxSteps: params.maxSteps, tryRate });
+
+  // ---- taskwire: each step new people (first messages included, as in one-rate mode) ----
+  say(`find-rate: taskwire, ${params.messages} messages from ${params.people} new people per step, from ${params.rateFrom}/s`);
+  await waitForQuiet({ pids, cores: machine.cores, waitQuietS: params.waitQuietS, quietBelowPercent: params.quietBelowPercent, say, check: run.check });
+  const namespace = s.config.TEMPORAL_NAMESPACE;
+  const tw = await search(async (rate, step) => {
+    run.check();
+    let actionsBefore: ActionCounts | undefined;
+    try {
+      actionsBefore = parseActionCounters(await fetchMetrics(s.metricsUrl), namespace);
+    } catch {
+      actionsBefore = undefined;
+    }
+    const cpuBefore = cpuSnapshot(pids);
+    const r = await driver.run({
+      ...common,
+      tag: `r${runTag}s${step}`,
+      messages: params.messages,
+      people: params.people,
+      rate,
+      peerBase: (wa ? WA_PEER_BASE : PEER_BASE) + (step + 1) * 100_000,
+      idBase: 10_000_000 * (step + 1),
+      knownTaskIds,
+      progressEvery: 1e9,
+      quiet: true,
+    });
+    const cpu = cpuDiff(cpuBefore, cpuSnapshot(pids), machine.cores);
+    knownTaskIds = [...knownTaskIds, ...r.taskIds];
+    let actionsPerMessage: number | undefined;
+    try {
+      if (actionsBefore) actionsPerMessage = total(diffCounts(actionsBefore, parseActionCounters(await fetchSettledMetrics(s.metricsUrl, namespace), namespace))) / params.messages;
+    } catch {
+      actionsPerMessage = undefined;
+    }
+    // Judged as in one-rate mode: visible through the API, or (no polling) committed per the histories.
+    let latencyOf = (m: Msg) => (m.answeredAt !== undefined && m.seenAt !== undefined ? m.seenAt - m.answeredAt : undefined);
+    let drainMs = r.allSeenAt !== undefined ? r.allSeenAt - r.lastAnsweredAt : Number.NaN;
+    if (!polled) {
+      const peers = new Set(r.msgs.map((m) => String(m.peer)));
+      const history = await analyzeConversationHistories(s.client, { includeWorkflowId: (id) => peers.has(id.split('/').pop() ?? '') });
+      const re = new RegExp(`^bench ${r.tag} m(\\d+) `);
+      const committedAt = new Map<number, number>();
+      for (const t of history.signals) {
+        const m = re.exec(String(t.event.text ?? ''));
+        if (m && t.recordCompletedAt !== undefined) committedAt.set(Number(m[1]), t.recordCompletedAt);
+      }
+      latencyOf = (m) => (m.answeredAt !== undefined && committedAt.has(m.i) ? committedAt.get(m.i)! - m.answeredAt : undefined);
+      drainMs = committedAt.size ? Math.max(...committedAt.values()) - r.lastAnsweredAt : Number.NaN;
+    }
+    const answered = r.msgs.filter((m) => m.answeredAt !== undefined).length;
+    const sendLag = summarize(r.msgs.filter((m) => m.sentAt !== undefined).map((m) => m.sentAt! - m.scheduledAt));
+    const v = judge({
+      rate,
+      messages: r.msgs.map((m) => ({ seq: m.seq, latency: latencyOf(m) })),
+      acceptedRate: answered / ((r.lastAnsweredAt - r.startedAt) / 1000),
+      sendLag,
+      complete: r.complete,
+      drainMs,
+    });
+    const all = summarize(r.msgs.map(latencyOf).filter((x): x is number => x !== undefined));
+    const out = stepOutcome(v, rate, all, drainMs, actionsPerMessage, cpu);
+    sayStep('taskwire', step, rate, out);
+    return out;
+  });
+
+  // ---- the baseline, on its own dev server ----
+  let raw: Awaited<ReturnType<typeof search>> | undefined;
+  if (params.baseline) {
+    const b = await startBaselineWithWarmup(setup);
+    say(`find-rate: raw Temporal, ${params.baselineMessages} messages into ${params.people} new workflows per step, from ${params.rateFrom}/s`);
+    await waitForQuietBaseline(setup, b);
+    raw = await search(async (rate, step) => {
+      run.check();
+      const br = await b.run({ tag: `r${runTag}s${step}`, messages: params.baselineMessages, people: params.people, rate, quiet: true }, params.quietBelowPercent);
+      const drain = br.latencyMs.drainAfterLastAnswer ?? Number.NaN;
+      const out = stepOutcome(br.verdict, rate, br.latencyMs.done, drain, br.actionsPerMessage, br.cpu);
+      sayStep('raw Temporal', step, rate, out);
+      return out;
+    });
+  }
+
+  // ---- report ----
+  const rateText = (x: { sustained?: number; failed?: number }) =>
+    x.sustained === undefined
+      ? `none (${x.failed}/s did not keep up)`
+      : `${x.sustained}/s` + (x.failed === undefined ? ` (every rate tried kept up: ≥ ${x.sustained}/s)` : ` (${x.failed}/s did not)`);
+  const atBest = (x: { sustained?: number; steps: Array<{ rate: number } & RateStepOutcome> }) => x.steps.find((st) => st.rate === x.sustained);
+  const costAt = (x: { sustained?: number; steps: Array<{ rate: number } & RateStepOutcome> }) => costText(atBest(x)?.actionsPerMessage, params.actionPricePerMillion);
+  const ratio = tw.sustained !== undefined && raw?.sustained ? tw.sustained / raw.sustained : undefined;
+  const judgedOn = polled ? 'webhook ok → comment visible (API)' : 'webhook ok → recordEvents done (histories)';
+  const stepRows = [
+    ...tw.steps.map((st, k) => ['taskwire', String(k + 1), `${st.rate}/s`, st, judgedOn] as const),
+    ...(raw?.steps ?? []).map((st, k) => ['raw Temporal', String(k + 1), `${st.rate}/s`, st, 'signal ok → local activity done'] as const),
+  ];
+  const lines = [
+    `inbound-latency --find-rate${wa ? ' (WhatsApp)' : ''} — ${params.people} people per step, ${params.messages} messages per taskwire step, ` +
+      `${params.baselineMessages} per raw-Temporal step; ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}`,
+    '',
+    table([
+      ['system', 'step', 'rate', 'verdict', 'p50 ms', 'p95 ms', 'follow-up p95', 'drain ms', 'actions/msg', 'machine busy', 'others'],
+      ...stepRows.map(([system, k, rate, st]) => [
+        system,
+        k,
+        rate,
+        st.verdict + (st.disturbed ? ' (DISTURBED)' : ''),
+        String(st.latencyMs.p50),
+        String(st.latencyMs.p95),
+        String(st.latencyMs.followUpP95),
+        st.latencyMs.drain === null ? '-' : String(st.latencyMs.drain),
+        st.actionsPerMessage === undefined ? '-' : st.actionsPerMessage.toFixed(2),
+        `${st.machineBusyPercent ?? '?'} %`,
+        `${st.othersPercent ?? '?'} %`,
+      ]),
+    ]),
+    `(latency: taskwire ${judgedOn}; raw Temporal signal-with-start ok → no-op local activity done; "keeps up" as in one-rate mode, not saturated)`,
+    '',
+    `sustainable rate, taskwire: ${rateText(tw)}; ${costAt(tw)}`,
+    raw ? `sustainable rate, raw Temporal (own dev server, same flags): ${rateText(raw)}; ${costAt(raw)}` : 'sustainable rate, raw Temporal: not measured (--no-baseline)',
+    ratio === undefined ? 'taskwire / raw Temporal: -' : `taskwire / raw Temporal: ${ratio.toFixed(2)} (${Math.round(ratio * 100)} % of the baseline's sustainable rate, same run)`,
+    `(cost at ${ACTION_PRICE_SOURCE}: $${params.actionPricePerMillion} per million actions)`,
+  ];
+  if ([...tw.steps, ...(raw?.steps ?? [])].some((st) => st.disturbed)) lines.push('DISTURBED: other processes used the machine during some steps (marked)');
+  const report = lines.join('\n');
+  console.log(`\n${report}\n`);
+
+  const result = {
+    benchmark: 'inbound-latency --find-rate',
+    startedAt: runStarted.toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine,
+    params,
+    code: gitState(),
+    taskwire: tw,
+    baseline: raw ?? null,
+    ratio: ratio === undefined ? null : Math.round(ratio * 1000) / 1000,
+    actionPrice: { usdPerMillionActions: params.actionPricePerMillion, source: ACTION_PRICE_SOURCE },
+    report,
+  };
+  await mkdir(params.outDir, { recursive: true });
+  const file = path.join(params.outDir, `inbound-latency-find-rate-${runStarted.toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  say(`result written to ${path.relative(process.cwd(), file)}`);
+  return 0;
 }
 
 await run.finish(main);

@@ -5,10 +5,10 @@
  * like VK and an agent's browser would. All times are epoch milliseconds with sub-ms precision,
  * comparable with Temporal history event times (same machine clock).
  *
- * Protocol (IPC): parent → `{type:'run', id, opts}`; child → `{type:'done', id, result}` or
- * `{type:'failed', id, error}`. The child exits when the parent disconnects.
+ * Protocol (IPC): lib/phase-process.ts. The child exits when the parent disconnects.
  */
 import { newWamid, signedWebhook, textWebhook } from '../../tests/fakes/graph-api.js';
+import { servePhases } from './phase-process.js';
 import { vkMessageNew } from './vk.js';
 
 export interface PhaseOptions {
@@ -418,20 +418,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   };
 }
 
-// ---- child process entry ----
+// ---- child process entry (lib/driver-process.ts forks this file) ----
 
-type ParentMessage = { type: 'run'; id: number; opts: PhaseOptions };
-
-if (process.send && process.env.TASKWIRE_BENCH_DRIVER === '1') {
-  // Ctrl-C reaches the whole process group: leave the cleanup to the parent, just stop.
-  process.on('SIGINT', () => process.exit(130));
-  process.on('disconnect', () => process.exit(0));
-  process.on('message', (m: ParentMessage) => {
-    if (m?.type !== 'run') return;
-    runPhase(m.opts).then(
-      (result) => process.send!({ type: 'done', id: m.id, result }),
-      (err: Error) => process.send!({ type: 'failed', id: m.id, error: err.stack ?? err.message }),
-    );
-  });
-  process.send({ type: 'ready' });
-}
+servePhases('driver', runPhase);
