@@ -30,8 +30,9 @@ export function idleTimer(clock: ActivityClock, idleSeconds: number): IdleTimer 
     arm() {
       timer.fired = false;
       timer.armed = true;
-      // Started work (a profile look-up being retried) may take long: look again an idle period later, not at once.
-      const due = Math.max(clock.backgroundInFlight ? idleMs : 50, clock.lastActivityMs + idleMs - Date.now());
+      // Started work (a send being retried, a profile look-up) may take long: look again an idle
+      // period later, not every 50 ms (a timer each time) while it runs.
+      const due = Math.max(workInFlight(clock) > 0 ? idleMs : 50, clock.lastActivityMs + idleMs - Date.now());
       void sleep(due, { summary: 'idle: complete the run if nothing happens' }).then(() => {
         timer.armed = false;
         timer.fired = true;
