@@ -72,7 +72,7 @@ const createBulkSendRoute = createRoute({
   description:
     `Recipients are ${channelDefinitions().map((d) => `\`${d.recipient.shape}\` for ${d.label}`).join(', ')}; duplicates are sent once. ` +
     'Channels with approved templates (WhatsApp) need a `template` for people outside the reply window (they fail otherwise). ' +
-    'The job runs as the Temporal workflow `bulk-send/<id>` through the channel\'s rate-limited queue; nobody gets the message twice, even across restarts. ' +
+    'The job runs as the Temporal workflow `bulk-send/<task queue>/<id>` through the channel\'s rate-limited queue; nobody gets the message twice, even across restarts. ' +
     'A request repeated with the same `Idempotency-Key` returns the first job (and starts it if Temporal did not confirm its start the first time). ' +
     '503 with `details.bulkSendId`: the job is recorded but Temporal did not confirm its start — retry with the same Idempotency-Key (the `Idempotency-Key` header of the answer when you sent none): it is started once, never twice.',
   security: bearerSecurity,
@@ -195,7 +195,7 @@ export function registerBroadcastRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
         timing: conversationTiming(deps.config, channel.kind),
       },
     };
-    const workflowId = bulkSendWorkflowId(job.id);
+    const workflowId = bulkSendWorkflowId(deps.config.TEMPORAL_TASK_QUEUE, job.id);
     try {
       await deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
         deps.temporal.workflow.start(bulkSend, {

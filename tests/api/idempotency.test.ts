@@ -84,7 +84,7 @@ describe('a bulk send whose workflow does not start', () => {
     const again = await bulk('Maybe started', key);
     expect(again.status, JSON.stringify(again.body)).toBe(202);
     expect(again.body).toEqual({ id: res.body.error.details.bulkSendId, total: 2 });
-    expect(temporal.starts).toEqual([`bulk-send/${again.body.id}`]);
+    expect(temporal.starts).toEqual([`bulk-send/taskwire/${again.body.id}`]);
     expect(await jobs()).toEqual([...before, again.body.id]);
     // And now it is answered for good.
     const third = await bulk('Maybe started', key);

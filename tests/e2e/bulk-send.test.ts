@@ -313,7 +313,7 @@ describe('validation and access', () => {
 });
 
 it('bulk-send and conversation histories (live, and the recorded WhatsApp job) replay without nondeterminism', async () => {
-  const { replayed, failures } = await replayAll(h, 'bulk-send', (id) => id === `bulk-send/${waJobId}` || id.endsWith('/79990010002'));
+  const { replayed, failures } = await replayAll(h, 'bulk-send', (id) => id === `bulk-send/${h.config.TEMPORAL_TASK_QUEUE}/${waJobId}` || id.endsWith('/79990010002'));
   expect(failures).toEqual([]);
   expect(replayed).toBeGreaterThan(200);
 }, 180_000);

@@ -39,8 +39,13 @@ export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 
   { name: 'TwDeadLetters', type: 'Int' },
 ];
 
-export function bulkSendWorkflowId(bulkSendId: string): string {
-  return `bulk-send/${bulkSendId}`;
+/**
+ * `bulk-send/taskwire/12`: job ids are a database sequence, so the deployment's task queue makes the
+ * id unique in a namespace that several deployments (or test files) share. Jobs started before
+ * ran as `bulk-send/<id>` and finish under that id.
+ */
+export function bulkSendWorkflowId(taskQueue: string, bulkSendId: string): string {
+  return `bulk-send/${taskQueue}/${bulkSendId}`;
 }
 /** `taskwire-purge-broadcasts` on the default queue: one Schedule per deployment (task queue). */
 export function purgeBroadcastsScheduleId(taskQueue: string): string {
