@@ -281,6 +281,11 @@ function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b:
 
 type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'timeoutS'>;
 
+/** The first fields of every result JSON: which run, when, how started, where, with what. */
+function resultHeader(benchmark: string, runStarted: Date, machine: Setup['machine']) {
+  return { benchmark, startedAt: runStarted.toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine, params };
+}
+
 /** The private taskwire with its channel, the load generator, and the warm-up behind them. */
 interface Setup {
   runStarted: Date;
@@ -693,11 +698,7 @@ async function measureOneRate(setup: Setup): Promise<number> {
   // ---- JSON ----
   const r1 = (x: number) => Math.round(x * 10) / 10;
   const result = {
-    benchmark: 'inbound-latency',
-    startedAt: runStarted.toISOString(),
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    machine,
-    params,
+    ...resultHeader('inbound-latency', runStarted, machine),
     channel: params.channel,
     code: gitState(),
     complete: r.complete,
@@ -962,11 +963,7 @@ async function findRates(setup: Setup): Promise<number> {
   console.log(`\n${report}\n`);
 
   const result = {
-    benchmark: 'inbound-latency --find-rate',
-    startedAt: runStarted.toISOString(),
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    machine,
-    params,
+    ...resultHeader('inbound-latency --find-rate', runStarted, machine),
     code: gitState(),
     taskwire: tw,
     baseline: raw ?? null,

@@ -13,7 +13,7 @@
  * and every message built here passes through `redact` in case a lower layer quoted the URL.
  */
 import { ChannelPermanentError, ChannelTransientError } from '../types.js';
-import { errorText, isObject, isTimeout } from '../http.js';
+import { errorText, isObject, isRetryableStatus, isTimeout } from '../http.js';
 import { DEFAULT_MEDIA_POLICY, fetchMediaFile, MediaRefusedError, type MediaFetchPolicy } from '../media-fetch.js';
 
 export const DEFAULT_TELEGRAM_API_BASE_URL = 'https://api.telegram.org';
@@ -107,7 +107,8 @@ export function classifyTelegramError(what: string, httpStatus: number, body: un
     const seconds = typeof params.retry_after === 'number' && params.retry_after >= 0 ? params.retry_after : undefined;
     return new ChannelTransientError(429, `${what}: ${description}`, seconds === undefined ? DEFAULT_RETRY_AFTER_MS : seconds * 1000);
   }
-  if (code >= 500 || code === 408 || (!envelope && httpStatus >= 500)) {
+  // (429 was answered above, with Telegram's wait.)
+  if (isRetryableStatus(code) || (!envelope && httpStatus >= 500)) {
     return new ChannelTransientError(`http_${code}`, `${what}: ${description}`);
   }
   if (code === 403) return new ChannelPermanentError(403, description, 'messages_denied');

@@ -4,8 +4,9 @@
  * back in `X-Telegram-Bot-Api-Secret-Token` on every delivery (shared/reference/telegram-bot-api.md,
  * "Webhook"). Payloads are not signed: the header, compared in constant time, is the only proof.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { secretsEqual } from '../../api/auth.js';
 
 /** The header Telegram puts the channel's secret token in. */
 export const TELEGRAM_SECRET_HEADER = 'x-telegram-bot-api-secret-token';
@@ -41,13 +42,7 @@ export function botIdFromToken(botToken: string): string {
   return id;
 }
 
-/**
- * Does the webhook header equal the channel's secret? Constant time in the secret: both sides are
- * hashed first, so neither their contents nor their lengths steer the comparison.
- */
+/** Does the webhook header equal the channel's secret? (constant time: `secretsEqual`, as the other webhooks) */
 export function verifyWebhookSecret(header: string | string[] | null | undefined, channelSecret: string): boolean {
-  if (typeof header !== 'string' || header === '' || channelSecret === '') return false;
-  const a = createHash('sha256').update(header, 'utf8').digest();
-  const b = createHash('sha256').update(channelSecret, 'utf8').digest();
-  return timingSafeEqual(a, b);
+  return typeof header === 'string' && header !== '' && channelSecret !== '' && secretsEqual(header, channelSecret);
 }
