@@ -3,7 +3,7 @@
  * works on, a message as a comment of the person's task (found, reopened or created) and a line
  * of the message log, once per channel message id. Runs inside the caller's transaction.
  */
-import { copyHistory, findConversation, getChannelOrThrow, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
+import { copyHistory, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, Task } from '../db/schema.js';
 import type { StoredFile } from '../workflows/shared/types.js';
 import { addComment, commentBySourceKey } from './comment-records.js';
@@ -14,13 +14,26 @@ export function messageSourceKey(channelId: string, peerId: string, externalId: 
   return `msg:${channelId}:${peerId}:${externalId}`;
 }
 
-/** The channel, conversation and contact rows an activity of this conversation works on. */
+/**
+ * The channel, conversation and contact rows an activity of this conversation works on, read in
+ * one round trip: this runs once per recorded batch, and every query costs the worker's main
+ * thread a socket write and a result parse.
+ */
 export async function conversationCtx(tx: Tx, input: { channelId: string; peerId: string; contactId: string; workflowId: string }) {
-  const channel = await getChannelOrThrow(tx, input.channelId);
-  const conversation = await findConversation(tx, input.channelId, input.peerId);
-  if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
-  const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
-  const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+  const row = await tx
+    .selectFrom('channels as ch')
+    .leftJoin('conversations as v', (join) => join.onRef('v.channel_id', '=', 'ch.id').on('v.peer_id', '=', input.peerId))
+    .leftJoin('contacts as ct', (join) => join.on('ct.id', '=', input.contactId))
+    .selectAll('ch')
+    .select(['v.id as conversation_id', 'v.last_inbound_at as conversation_last_inbound_at', 'v.messages_allowed as conversation_messages_allowed', 'ct.name as contact_name'])
+    .where('ch.id', '=', input.channelId)
+    .executeTakeFirst();
+  if (!row) throw new Error(`channel ${input.channelId} not found`);
+  const { conversation_id, conversation_last_inbound_at, conversation_messages_allowed, contact_name, ...channel } = row;
+  if (!conversation_id) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
+  if (contact_name === null) throw new Error(`contact ${input.contactId} not found`);
+  const conversation = { id: conversation_id, last_inbound_at: conversation_last_inbound_at, messages_allowed: conversation_messages_allowed };
+  const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: input.contactId, contactName: contact_name, workflowId: input.workflowId };
   return { ctx, conversation };
 }
 
