@@ -71,11 +71,12 @@ export interface Tally extends TaskTally {
 export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord): Promise<string | null> {
   const { tx } = ctx;
   const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
-  if (await commentBySourceKey(tx, sourceKey)) {
+  const seen = await latestTaskUnlessRecorded(ctx, sourceKey);
+  if (seen.recorded) {
     result.duplicates++;
     return null;
   }
-  const task = await taskForNewMessage(ctx, result);
+  const task = await taskForNewMessage(ctx, result, seen);
   const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
   const commentId = await addComment(tx, {
     taskId: task.id,
@@ -107,9 +108,29 @@ export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord)
   return commentId;
 }
 
+/**
+ * Whether a comment was recorded under `sourceKey` already, and if not the conversation's latest
+ * task: one round trip for both (this runs for every message). A comment of the conversation is
+ * always in one of its tasks, so without a task there is nothing to find.
+ */
+async function latestTaskUnlessRecorded(ctx: Ctx, sourceKey: string): Promise<{ recorded: true } | { recorded: false; latest: Task | undefined }> {
+  const row = await ctx.tx
+    .selectFrom('tasks')
+    .selectAll()
+    .select((eb) => eb.exists(eb.selectFrom('comments').select('id').where('source_key', '=', sourceKey)).as('already_recorded'))
+    .where('conversation_id', '=', ctx.conversationId)
+    .where('kind', '=', 'conversation')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return (await commentBySourceKey(ctx.tx, sourceKey)) ? { recorded: true } : { recorded: false, latest: undefined };
+  const { already_recorded, ...latest } = row;
+  return already_recorded ? { recorded: true } : { recorded: false, latest };
+}
+
 /** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option (history copied, rule 8). */
-export async function taskForNewMessage(ctx: Ctx, tally: TaskTally): Promise<Task> {
-  const latest = await latestConversationTask(ctx.tx, ctx.conversationId);
+export async function taskForNewMessage(ctx: Ctx, tally: TaskTally, read?: { latest: Task | undefined }): Promise<Task> {
+  const latest = read ? read.latest : await latestConversationTask(ctx.tx, ctx.conversationId);
   return taskForNewComment(
     ctx.tx,
     ctx.channel,
