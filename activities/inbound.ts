@@ -3,7 +3,7 @@ import { latestConversationTask, settingsOf, type Tx } from '../db/queries/conve
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent, type StoredFile } from '../workflows/shared/types.js';
-import { commentBySourceKey, storedFiles, withFileNotes } from './comment-records.js';
+import { commentBySourceKey, editCommentText, storedFiles, withFileNotes } from './comment-records.js';
 import { conversationCtx, findCommentByExternalId, messageSourceKey, recordMessage, taskForNewMessage, type Ctx, type MessageToRecord } from './conversation-messages.js';
 import type { ActivityDeps } from './deps.js';
 import type { DownloadedMedia } from './media.js';
@@ -106,7 +106,7 @@ export function inboundActivities({ db }: ActivityDeps) {
             if (existing) {
               if (!existing.edited_at || existing.edited_at.toISOString() < event.editedAt) {
                 const text = withFileNotes(event.text, files);
-                await tx.updateTable('comments').set({ text, edited_at: event.editedAt }).where('id', '=', existing.id).execute();
+                await editCommentText(tx, existing.id, { text, editedAt: event.editedAt, by: { type: existing.author_type, id: existing.author_id } });
                 await tx.updateTable('message_log').set({ text }).where('source_key', '=', key).execute();
               }
               result.recorded++;

@@ -20,6 +20,14 @@ const AttachmentSchema = z
   .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
   .openapi('Attachment');
 
+const CommentEditSchema = z
+  .object({
+    text: z.string().openapi({ description: 'The text before this edit' }),
+    editedAt: IsoTime.openapi({ description: 'When the edit replaced it' }),
+    by: party('contact', 'employee', 'channel').openapi({ description: 'Who edited: the customer (contact), an agent (employee), or the company in the messenger (channel)' }),
+  })
+  .openapi('CommentEdit');
+
 export const CommentSchema = z
   .object({
     id: z.string(),
@@ -39,6 +47,11 @@ export const CommentSchema = z
     reactions: z.array(z.object({ by: z.enum(['contact', 'employee']), emoji: z.string() })).optional(),
     createdAt: IsoTime,
     editedAt: IsoTime.optional(),
+    edits: z.array(CommentEditSchema).openapi({
+      description:
+        'Edit history, oldest first, for edits by agents and by the customer (in the messenger): each entry is an earlier version — ' +
+        'the text as it was before the edit made at `editedAt` by `by`. The current text is `text`; no edits, an empty list.',
+    }),
   })
   .openapi('Comment');
 
@@ -81,6 +94,7 @@ export function serializeComment(c: CommentWithAttachments) {
     ...(reactionsOf(c).length ? { reactions: reactionsOf(c) } : {}),
     createdAt: iso(c.created_at),
     ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
+    edits: (c.edits ?? []).map((e) => ({ text: e.text, editedAt: iso(e.editedAt), by: { type: e.by.type, id: String(e.by.id) } })),
   };
 }
 

@@ -160,6 +160,15 @@ export interface CommentsTable {
   deleted_at: NullableTimestamp;
   created_at: CreatedAt;
   edited_at: NullableTimestamp;
+  /** Earlier versions, oldest first (migration 0008): each the text before the edit made at `editedAt` by `by`. */
+  edits: JsonDefault<CommentEdit[]>;
+}
+
+export interface CommentEdit {
+  /** The text as it was before this edit. */
+  text: string;
+  editedAt: string;
+  by: { type: AuthorType; id: string };
 }
 
 export interface AttachmentsTable {
