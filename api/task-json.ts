@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { CommentWithAttachments } from '../db/queries/tasks.js';
-import type { Task } from '../db/schema.js';
+import type { Task, TaskSla } from '../db/schema.js';
 import { IsoTime } from './schemas.js';
 import { iso } from './serializers.js';
 
@@ -55,6 +55,16 @@ export const CommentSchema = z
   })
   .openapi('Comment');
 
+const TaskSlaSchema = z
+  .object({
+    kind: z.enum(['first', 'next']).openapi({ description: 'First response (a new task) or next response (after an agent answered)' }),
+    startedAt: IsoTime.openapi({ description: "When the customer's message started the clock" }),
+    dueAt: IsoTime.openapi({ description: 'When the target runs out (business hours counted in); fixed when the clock starts' }),
+    breachedAt: IsoTime.optional().openapi({ description: 'The clock ran out unanswered (the escalation employees were assigned)' }),
+    answeredAt: IsoTime.optional().openapi({ description: "An agent's notifying reply stopped the clock" }),
+  })
+  .openapi('TaskSla', { description: "The task's last response-time clock (channel setting `sla`): it runs while there is no answeredAt" });
+
 export const TaskSummarySchema = z
   .object({
     id: z.string(),
@@ -70,6 +80,7 @@ export const TaskSummarySchema = z
     publication: z.object({ type: z.enum(['wall', 'photo', 'video', 'topic']), url: z.string() }).optional(),
     createdAt: IsoTime,
     completedAt: IsoTime.optional(),
+    sla: TaskSlaSchema.optional(),
   })
   .openapi('TaskSummary');
 
@@ -118,5 +129,16 @@ export function serializeTaskSummary(t: Task) {
     ...(t.publication ? { publication: { type: t.publication.type, url: t.publication.url } } : {}),
     createdAt: iso(t.created_at),
     ...(t.completed_at ? { completedAt: iso(t.completed_at) } : {}),
+    ...(t.sla ? { sla: slaOf(t.sla) } : {}),
+  };
+}
+
+function slaOf(s: TaskSla) {
+  return {
+    kind: s.kind,
+    startedAt: iso(s.startedAt),
+    dueAt: iso(s.dueAt),
+    ...(s.breachedAt ? { breachedAt: iso(s.breachedAt) } : {}),
+    ...(s.answeredAt ? { answeredAt: iso(s.answeredAt) } : {}),
   };
 }

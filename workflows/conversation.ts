@@ -29,6 +29,7 @@ import { holdTimer } from './shared/hold-timer.js';
 import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
+import { SLA_CLOCK_PATCH, slaClock } from './shared/sla-clock.js';
 import type {
   CarriedConversationState,
   ConversationEvent,
@@ -136,10 +137,20 @@ export async function conversation(input: ConversationInput): Promise<void> {
     validatePost,
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
-    delivered: () => setState('answered'),
+    delivered: () => {
+      setState('answered');
+      sla?.answered();
+    },
   });
   const { clock } = thread;
   const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
+
+  // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from now on.
+  const sla = patched(SLA_CLOCK_PATCH) ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
+  /** Nothing left that the run waits for on a timer (held messages, a running clock): the idle rule applies again. */
+  function idleAgainIfFree(): void {
+    if (!st.holds.length && !sla?.waiting() && !idle.armed) idle.arm();
+  }
 
   setHandler(
     startConversationUpdate,
@@ -263,20 +274,23 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     other: {
-      due: () => holdCheck.due,
+      due: () => holdCheck.due || (sla?.due ?? false),
       run: async () => {
-        holdCheck.due = false;
-        if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
-        holdCheck.arm();
-        // The last hold ended while the run only waited for it: the idle rule applies again.
-        if (!st.holds.length && !idle.armed) idle.arm();
+        if (sla?.due) await sla.check();
+        if (holdCheck.due) {
+          holdCheck.due = false;
+          if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
+          holdCheck.arm();
+        }
+        // The last hold ended (or the clock ran out) while the run only waited for it.
+        idleAgainIfFree();
       },
     },
     // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
     whenIdle: () => {
       // TwLastMessageAt shows the last message's time once the run is idle (v3 moves it coarsely).
       if (v3) syncSearchAttributes(st, { exact: true });
-      return st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
+      return st.holds.length === 0 && !sla?.waiting() ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
     },
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
@@ -284,7 +298,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
         makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
           ...input,
           seed: undefined,
-          carried: { ...carry(st), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
+          carried: { ...carry(st), ...(sla?.carry() ? { sla: sla.carry() } : {}), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
         }),
     },
   });
@@ -361,6 +375,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (result.taskId) st.taskId = result.taskId;
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
+    // A customer message waits for an answer: its response-time clock (started, or running).
+    if (result.sla) sla?.adopt(result.sla);
     // Histories recorded before broadcasts have no `holds` in this activity's result.
     if (result.holds) {
       st.holds = result.holds;
