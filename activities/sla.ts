@@ -57,12 +57,15 @@ export function slaActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
    * The clock started at `startedAt` ran out (unless an agent answered meanwhile): breached at
    * its due time, the escalation employees assigned, an internal comment, a row for the counter.
    */
-  async function breachSla(input: { taskId: string; workflowId: string; startedAt: string }): Promise<{ breached: boolean }> {
+  async function breachSla(input: { taskId: string; workflowId: string; startedAt: string }): Promise<{ breached: boolean; dueInMs?: number }> {
     return db.transaction().execute(async (tx) => {
       const task = await lockedTask(tx, input.taskId, input.workflowId);
       const sla = task?.sla;
       if (!task || !sla || sla.startedAt !== input.startedAt || sla.answeredAt) return { breached: false };
       if (sla.breachedAt) return { breached: true };
+      // The workflow's timer counts from its task's start: it may fire a moment early.
+      const early = view(slaClock, task.id, sla).dueInMs;
+      if (early > 0) return { breached: false, dueInMs: early };
       if (await answeredSince(tx, task.id, sla.afterCommentId)) return { breached: false };
       const breached: StoredSla = { ...sla, breachedAt: sla.dueAt };
       const assignees = [...new Set([...(task.assignee_ids ?? []).map(String), ...sla.escalateToIds])];

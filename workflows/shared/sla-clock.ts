@@ -95,6 +95,11 @@ export function slaClock(o: SlaClockOptions) {
         arm();
         return;
       }
+      if (r.value.dueInMs) {
+        c.fireAtMs = Date.now() + r.value.dueInMs; // the timer fired a moment early
+        arm();
+        return;
+      }
       if (r.value.breached) c.breached = true;
       else clock = undefined; // an agent had answered
       show();
