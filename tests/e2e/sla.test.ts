@@ -104,6 +104,13 @@ describe('the sla setting', () => {
     expect(nobody.body.error.details).toMatchObject({ field: 'settings.sla.escalateToIds', missing: ['987654'] });
     expect((await patch({ firstResponseSeconds: 0 })).status).toBe(400);
 
+    // The OpenAPI document describes the setting, the task's clock and the filter.
+    const doc = (await h.api('GET', '/openapi.json')).body;
+    expect(Object.keys(doc.components.schemas.SlaSettings.properties).sort()).toEqual(['businessHours', 'escalateToIds', 'firstResponseSeconds', 'nextResponseSeconds']);
+    expect(doc.components.schemas.TaskSummary.properties.sla).toBeDefined();
+    expect(doc.components.schemas.TaskSla.properties.breachedAt.description).toMatch(/ran out/);
+    expect(doc.paths['/api/tasks'].get.parameters.map((p: any) => p.name)).toContain('slaBreached');
+
     // Nothing of that changed the channel.
     const shown = (await h.api('GET', `/api/channels/${channelId}`)).body.settings.sla;
     expect(shown).toEqual({ firstResponseSeconds: FIRST_SECONDS, nextResponseSeconds: NEXT_SECONDS, escalateToIds: [seniorId] });
