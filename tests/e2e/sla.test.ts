@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 import { SA } from '../../workflows/shared/temporal.js';
 
 let h: Harness;
@@ -226,5 +227,13 @@ describe('response-time clocks', () => {
     await write(512370105, 'Здравствуйте');
     const none = await taskOf(512370105, (t) => t.comments.length === 1, 'the task');
     expect(none.sla).toBeUndefined();
+  });
+});
+
+describe('determinism', () => {
+  it('the histories of this file (clocks started, stopped, run out; continue-as-new to wait) replay with the current workflow code', async () => {
+    const { replayed, failures } = await replayAll(h, 'sla', (id) => id === h.conversationId(512370102));
+    expect(replayed).toBeGreaterThan(30);
+    expect(failures).toEqual([]);
   });
 });
