@@ -100,6 +100,8 @@ export function slaActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
  * after — or none when the channel sets no such target.
  */
 export async function customerWaits(tx: Tx, slaClock: SlaClock, input: { taskId: string; workflowId: string; settings: SlaSettings | null | undefined }): Promise<SlaClockView | null> {
+  // No targets: nothing to do (a clock started before they were removed runs on in its workflow).
+  if (!input.settings?.firstResponseSeconds && !input.settings?.nextResponseSeconds) return null;
   const task = await lockedTask(tx, input.taskId, input.workflowId);
   if (!task) return null;
   if (task.sla && !task.sla.answeredAt && !(await answeredSince(tx, task.id, task.sla.afterCommentId))) return view(slaClock, task.id, task.sla);

@@ -48,7 +48,7 @@ export const SlaSettingsInput = z
   .openapi('SlaSettings', {
     description:
       'Response-time targets. A customer message waiting for an answer starts the clock (first response for a new task, next response afterwards; paused outside businessHours); ' +
-      "an agent's notifying reply stops it. A change applies to clocks started afterwards. null: no targets.",
+      "an agent's notifying reply stops it. A change applies to clocks started afterwards. In PATCH it is replaced as a whole; null: no targets.",
   });
 
 /** The stored form: ids as strings, no duplicates. */
