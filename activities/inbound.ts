@@ -49,7 +49,7 @@ export interface RecordEventsResult {
   holds: HoldRef[];
   /** Held or waiting messages that this batch's reply brought into the task. */
   released: number;
-  /** The response-time clock the batch's customer message started or found running (issue 13). */
+  /** The response-time clock the batch's customer message started or found running (issue 13); null: none. */
   sla?: SlaClockView | null;
 }
 

@@ -43,11 +43,14 @@ export interface SlaClockView {
 type StoredSla = TaskSla & { afterCommentId?: string };
 
 export function slaActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
-  /** An agent's notifying reply reached the customer: the clock started at `startedAt` stops. */
-  async function stopSlaClock(input: { taskId: string; workflowId: string; startedAt: string }): Promise<void> {
+  /**
+   * An agent's notifying reply reached the customer: the clock started at `startedAt` stops
+   * (without `startedAt`: whichever clock of the task runs or ran out unanswered).
+   */
+  async function stopSlaClock(input: { taskId: string; workflowId: string; startedAt?: string }): Promise<void> {
     await db.transaction().execute(async (tx) => {
       const task = await lockedTask(tx, input.taskId, input.workflowId);
-      if (!task?.sla || task.sla.startedAt !== input.startedAt || task.sla.answeredAt) return;
+      if (!task?.sla || task.sla.answeredAt || (input.startedAt !== undefined && task.sla.startedAt !== input.startedAt)) return;
       const sla: StoredSla = { ...task.sla, answeredAt: new Date(slaClock.now()).toISOString() };
       await tx.updateTable('tasks').set({ sla: JSON.stringify(sla), updated_at: new Date() }).where('id', '=', task.id).execute();
     });

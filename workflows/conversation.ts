@@ -137,9 +137,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
     validatePost,
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
-    delivered: () => {
+    delivered: (taskId) => {
       setState('answered');
-      sla?.answered();
+      sla?.answered(taskId);
     },
   });
   const { clock } = thread;
@@ -376,7 +376,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
     // A customer message waits for an answer: its response-time clock (started, or running).
-    if (result.sla) sla?.adopt(result.sla);
+    if (result.sla !== undefined) sla?.adopt(result.sla);
     // Histories recorded before broadcasts have no `holds` in this activity's result.
     if (result.holds) {
       st.holds = result.holds;

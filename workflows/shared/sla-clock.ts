@@ -44,6 +44,8 @@ export type SlaClock = ReturnType<typeof slaClock>;
 export function slaClock(o: SlaClockOptions) {
   let clock = o.carried;
   let timerFor: number | undefined;
+  /** This run knows the task's clock (carried, or told by recordEvents); else the database may hold one that ran out. */
+  let known = clock !== undefined;
   const sa = workflowInfo().typedSearchAttributes;
   const shown: { dueAt?: string; breached?: boolean } = { dueAt: sa.get(SA.slaDueAt)?.toISOString(), breached: sa.get(SA.slaBreached) };
   const workflowId = workflowInfo().workflowId;
@@ -57,9 +59,12 @@ export function slaClock(o: SlaClockOptions) {
 
     /**
      * A customer message waits for an answer: recording it started a clock, or found one running
-     * (recordEvents' `sla`). A clock that started after an agent's reply is a new one.
+     * (recordEvents' `sla`; null: the channel sets no target). A clock that started after an
+     * agent's reply is a new one.
      */
-    adopt(v: SlaClockView): void {
+    adopt(v: SlaClockView | null): void {
+      known = true;
+      if (!v) return;
       if (!clock || clock.taskId !== v.taskId || clock.startedAt !== v.startedAt) {
         clock = { taskId: v.taskId, startedAt: v.startedAt, dueAt: v.dueAt, fireAtMs: Date.now() + v.dueInMs, breached: v.breached };
         arm();
@@ -67,9 +72,14 @@ export function slaClock(o: SlaClockOptions) {
       show();
     },
 
-    /** An agent's notifying reply reached the customer: the clock stops (recorded in the background; the run waits for it). */
-    answered(): void {
-      const stopped = clock;
+    /**
+     * An agent's notifying reply in `taskId` reached the customer: the clock stops (recorded in the
+     * background; the run waits for it). A run that does not know the task's clock (a fresh run
+     * after one ran out) stops whichever the database holds, once.
+     */
+    answered(taskId: string | undefined): void {
+      const stopped = clock ?? (!known && taskId ? { taskId, startedAt: undefined } : undefined);
+      known = true;
       if (!stopped) return;
       clock = undefined;
       show();
