@@ -69,7 +69,11 @@ export function slaActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
       // The workflow's timer counts from its task's start: it may fire a moment early.
       const early = view(slaClock, task.id, sla).dueInMs;
       if (early > 0) return { breached: false, dueInMs: early };
-      if (await answeredSince(tx, task.id, sla.afterCommentId)) return { breached: false };
+      if (await answeredSince(tx, task.id, sla.afterCommentId)) {
+        // An agent's reply reached the customer and its stop was not recorded (a run that ended).
+        await tx.updateTable('tasks').set({ sla: JSON.stringify({ ...sla, answeredAt: new Date(slaClock.now()).toISOString() }), updated_at: new Date() }).where('id', '=', task.id).execute();
+        return { breached: false };
+      }
       const breached: StoredSla = { ...sla, breachedAt: sla.dueAt };
       const assignees = [...new Set([...(task.assignee_ids ?? []).map(String), ...sla.escalateToIds])];
       await tx.updateTable('tasks').set({ sla: JSON.stringify(breached), assignee_ids: JSON.stringify(assignees), updated_at: new Date() }).where('id', '=', task.id).execute();
