@@ -29,7 +29,7 @@ import { holdTimer } from './shared/hold-timer.js';
 import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
-import { SLA_CLOCK_PATCH, slaClock } from './shared/sla-clock.js';
+import { slaClock } from './shared/sla-clock.js';
 import type {
   CarriedConversationState,
   ConversationEvent,
@@ -95,7 +95,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // given. Each `patched()` costs the run's first workflow task a marker and an upsert of
   // TemporalChangeVersion: two history events and one billable action per patch and conversation.
   // Older runs replay: their histories have no v4 marker, and ask for each patch as before.
-  const v4 = patched(CONVERSATION_V4_PATCH);
+  // Version 5 (issue 13): response-time clocks (workflows/shared/sla-clock.ts); stands for v4 too.
+  const v5 = patched('conversation-v5');
+  const v4 = v5 || patched(CONVERSATION_V4_PATCH);
   const v2 = v4 || patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
   // Version 3 (issue 12), for runs started from now on:
@@ -137,16 +139,13 @@ export async function conversation(input: ConversationInput): Promise<void> {
     validatePost,
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
-    delivered: (taskId) => {
-      setState('answered');
-      sla?.answered(taskId);
-    },
+    delivered: (taskId) => { setState('answered'); sla?.answered(taskId); },
   });
   const { clock } = thread;
   const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
 
-  // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from now on.
-  const sla = patched(SLA_CLOCK_PATCH) ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
+  // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from v5 on.
+  const sla = v5 ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
   /** Nothing left that the run waits for on a timer (held messages, a running clock): the idle rule applies again. */
   function idleAgainIfFree(): void {
     if (!st.holds.length && !sla?.waiting() && !idle.armed) idle.arm();

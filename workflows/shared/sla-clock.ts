@@ -14,9 +14,6 @@ import type { ActivityClock } from './task-thread.js';
 import { SA } from './temporal.js';
 import type { ThreadActivities } from './thread-activities.js';
 
-/** New runs keep the clock (conversations recorded before have none, and replay as they were). */
-export const SLA_CLOCK_PATCH = 'sla-clock';
-
 /** The running (or run-out, unanswered) clock: its key is the task and its start. */
 export interface SlaClockRef {
   taskId: string;
