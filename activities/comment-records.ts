@@ -3,13 +3,28 @@
  * per source key (the channel's id for it; a redelivery finds it), with its files as attachments
  * and the ones that could not be files as notes in its text. Runs inside the caller's transaction.
  */
+import { sql } from 'kysely';
 import { insertAttachments, type Tx } from '../db/queries/conversations.js';
+import type { CommentEdit } from '../db/schema.js';
 import type { StoredFile } from '../workflows/shared/types.js';
 import { fileNoteLines, type DownloadedMedia } from './media.js';
 
 /** The comment recorded under this source key, if any (de-duplication of redeliveries). */
 export async function commentBySourceKey(tx: Tx, sourceKey: string) {
-  return tx.selectFrom('comments').select(['id', 'edited_at']).where('source_key', '=', sourceKey).executeTakeFirst();
+  return tx.selectFrom('comments').select(['id', 'edited_at', 'author_type', 'author_id']).where('source_key', '=', sourceKey).executeTakeFirst();
+}
+
+/**
+ * Edit history (issue 13): replaces the comment's text and appends the text it replaces to
+ * `edits` (oldest first), with when and by whom it was replaced, in one statement.
+ */
+export async function editCommentText(tx: Tx, commentId: string, edit: { text: string; editedAt: string; by: CommentEdit['by']; set?: { deleted_at?: null; extra?: string } }): Promise<void> {
+  const entry = sql<CommentEdit[]>`jsonb_build_array(jsonb_build_object('text', text, 'editedAt', ${edit.editedAt}::text, 'by', jsonb_build_object('type', ${edit.by.type}::text, 'id', ${edit.by.id}::text)))`;
+  await tx
+    .updateTable('comments')
+    .set((eb) => ({ ...edit.set, edits: sql<string>`${eb.ref('edits')} || ${entry}`, text: edit.text, edited_at: edit.editedAt }))
+    .where('id', '=', commentId)
+    .execute();
 }
 
 export interface NewComment {

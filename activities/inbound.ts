@@ -3,9 +3,10 @@ import { latestConversationTask, settingsOf, type Tx } from '../db/queries/conve
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent, type StoredFile } from '../workflows/shared/types.js';
-import { commentBySourceKey, storedFiles, withFileNotes } from './comment-records.js';
+import { commentBySourceKey, editCommentText, storedFiles, withFileNotes } from './comment-records.js';
 import { conversationCtx, findCommentByExternalId, messageSourceKey, recordMessage, taskForNewMessage, type Ctx, type MessageToRecord } from './conversation-messages.js';
 import type { ActivityDeps } from './deps.js';
+import { customerWaits, REAL_SLA_CLOCK, type SlaClockView } from './sla.js';
 import type { DownloadedMedia } from './media.js';
 
 export interface RecordEventsInput {
@@ -48,9 +49,11 @@ export interface RecordEventsResult {
   holds: HoldRef[];
   /** Held or waiting messages that this batch's reply brought into the task. */
   released: number;
+  /** The response-time clock the batch's customer message started or found running (issue 13); null: none. */
+  sla?: SlaClockView | null;
 }
 
-export function inboundActivities({ db }: ActivityDeps) {
+export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
   /**
    * Records a batch of a conversation's events in order, in one transaction: contact's task
    * found, reopened or created (rules 4–8), comments and attachments written, message log kept.
@@ -81,6 +84,7 @@ export function inboundActivities({ db }: ActivityDeps) {
       // True once a reply released every hold (all of them locked) and nothing was held after it:
       // the conversation then holds nothing, without asking the database again.
       let holdsReleased = false;
+      let waitingTaskId: string | null = null;
       for (const { event, files } of input.events) {
         if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         switch (event.type) {
@@ -98,6 +102,7 @@ export function inboundActivities({ db }: ActivityDeps) {
               replyToExternalId: event.replyToExternalId,
             });
             if (r && (!result.lastInboundAt || event.occurredAt > result.lastInboundAt)) result.lastInboundAt = event.occurredAt;
+            if (r) waitingTaskId = result.taskId;
             break;
           }
           case 'inbound_edit': {
@@ -106,7 +111,7 @@ export function inboundActivities({ db }: ActivityDeps) {
             if (existing) {
               if (!existing.edited_at || existing.edited_at.toISOString() < event.editedAt) {
                 const text = withFileNotes(event.text, files);
-                await tx.updateTable('comments').set({ text, edited_at: event.editedAt }).where('id', '=', existing.id).execute();
+                await editCommentText(tx, existing.id, { text, editedAt: event.editedAt, by: { type: existing.author_type, id: existing.author_id } });
                 await tx.updateTable('message_log').set({ text }).where('source_key', '=', key).execute();
               }
               result.recorded++;
@@ -177,6 +182,7 @@ export function inboundActivities({ db }: ActivityDeps) {
         .where('id', '=', conversation.id)
         .execute();
       if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
+      if (waitingTaskId) result.sla = await customerWaits(tx, slaClock, { taskId: waitingTaskId, workflowId: input.workflowId, settings: channel.settings.sla });
       // Only this conversation's own recordEvents adds rows (observed outgoing messages, above).
       result.holds = holdsReleased ? [] : await openHolds(tx, conversation.id);
       return result;

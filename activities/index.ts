@@ -12,6 +12,7 @@ import { inboundActivities } from './inbound.js';
 import { mediaActivities } from './media.js';
 import { outboundActivities } from './outbound.js';
 import { publicationActivities } from './publications.js';
+import { slaActivities } from './sla.js';
 import { taskActivities } from './tasks.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...taskActivities(deps),
     ...publicationActivities(deps),
     ...bulkSendActivities(deps),
+    ...slaActivities(deps),
   });
 }
 

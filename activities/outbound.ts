@@ -1,6 +1,7 @@
 import { activityInfo, ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import { adapterFor, ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
 import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
+import { editCommentText } from './comment-records.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import { FailureType } from '../workflows/shared/errors.js';
 import type { ChannelCapabilities, PostCommentRequest, PublicationRef, StoredFile } from '../workflows/shared/types.js';
@@ -352,14 +353,11 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
       }
     }
     await db.transaction().execute(async (tx) => {
-      const previous = { text: c.text, editedBy: input.editorEmployeeId };
-      const extra = {
-        ...((c.extra as Record<string, unknown> | null) ?? {}),
-        previousTexts: [...(((c.extra as any)?.previousTexts as unknown[]) ?? []), previous],
-        // The last requests applied, so a retried request is recognised (bounded).
-        ...(input.requestId ? { appliedEdits: [...appliedEdits, input.requestId].slice(-MAX_APPLIED_EDITS) } : {}),
-      };
-      await tx.updateTable('comments').set({ text: input.text, edited_at: new Date(), extra: JSON.stringify(extra) }).where('id', '=', c.id).execute();
+      // The last requests applied, so a retried request is recognised (bounded).
+      const extra = input.requestId
+        ? { extra: JSON.stringify({ ...((c.extra as Record<string, unknown> | null) ?? {}), appliedEdits: [...appliedEdits, input.requestId].slice(-MAX_APPLIED_EDITS) }) }
+        : {};
+      await editCommentText(tx, c.id, { text: input.text, editedAt: new Date().toISOString(), by: { type: 'employee', id: input.editorEmployeeId }, set: extra });
       await tx.updateTable('message_log').set({ text: input.text }).where('comment_id', '=', c.id).execute();
     });
   }

@@ -7,7 +7,7 @@ import { adapterFor, ChannelPermanentError } from '../channels/types.js';
 import { getChannelOrThrow, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, Task } from '../db/schema.js';
 import { placeholderPublication, type LeadEvent, type PublicationCommentEvent, type PublicationRef } from '../workflows/shared/types.js';
-import { addComment, commentBySourceKey, storedFiles, withFileNotes } from './comment-records.js';
+import { addComment, commentBySourceKey, editCommentText, storedFiles, withFileNotes } from './comment-records.js';
 import type { ActivityDeps } from './deps.js';
 import { toActivityFailure } from './failures.js';
 import { currentAttempt, downloadInboundMedia, type DownloadedMedia } from './media.js';
@@ -91,7 +91,7 @@ export function publicationActivities({ db, files, adapters, logger }: ActivityD
           });
         } else if (existing && event.action === 'edit') {
           if (!existing.edited_at || existing.edited_at.toISOString() < event.occurredAt) {
-            await tx.updateTable('comments').set({ text, edited_at: event.occurredAt, deleted_at: null }).where('id', '=', existing.id).execute();
+            await editCommentText(tx, existing.id, { text, editedAt: event.occurredAt, by: { type: existing.author_type, id: existing.author_id }, set: { deleted_at: null } });
           }
         } else if (existing && event.action === 'delete') {
           await tx.updateTable('comments').set({ deleted_at: event.occurredAt }).where('id', '=', existing.id).execute();

@@ -36,6 +36,8 @@ export const metrics = {
   authThrottled: counter('taskwire_auth_throttled_total', 'Requests refused with 429 after too many failed authentications from their address, by kind', ['kind']),
   /** `npm start` only: restarts of an embedded child (`postgres`, `temporal`) after it died. */
   embeddedRestarts: counter('taskwire_embedded_restarts_total', 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited', ['child']),
+  /** Response-time clocks that ran out unanswered (issue 13): counted in the database at scrape time (`sla_breaches`). */
+  slaBreaches: counter('taskwire_sla_breaches_total', 'Response-time targets missed: SLA clocks that ran out before an agent answered', []),
   /** Dead letters by status (`dead`, `retrying`, `resolved`), read from the database at scrape time. */
   deadLetters: new Gauge({
     name: 'taskwire_dead_letters',

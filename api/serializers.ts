@@ -6,6 +6,7 @@ import { channelDefinition } from '../channels/index.js';
 import type { Channel, ChannelSettings, Employee, QuickReply, Role, TaskTemplate } from '../db/schema.js';
 import type { ContactWithIdentities } from '../db/queries/contacts.js';
 import type { Config } from '../runtime/config.js';
+import type { SlaSettings } from '../workflows/shared/sla-calendar.js';
 
 export const iso = (d: Date | string): string => (d instanceof Date ? d : new Date(d)).toISOString();
 export const isoOrNull = (d: Date | string | null | undefined): string | null => (d == null ? null : iso(d));
@@ -48,7 +49,7 @@ export function webhookUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>,
   return `${publicBaseUrl(config)}${channelDefinition(channel.kind).webhook.path(channel)}`;
 }
 
-function serializeSettings(s: ChannelSettings): ChannelSettings {
+function serializeSettings(s: ChannelSettings): Omit<ChannelSettings, 'sla'> & { sla?: SlaSettings } {
   return {
     taskTemplateId: s.taskTemplateId == null ? null : str(s.taskTemplateId),
     extraAssigneeIds: (s.extraAssigneeIds ?? []).map(str),
@@ -56,6 +57,7 @@ function serializeSettings(s: ChannelSettings): ChannelSettings {
     outgoingTasksOnlyOnReply: s.outgoingTasksOnlyOnReply,
     attachPublicationFiles: s.attachPublicationFiles,
     historyMessages: s.historyMessages,
+    ...(s.sla ? { sla: s.sla } : {}),
     receive: { ...s.receive },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { CommentWithAttachments } from '../db/queries/tasks.js';
-import type { Task } from '../db/schema.js';
+import type { Task, TaskSla } from '../db/schema.js';
 import { IsoTime } from './schemas.js';
 import { iso } from './serializers.js';
 
@@ -19,6 +19,14 @@ const TaskStatus = z.enum(['open', 'completed']);
 const AttachmentSchema = z
   .object({ id: z.string(), filename: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })
   .openapi('Attachment');
+
+const CommentEditSchema = z
+  .object({
+    text: z.string().openapi({ description: 'The text before this edit' }),
+    editedAt: IsoTime.openapi({ description: 'When the edit replaced it' }),
+    by: party('contact', 'employee', 'channel').openapi({ description: 'Who edited: the customer (contact), an agent (employee), or the company in the messenger (channel)' }),
+  })
+  .openapi('CommentEdit');
 
 export const CommentSchema = z
   .object({
@@ -39,8 +47,23 @@ export const CommentSchema = z
     reactions: z.array(z.object({ by: z.enum(['contact', 'employee']), emoji: z.string() })).optional(),
     createdAt: IsoTime,
     editedAt: IsoTime.optional(),
+    edits: z.array(CommentEditSchema).openapi({
+      description:
+        'Edit history, oldest first, for edits by agents and by the customer (in the messenger): each entry is an earlier version — ' +
+        'the text as it was before the edit made at `editedAt` by `by`. The current text is `text`; no edits, an empty list.',
+    }),
   })
   .openapi('Comment');
+
+const TaskSlaSchema = z
+  .object({
+    kind: z.enum(['first', 'next']).openapi({ description: 'First response (a new task) or next response (after an agent answered)' }),
+    startedAt: IsoTime.openapi({ description: "When the customer's message started the clock" }),
+    dueAt: IsoTime.openapi({ description: 'When the target runs out (business hours counted in); fixed when the clock starts' }),
+    breachedAt: IsoTime.optional().openapi({ description: 'The clock ran out unanswered (the escalation employees were assigned)' }),
+    answeredAt: IsoTime.optional().openapi({ description: "An agent's notifying reply stopped the clock" }),
+  })
+  .openapi('TaskSla', { description: "The task's last response-time clock (channel setting `sla`): it runs while there is no answeredAt" });
 
 export const TaskSummarySchema = z
   .object({
@@ -57,6 +80,7 @@ export const TaskSummarySchema = z
     publication: z.object({ type: z.enum(['wall', 'photo', 'video', 'topic']), url: z.string() }).optional(),
     createdAt: IsoTime,
     completedAt: IsoTime.optional(),
+    sla: TaskSlaSchema.optional(),
   })
   .openapi('TaskSummary');
 
@@ -81,6 +105,7 @@ export function serializeComment(c: CommentWithAttachments) {
     ...(reactionsOf(c).length ? { reactions: reactionsOf(c) } : {}),
     createdAt: iso(c.created_at),
     ...(c.edited_at ? { editedAt: iso(c.edited_at) } : {}),
+    edits: (c.edits ?? []).map((e) => ({ text: e.text, editedAt: iso(e.editedAt), by: { type: e.by.type, id: String(e.by.id) } })),
   };
 }
 
@@ -104,5 +129,16 @@ export function serializeTaskSummary(t: Task) {
     ...(t.publication ? { publication: { type: t.publication.type, url: t.publication.url } } : {}),
     createdAt: iso(t.created_at),
     ...(t.completed_at ? { completedAt: iso(t.completed_at) } : {}),
+    ...(t.sla ? { sla: slaOf(t.sla) } : {}),
+  };
+}
+
+function slaOf(s: TaskSla) {
+  return {
+    kind: s.kind,
+    startedAt: iso(s.startedAt),
+    dueAt: iso(s.dueAt),
+    ...(s.breachedAt ? { breachedAt: iso(s.breachedAt) } : {}),
+    ...(s.answeredAt ? { answeredAt: iso(s.answeredAt) } : {}),
   };
 }

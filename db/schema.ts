@@ -3,6 +3,7 @@
  * the API exposes ids. JSON columns are typed with what the code stores in them.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { SlaSettings } from '../workflows/shared/sla-calendar.js';
 import type { StoredFile } from '../workflows/shared/types.js';
 
 type Id = Generated<string>;
@@ -39,6 +40,8 @@ export interface ChannelSettings {
   outgoingTasksOnlyOnReply: boolean;
   attachPublicationFiles: boolean;
   historyMessages: 1 | 5 | 10 | 20 | 50;
+  /** Response-time targets (issue 13); absent: none. */
+  sla?: SlaSettings | null;
   receive: {
     messages: boolean;
     wallComments: boolean;
@@ -138,6 +141,29 @@ export interface TasksTable {
   created_at: CreatedAt;
   completed_at: NullableTimestamp;
   updated_at: Timestamp;
+  /** The last response-time clock started for the task (issue 13, migration 0008). */
+  sla: ColumnType<TaskSla | null, TaskSla | string | null | undefined, TaskSla | string | null>;
+}
+
+/** A task's response-time clock: its target is fixed when it starts. Times are ISO-8601 UTC. */
+export interface TaskSla {
+  kind: 'first' | 'next';
+  startedAt: string;
+  dueAt: string;
+  targetSeconds: number;
+  /** The target counts business hours only. */
+  businessHours: boolean;
+  escalateToIds: string[];
+  breachedAt?: string;
+  answeredAt?: string;
+}
+
+export interface SlaBreachesTable {
+  id: Id;
+  task_id: RefColumn;
+  clock_started_at: ColumnType<Date, Date | string, Date | string>;
+  due_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
 }
 
 export interface CommentsTable {
@@ -160,6 +186,15 @@ export interface CommentsTable {
   deleted_at: NullableTimestamp;
   created_at: CreatedAt;
   edited_at: NullableTimestamp;
+  /** Earlier versions, oldest first (migration 0008): each the text before the edit made at `editedAt` by `by`. */
+  edits: JsonDefault<CommentEdit[]>;
+}
+
+export interface CommentEdit {
+  /** The text as it was before this edit. */
+  text: string;
+  editedAt: string;
+  by: { type: AuthorType; id: string };
 }
 
 export interface AttachmentsTable {
@@ -334,6 +369,7 @@ export interface Database {
   bulk_send_recipients: BulkSendRecipientsTable;
   dead_letters: DeadLettersTable;
   idempotent_requests: IdempotentRequestsTable;
+  sla_breaches: SlaBreachesTable;
 }
 
 export type Employee = Selectable<EmployeesTable>;

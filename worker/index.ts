@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import type { SlaClock } from '../activities/sla.js';
 import { channelDefinitions } from '../channels/index.js';
 import type { ChannelAdapters } from '../channels/types.js';
 import type { Db } from '../db/index.js';
@@ -28,6 +29,8 @@ export interface WorkerDeps {
    * else the workflows are bundled at start (from sources).
    */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Tests only: a scaled response-time clock (activities/sla.ts); production uses the real one. */
+  slaClock?: SlaClock;
 }
 
 export interface RunningWorkers {
@@ -38,7 +41,7 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
-  const activities = createActivities({ db: deps.db, files: deps.files, adapters: deps.adapters, logger: deps.logger });
+  const activities = createActivities({ db: deps.db, files: deps.files, adapters: deps.adapters, logger: deps.logger, slaClock: deps.slaClock });
   const base = deps.config.TEMPORAL_TASK_QUEUE;
   const common = {
     connection: deps.connection,

@@ -29,6 +29,7 @@ import { holdTimer } from './shared/hold-timer.js';
 import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
+import { slaClock } from './shared/sla-clock.js';
 import type {
   CarriedConversationState,
   ConversationEvent,
@@ -94,7 +95,9 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // given. Each `patched()` costs the run's first workflow task a marker and an upsert of
   // TemporalChangeVersion: two history events and one billable action per patch and conversation.
   // Older runs replay: their histories have no v4 marker, and ask for each patch as before.
-  const v4 = patched(CONVERSATION_V4_PATCH);
+  // Version 5 (issue 13): response-time clocks (workflows/shared/sla-clock.ts); stands for v4 too.
+  const v5 = patched('conversation-v5');
+  const v4 = v5 || patched(CONVERSATION_V4_PATCH);
   const v2 = v4 || patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
   // Version 3 (issue 12), for runs started from now on:
@@ -136,10 +139,17 @@ export async function conversation(input: ConversationInput): Promise<void> {
     validatePost,
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
-    delivered: () => setState('answered'),
+    delivered: (taskId) => { setState('answered'); sla?.answered(taskId); },
   });
   const { clock } = thread;
   const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
+
+  // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from v5 on.
+  const sla = v5 ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
+  /** Nothing left that the run waits for on a timer (held messages, a running clock): the idle rule applies again. */
+  function idleAgainIfFree(): void {
+    if (!st.holds.length && !sla?.waiting() && !idle.armed) idle.arm();
+  }
 
   setHandler(
     startConversationUpdate,
@@ -263,20 +273,23 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     other: {
-      due: () => holdCheck.due,
+      due: () => holdCheck.due || (sla?.due ?? false),
       run: async () => {
-        holdCheck.due = false;
-        if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
-        holdCheck.arm();
-        // The last hold ended while the run only waited for it: the idle rule applies again.
-        if (!st.holds.length && !idle.armed) idle.arm();
+        if (sla?.due) await sla.check();
+        if (holdCheck.due) {
+          holdCheck.due = false;
+          if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
+          holdCheck.arm();
+        }
+        // The last hold ended (or the clock ran out) while the run only waited for it.
+        idleAgainIfFree();
       },
     },
     // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
     whenIdle: () => {
       // TwLastMessageAt shows the last message's time once the run is idle (v3 moves it coarsely).
       if (v3) syncSearchAttributes(st, { exact: true });
-      return st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
+      return st.holds.length === 0 && !sla?.waiting() ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
     },
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
@@ -284,7 +297,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
         makeContinueAsNewFunc<typeof conversation>({ memo: workflowInfo().memo })({
           ...input,
           seed: undefined,
-          carried: { ...carry(st), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
+          carried: { ...carry(st), ...(sla?.carry() ? { sla: sla.carry() } : {}), holdingOnly: (idleNow || st.holdingOnly) && st.pending.length === 0 },
         }),
     },
   });
@@ -361,6 +374,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (result.taskId) st.taskId = result.taskId;
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
+    // A customer message waits for an answer: its response-time clock (started, or running).
+    if (result.sla !== undefined) sla?.adopt(result.sla);
     // Histories recorded before broadcasts have no `holds` in this activity's result.
     if (result.holds) {
       st.holds = result.holds;

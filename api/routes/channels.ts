@@ -28,6 +28,7 @@ import { commitAnswer } from '../idempotency.js';
 import { apiResource, MANAGERS } from '../route-specs.js';
 import { IdInput, idString, IsoTime, jsonResponse } from '../schemas.js';
 import { serializeChannel } from '../serializers.js';
+import { SlaSettingsInput, slaSettingsOf } from '../sla-settings.js';
 
 // --- schemas ---------------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ export const ChannelSettingsInput = z
     outgoingTasksOnlyOnReply: z.boolean().optional(),
     attachPublicationFiles: z.boolean().optional(),
     historyMessages: HistoryMessages.optional(),
+    sla: SlaSettingsInput.nullable().optional(),
     receive: z
       .strictObject({
         messages: z.boolean().optional(),
@@ -76,6 +78,7 @@ export const ChannelSettingsSchema = z
     outgoingTasksOnlyOnReply: z.boolean(),
     attachPublicationFiles: z.boolean(),
     historyMessages: HistoryMessages,
+    sla: SlaSettingsInput.optional(),
     receive: ReceiveSchema,
   })
   .openapi('ChannelSettings');
@@ -179,13 +182,18 @@ async function checkSettingsRefs(db: Db, patch: ChannelSettingsPatch): Promise<v
     const missing = await missingEmployeeIds(db, patch.extraAssigneeIds);
     if (missing.length > 0) throw badRequest('settings.extraAssigneeIds', `no such employee: ${missing.join(', ')}`, { missing });
   }
+  if (patch.sla?.escalateToIds?.length) {
+    const missing = await missingEmployeeIds(db, patch.sla.escalateToIds);
+    if (missing.length > 0) throw badRequest('settings.sla.escalateToIds', `no such employee: ${missing.join(', ')}`, { missing });
+  }
 }
 
 function settingsPatch(input: z.infer<typeof ChannelSettingsInput> | undefined): ChannelSettingsPatch {
   if (!input) return {};
-  const { taskTemplateId, extraAssigneeIds, ...rest } = input;
+  const { taskTemplateId, extraAssigneeIds, sla, ...rest } = input;
   return {
     ...rest,
+    ...(sla !== undefined ? { sla: slaSettingsOf(sla) } : {}),
     ...(taskTemplateId !== undefined ? { taskTemplateId: taskTemplateId === null ? null : idString(taskTemplateId) } : {}),
     ...(extraAssigneeIds !== undefined ? { extraAssigneeIds: [...new Set(extraAssigneeIds.map(idString))] } : {}),
   };

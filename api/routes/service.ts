@@ -1,5 +1,6 @@
 /** Service endpoints (no token): liveness, readiness, metrics, the OpenAPI document and its page. */
 import { countDeadLetters } from '../../db/queries/dead-letters.js';
+import { countSlaBreaches } from '../../db/queries/tasks.js';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -93,8 +94,17 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     // Counted in the database, so every API process shows the same figure; a database that does
     // not answer leaves the last figure (the scrape still succeeds).
     let counts: Awaited<ReturnType<typeof countDeadLetters>> | undefined;
-    if ((await probe(async () => (counts = await countDeadLetters(deps.db)), READINESS_TIMEOUT_MS)) === 'failed') counts = undefined;
+    let slaBreaches: number | undefined;
+    const counted = async () => {
+      counts = await countDeadLetters(deps.db);
+      slaBreaches = await countSlaBreaches(deps.db);
+    };
+    if ((await probe(counted, READINESS_TIMEOUT_MS)) === 'failed') [counts, slaBreaches] = [undefined, undefined];
     if (counts) for (const [status, n] of Object.entries(counts)) metrics.deadLetters.set({ status }, n);
+    if (slaBreaches !== undefined) {
+      metrics.slaBreaches.reset();
+      metrics.slaBreaches.inc(slaBreaches);
+    }
     const text = await metrics.registry.metrics();
     return c.text(text, 200, { 'Content-Type': metrics.registry.contentType });
   });

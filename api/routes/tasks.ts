@@ -49,6 +49,7 @@ const TaskListQuery = z.object({
   kind: z.enum(['conversation', 'publication', 'lead']).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
   before: IdQuery.optional().openapi({ description: 'Only tasks with a smaller id (paging)' }),
+  slaBreached: z.enum(['true', 'false']).optional().openapi({ description: 'Only tasks whose last response-time clock ran out (true) or did not (false)' }),
 });
 
 const IdempotencyKeyField = z.string().openapi({ description: 'The Idempotency-Key of this request (yours, or a generated one): retry with it to see the outcome' });
@@ -228,7 +229,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
-    const rows = await listTasks(db, { ...q, beforeId: q.before });
+    const rows = await listTasks(db, { ...q, beforeId: q.before, slaBreached: q.slaBreached === undefined ? undefined : q.slaBreached === 'true' });
     return c.json({ items: rows.map(serializeTaskSummary) }, 200);
   });
 

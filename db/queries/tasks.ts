@@ -12,6 +12,8 @@ export interface TaskFilter {
   limit?: number;
   /** Only tasks with an id below this one (paging, newest first). */
   beforeId?: string;
+  /** Only tasks whose last response-time clock ran out (or did not). */
+  slaBreached?: boolean;
 }
 
 export async function listTasks(db: Q, f: TaskFilter): Promise<Task[]> {
@@ -21,6 +23,7 @@ export async function listTasks(db: Q, f: TaskFilter): Promise<Task[]> {
   if (f.contactId) q = q.where('contact_id', '=', f.contactId);
   if (f.kind) q = q.where('kind', '=', f.kind);
   if (f.beforeId) q = q.where('id', '<', f.beforeId);
+  if (f.slaBreached !== undefined) q = q.where(sql<string>`sla->>'breachedAt'`, f.slaBreached ? 'is not' : 'is', null);
   return q.execute();
 }
 
@@ -82,4 +85,10 @@ export async function taskTarget(db: Q, taskId: string) {
     ])
     .where('t.id', '=', taskId)
     .executeTakeFirst();
+}
+
+/** Response-time clocks that ran out (taskwire_sla_breaches_total). */
+export async function countSlaBreaches(db: Q): Promise<number> {
+  const r = await db.selectFrom('sla_breaches').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
 }

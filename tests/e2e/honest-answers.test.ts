@@ -161,8 +161,8 @@ describe('replies that outlast REPLY_WAIT_SECONDS', () => {
     expect(again.status).toBe(200);
     expect(again.body.comment.text).toBe(edit.text);
     expect(h.vk.edits.filter((e) => e.text === edit.text)).toHaveLength(1);
-    const row = await h.db.selectFrom('comments').select('extra').where('id', '=', commentId).executeTakeFirstOrThrow();
-    expect((row.extra as any).previousTexts).toHaveLength(1);
+    const row = await h.db.selectFrom('comments').select('edits').where('id', '=', commentId).executeTakeFirstOrThrow();
+    expect(row.edits).toHaveLength(1);
   });
 
   it('a conversation behind (earlier messages still being recorded): 202 without the comment after the extra wait, and the reply follows', async () => {
@@ -264,8 +264,8 @@ describe('every POST, PATCH and DELETE retried with the same Idempotency-Key act
     const e1 = await call('PATCH', `/api/comments/${a.body.comment.id}`, { text: 'Заметка, исправлено' }, { key: 'note-edit-00001' });
     const e2 = await call('PATCH', `/api/comments/${a.body.comment.id}`, { text: 'Заметка, исправлено' }, { key: 'note-edit-00001' });
     expect([e1.status, e2.status]).toEqual([200, 200]);
-    const row = await h.db.selectFrom('comments').select('extra').where('id', '=', a.body.comment.id).executeTakeFirstOrThrow();
-    expect((row.extra as any).previousTexts).toHaveLength(1);
+    const row = await h.db.selectFrom('comments').select('edits').where('id', '=', a.body.comment.id).executeTakeFirstOrThrow();
+    expect(row.edits).toHaveLength(1);
 
     const done1 = await call('POST', `/api/tasks/${taskId}/complete`, undefined, { key: 'task-complete-01' });
     expect(done1.status, JSON.stringify(done1.body)).toBe(200);

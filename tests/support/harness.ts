@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
+import type { SlaClock } from '../../activities/sla.js';
 import { createApp } from '../../api/app.js';
 import { bootstrapOwner } from '../../api/auth.js';
 import { createAdapters } from '../../channels/index.js';
@@ -84,7 +85,8 @@ function quietTemporalRuntime(): void {
   }
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+/** `slaClock`: the workers' response-time clock (activities/sla.ts), e.g. a scaled one. */
+export async function startHarness(env: Record<string, string> = {}, opts: { slaClock?: SlaClock } = {}): Promise<Harness> {
   quietTemporalRuntime();
   const testDb = await createTestDatabase();
   const vk = await startFakeVk();
@@ -136,6 +138,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         adapters: createAdapters(config),
         logger,
         workflowBundle: bundlePath() ? { codePath: bundlePath()! } : undefined,
+        slaClock: opts.slaClock,
       });
       return h.workers;
     },

@@ -112,9 +112,9 @@ describe('idle completion', () => {
       expect(progress.state).toBe('completed');
     }
     expect(h.vk.edits.filter((e) => e.text === 'Завтра до полудня')).toHaveLength(1);
-    const comment = await h.db.selectFrom('comments').select(['text', 'extra']).where('id', '=', reply.body.comment.id).executeTakeFirstOrThrow();
+    const comment = await h.db.selectFrom('comments').select(['text', 'edits']).where('id', '=', reply.body.comment.id).executeTakeFirstOrThrow();
     expect(comment.text).toBe('Завтра до полудня');
-    expect((comment.extra as any).previousTexts).toHaveLength(1);
+    expect(comment.edits).toHaveLength(1);
   });
 });
 

@@ -129,8 +129,8 @@ export interface TaskThreadOptions {
   replyWindow?: (req: PostCommentRequest) => Promise<void>;
   /** Before a comment is written: the rows it needs (a conversation's contact). */
   rowsReady?: () => Promise<void>;
-  /** A comment reached the person. */
-  delivered?: () => void;
+  /** A comment in `taskId` reached the person. */
+  delivered?: (taskId: string) => void;
 }
 
 /**
@@ -185,7 +185,7 @@ export function serveTaskUpdates(o: TaskThreadOptions) {
         });
         if (req.notifyContact && created.pendingDeliveryIds.length > 0) {
           await send(() => deliver(created.commentId, created.pendingDeliveryIds));
-          o.delivered?.();
+          o.delivered?.(req.taskId);
         }
         return { commentId: created.commentId };
       }),

@@ -25,10 +25,14 @@ export const SA = {
   lastMessageAt: defineSearchAttributeKey('TwLastMessageAt', SearchAttributeType.DATETIME),
   /** Events the workflow set aside as dead letters (issue 10): `TwDeadLetters > 0`. */
   deadLetters: defineSearchAttributeKey('TwDeadLetters', SearchAttributeType.INT),
+  /** Issue 13: the last response-time clock ran out (`TwSlaBreached = true`); false once the next one starts. */
+  slaBreached: defineSearchAttributeKey('TwSlaBreached', SearchAttributeType.BOOL),
+  /** Issue 13: the due time of the response-time clock while it runs (`TwSlaDueAt < "…"`: at risk); absent otherwise. */
+  slaDueAt: defineSearchAttributeKey('TwSlaDueAt', SearchAttributeType.DATETIME),
 } as const;
 
 /** For registration at worker start and `--search-attribute` flags of the dev server. */
-export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 'Datetime' }> = [
+export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 'Datetime' | 'Bool' }> = [
   { name: 'TwChannel', type: 'Keyword' },
   { name: 'TwChannelId', type: 'Keyword' },
   { name: 'TwContactId', type: 'Keyword' },
@@ -37,6 +41,8 @@ export const SEARCH_ATTRIBUTES: Array<{ name: string; type: 'Keyword' | 'Int' | 
   { name: 'TwHeldBroadcasts', type: 'Int' },
   { name: 'TwLastMessageAt', type: 'Datetime' },
   { name: 'TwDeadLetters', type: 'Int' },
+  { name: 'TwSlaBreached', type: 'Bool' },
+  { name: 'TwSlaDueAt', type: 'Datetime' },
 ];
 
 /**

@@ -3,6 +3,7 @@
  * workflow code (bundled for the sandbox), so nothing here may do I/O or import Node modules.
  * Carried in Temporal payloads: keep everything plain JSON (strings, numbers, arrays, objects).
  */
+import type { SlaClockRef } from './sla-clock.js';
 
 /**
  * A messenger: the `kind` of a channel folder registered in channels/index.ts ('vk', 'whatsapp', …).
@@ -264,6 +265,8 @@ export interface CarriedConversationState {
   deadLetters?: number;
   /** Recently completed request ids (update ids) with their results, bounded. */
   recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult | StartConversationResult }>;
+  /** The response-time clock that runs (or ran out unanswered), issue 13. */
+  sla?: SlaClockRef;
 }
 
 /** Agent posts a comment on a task (internal, or notifying the contact). */
