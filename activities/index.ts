@@ -13,6 +13,7 @@ import { mediaActivities } from './media.js';
 import { outboundActivities } from './outbound.js';
 import { publicationActivities } from './publications.js';
 import { taskActivities } from './tasks.js';
+import { waitingReplyActivities } from './waiting-replies.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...taskActivities(deps),
     ...publicationActivities(deps),
     ...bulkSendActivities(deps),
+    ...waitingReplyActivities(deps),
   });
 }
 

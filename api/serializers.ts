@@ -48,7 +48,7 @@ export function webhookUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>,
   return `${publicBaseUrl(config)}${channelDefinition(channel.kind).webhook.path(channel)}`;
 }
 
-function serializeSettings(s: ChannelSettings): ChannelSettings {
+function serializeSettings(s: ChannelSettings): ChannelSettings & { undoSendSeconds: number } {
   return {
     taskTemplateId: s.taskTemplateId == null ? null : str(s.taskTemplateId),
     extraAssigneeIds: (s.extraAssigneeIds ?? []).map(str),
@@ -56,6 +56,7 @@ function serializeSettings(s: ChannelSettings): ChannelSettings {
     outgoingTasksOnlyOnReply: s.outgoingTasksOnlyOnReply,
     attachPublicationFiles: s.attachPublicationFiles,
     historyMessages: s.historyMessages,
+    undoSendSeconds: s.undoSendSeconds ?? 0,
     receive: { ...s.receive },
   };
 }

@@ -29,6 +29,7 @@ import { holdTimer } from './shared/hold-timer.js';
 import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
+import { waitingReplies } from './shared/waiting-replies.js';
 import type {
   CarriedConversationState,
   ConversationEvent,
@@ -38,10 +39,12 @@ import type {
   PostCommentRequest,
   StartConversationRequest,
   StartConversationResult,
+  WaitingReplyRef,
 } from './shared/types.js';
 
 // The agent updates are the task thread's (workflows/shared/task-thread.ts); the API imports them from here too.
 export { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './shared/task-thread.js';
+export { cancelCommentUpdate } from './shared/waiting-replies.js';
 export const conversationEventSignal = defineSignal<[ConversationEvent]>('event');
 export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
@@ -60,6 +63,7 @@ interface State extends CarriedConversationState {
   /** Settling holds failed: not before this time again. */
   holdsRetryAtMs?: number;
   lastMessageStepMs?: number;
+  waitingReplies: WaitingReplyRef[];
 }
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
@@ -79,6 +83,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     seenKeys: carried?.seenKeys ?? [],
     recentRequests: carried?.recentRequests ?? [],
     deadLetters: carried?.deadLetters ?? 0,
+    waitingReplies: carried?.waitingReplies ?? [],
     processed: 0,
     lastSA: {},
   };
@@ -119,6 +124,11 @@ export async function conversation(input: ConversationInput): Promise<void> {
     { description: 'An event from the channel about this person (message, edit, observed outgoing, permission).' },
   );
 
+  // Issue 13: replies that wait — scheduled, or held for a closed window (workflows/shared/waiting-replies.ts).
+  const waits = waitingReplies({
+    channelId: input.channelId, st, capabilities: channelCapabilities(input), windowSeconds: input.timing.replyWindowSeconds,
+    retentionSeconds: input.timing.heldReplyRetentionSeconds, activities, delivered: () => setState('answered'),
+  });
   // Agent actions (workflows/shared/task-thread.ts): a reply waits for the reply window and the contact.
   const thread = serveTaskUpdates({
     channelId: input.channelId,
@@ -129,8 +139,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
     delivered: () => setState('answered'),
+    waits,
   });
   const { clock } = thread;
+  waits.serve(thread);
   const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
 
   setHandler(
@@ -188,6 +200,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     heldMessages: st.holds.filter((h) => h.held).length,
     classifyingMessages: st.holds.filter((h) => !h.held).length,
     nextHoldCheckAt: st.holds.length ? new Date(nextHoldCheckMs()).toISOString() : undefined,
+    waitingReplies: st.waitingReplies.length,
   }), { description: 'Current state of the conversation: contact, task, reply window, queue.' });
 
   // ---- helpers that close over state ----
@@ -204,7 +217,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const closed = replyWindowClosed(req);
     // A message still in the queue may open the window (it is in the task already when a worker
     // restart interrupted its recording): the handler decides once the queue got that far.
-    if (closed && st.pending.length === 0) throw closed;
+    if (closed && st.pending.length === 0 && req.whenWindowClosed !== 'hold') throw closed;
   }
 
   function replyWindowClosed(req: PostCommentRequest): ApplicationFailure | undefined {
@@ -255,20 +268,23 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     other: {
-      due: () => holdCheck.due,
+      due: () => holdCheck.due || waits.timer.due,
       run: async () => {
-        holdCheck.due = false;
-        if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
-        holdCheck.arm();
-        // The last hold ended while the run only waited for it: the idle rule applies again.
-        if (!st.holds.length && !idle.armed) idle.arm();
+        if (waits.timer.due) await waits.runDue();
+        if (holdCheck.due) {
+          holdCheck.due = false;
+          if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
+          holdCheck.arm();
+        }
+        // The last hold (or reply that waits) ended while the run only waited for it: the idle rule applies again.
+        if (!st.holds.length && !waits.count() && !idle.armed) idle.arm();
       },
     },
     // Idle, but holding: shed this run's history and wait in a fresh run with one timer.
     whenIdle: () => {
       // TwLastMessageAt shows the last message's time once the run is idle (v3 moves it coarsely).
       if (v3) syncSearchAttributes(st, { exact: true });
-      return st.holds.length === 0 ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
+      return st.holds.length === 0 && !waits.count() ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
     },
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
@@ -358,6 +374,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       st.holds = result.holds;
       holdCheck.arm();
     }
+    waits.windowMayHaveOpened();
   }
 }
 
@@ -373,5 +390,6 @@ function carry(st: State): CarriedConversationState {
     seenKeys: st.seenKeys,
     recentRequests: st.recentRequests,
     ...(st.deadLetters ? { deadLetters: st.deadLetters } : {}),
+    ...(st.waitingReplies.length ? { waitingReplies: st.waitingReplies } : {}),
   };
 }
