@@ -14,7 +14,8 @@ let base: Record<string, any>;
 let nextId = 1;
 
 beforeAll(async () => {
-  h = await startHarness({ VK_REPLY_WINDOW_SECONDS: '600', HELD_REPLY_RETENTION_SECONDS: String(RETENTION_SECONDS) });
+  // Idle conversations end quickly: one that holds a reply continues as new and waits with one timer.
+  h = await startHarness({ VK_REPLY_WINDOW_SECONDS: '600', HELD_REPLY_RETENTION_SECONDS: String(RETENTION_SECONDS), CONVERSATION_IDLE_SECONDS: '2' });
   await h.startWorkers();
   await h.createVkChannel();
   await h.createWaChannel();
@@ -84,6 +85,12 @@ it('VK: a held reply can be cancelled; an unanswered one expires and is never se
   expect(cancel.body.comment.deliveryStatus).toBe('cancelled');
 
   await h.eventually(async () => (await statusOf(task.id, expiring.body.comment.id)) === 'expired', (RETENTION_SECONDS + 20) * 1000, 'the held reply expired');
+  // It waited across runs (idle: continued as new), and with nothing left to wait for the conversation ends.
+  const runs = h.client.workflow.list({ query: `WorkflowId = '${h.conversationId(peer)}' AND ExecutionStatus = 'ContinuedAsNew'` });
+  let continued = 0;
+  for await (const _ of runs) continued++;
+  expect(continued).toBeGreaterThan(0);
+  await h.eventually(async () => (await h.client.workflow.getHandle(h.conversationId(peer)).describe()).status.name === 'COMPLETED', 30_000, 'the conversation completed');
   const late = await h.api('POST', `/api/comments/${expiring.body.comment.id}/cancel`);
   expect(late.status).toBe(409);
   // The customer writes after the expiry: neither reply goes out.
