@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { textWebhook } from '../fakes/graph-api.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 
 const RETENTION_SECONDS = 6;
 let h: Harness;
@@ -52,7 +53,7 @@ const statusOf = async (taskId: string, commentId: string) =>
   (await h.api('GET', `/api/tasks/${taskId}`)).body.comments.find((c: any) => c.id === commentId)?.deliveryStatus;
 
 it('VK: held replies go out, in order, right after the customer writes again', async () => {
-  const peer = 512360101;
+  const peer = 512360601;
   const task = await closedVkTask(peer);
   const refused = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Без ожидания', notifyContact: true });
   expect(refused.status).toBe(422);
@@ -75,7 +76,7 @@ it('VK: held replies go out, in order, right after the customer writes again', a
 }, 90_000);
 
 it('VK: a held reply can be cancelled; an unanswered one expires and is never sent', async () => {
-  const peer = 512360102;
+  const peer = 512360602;
   const task = await closedVkTask(peer);
   const cancelled = await hold(task.id, 'Отменённый отложенный');
   const expiring = await hold(task.id, 'Истекающий отложенный');
@@ -117,3 +118,9 @@ it('WhatsApp: the template goes out at once, the held reply after the customer a
   expect(toHer()[1]).toMatchObject({ type: 'text', text: 'Ваш заказ готов, когда удобно забрать?' });
   await h.eventually(async () => (await statusOf(task.id, res.body.comment.id)) === 'sent', 10_000, 'the held reply sent');
 }, 90_000);
+
+it('the histories of this file (and the recorded ones) replay with the current workflow code', async () => {
+  const { replayed, failures } = await replayAll(h, 'replies-that-wait-held', (id) => id === h.waConversationId('79163600001'));
+  expect(failures).toEqual([]);
+  expect(replayed).toBeGreaterThan(3);
+}, 120_000);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { replayAll } from '../support/replay.js';
 
 let h: Harness;
 let channelId: string;
@@ -42,7 +43,7 @@ const commentOf = async (taskId: string, id: string) => (await h.api('GET', `/ap
 
 describe('sendAt', () => {
   it('a scheduled reply answers 202 scheduled and goes out once when due, after the replies due before it', async () => {
-    const peer = 512360001;
+    const peer = 512360501;
     const task = await taskOf(peer);
     const later = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Второй по сроку', notifyContact: true, sendAt: inSeconds(4) });
     const sooner = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Первый по сроку', notifyContact: true, sendAt: inSeconds(2) });
@@ -62,7 +63,7 @@ describe('sendAt', () => {
   }, 90_000);
 
   it('sendAt must be a time at most 30 days ahead, on a reply to the contact', async () => {
-    const task = await taskOf(512360002);
+    const task = await taskOf(512360502);
     const cases: Array<[unknown, string]> = [
       [{ text: 'x', notifyContact: true, sendAt: inSeconds(31 * 86_400) }, 'sendAt'],
       [{ text: 'x', notifyContact: true, sendAt: inSeconds(-3600) }, 'sendAt'],
@@ -78,7 +79,7 @@ describe('sendAt', () => {
   });
 
   it('PATCH while the reply waits changes what is sent', async () => {
-    const peer = 512360003;
+    const peer = 512360503;
     const task = await taskOf(peer);
     const res = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Черновик', notifyContact: true, sendAt: inSeconds(3) });
     expect(res.status).toBe(202);
@@ -91,7 +92,7 @@ describe('sendAt', () => {
   }, 60_000);
 
   it('a cancelled reply is never sent; an agent cannot cancel another employee\'s reply', async () => {
-    const peer = 512360004;
+    const peer = 512360504;
     const task = await taskOf(peer);
     const res = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Передумал', notifyContact: true, sendAt: inSeconds(2) });
     const agent = await h.api('POST', '/api/employees', { name: 'Агент Отмены', role: 'agent' });
@@ -115,7 +116,7 @@ describe('sendAt', () => {
 });
 
 it('the cancel race, 50 times: cancelled and never sent, or sent and 409 already_sent — never both', async () => {
-  const peer = 512360005;
+  const peer = 512360505;
   const task = await taskOf(peer);
   const outcomes = { cancelled: 0, already_sent: 0 };
   for (let i = 0; i < 50; i++) {
@@ -146,7 +147,7 @@ it('the cancel race, 50 times: cancelled and never sent, or sent and 409 already
 }, 300_000);
 
 it('undoSendSeconds: every notifying reply waits that long and can be taken back', async () => {
-  const peer = 512360006;
+  const peer = 512360506;
   const task = await taskOf(peer);
   const patched = await h.api('PATCH', `/api/channels/${channelId}`, { settings: { undoSendSeconds: 2 } });
   expect(patched.status, JSON.stringify(patched.body)).toBe(200);
@@ -168,3 +169,9 @@ it('undoSendSeconds: every notifying reply waits that long and can be taken back
     await h.api('PATCH', `/api/channels/${channelId}`, { settings: { undoSendSeconds: 0 } });
   }
 }, 60_000);
+
+it('the histories of this file (and the recorded ones) replay with the current workflow code', async () => {
+  const { replayed, failures } = await replayAll(h, 'replies-that-wait-scheduled', (id) => id === h.conversationId(512360504));
+  expect(failures).toEqual([]);
+  expect(replayed).toBeGreaterThan(3);
+}, 120_000);

@@ -25,7 +25,7 @@ afterAll(async () => {
 it('a scheduled reply is sent once when due, after a worker kill and a Temporal restart during the wait', async () => {
   children.push(await startChildWorker(h.config));
   await h.createVkChannel();
-  const peer = 512360201;
+  const peer = 512360701;
   await h.postVk(vkMessage(await readFixture('vk/message_new.text.json'), { peer, id: 1, text: 'Напомните завтра' }));
   const task = await h.eventually(async () => (await h.api('GET', '/api/tasks')).body.items[0], 30_000, 'task');
 
