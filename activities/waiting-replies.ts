@@ -51,17 +51,20 @@ export function waitingReplyActivities({ db, adapters }: ActivityDeps) {
     });
   }
 
-  /** A reply's wait ends without a send (cancelled, expired, failed), or a scheduled one becomes held. */
+  /**
+   * A reply's wait ends without a send (cancelled, expired, failed), or a scheduled one becomes
+   * held. Returns whether it was still waiting (only a waiting reply changes).
+   */
   async function settleWaitingReply(input: {
     commentId: string;
     workflowId: string;
     status: WaitEnd;
     heldUntil?: string;
     error?: { code: string; message: string };
-  }): Promise<void> {
+  }): Promise<boolean> {
     const task = await db.selectFrom('comments as c').innerJoin('tasks as t', 't.id', 'c.task_id').select('t.workflow_id').where('c.id', '=', input.commentId).executeTakeFirst();
     if (!task || task.workflow_id !== input.workflowId) throw notFound('comment');
-    await db
+    const r = await db
       .updateTable('comments')
       .set({
         delivery_status: input.status,
@@ -70,7 +73,8 @@ export function waitingReplyActivities({ db, adapters }: ActivityDeps) {
       })
       .where('id', '=', input.commentId)
       .where('delivery_status', 'in', [...WAITING])
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   /** What became of a reply (its delivery status), for a cancel that came after the decision. */

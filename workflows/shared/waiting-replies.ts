@@ -10,10 +10,12 @@
  */
 import { ApplicationFailure, condition, defineUpdate, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from './errors.js';
+import { failureSummary, untilDatabaseAnswers } from './retry.js';
 import { deadlineTimer } from './hold-timer.js';
 import { closedReplyWindow, type ReplyWindowState } from './reply-policy.js';
 import type { ActivityClock } from './task-thread.js';
 import type { ThreadActivities } from './thread-activities.js';
+import type { WaitEnd } from '../../activities/waiting-replies.js';
 import type { CancelCommentRequest, ChannelCapabilities, CommentResult, PostCommentRequest, WaitingReplyRef } from './types.js';
 
 export const cancelCommentUpdate = defineUpdate<CommentResult, [CancelCommentRequest]>('cancelComment');
@@ -91,14 +93,23 @@ export function waitingReplies(o: WaitingRepliesOptions) {
     return true;
   }
 
+  /** Writes how a wait ended; the database being down is waited out. Whether the reply still waited. */
+  async function settle(commentId: string, status: WaitEnd, more: { heldUntil?: string; error?: { code: string; message: string } } = {}): Promise<boolean> {
+    const r = await untilDatabaseAnswers(() => db.settleWaitingReply({ commentId, workflowId: workflowId(), status, ...more }));
+    if (!r.ok) log.error('a reply that waits could not be updated', { commentId, status, ...failureSummary(r.failure) });
+    return r.ok && r.value;
+  }
+
   /** Queues the reply behind the conversation's other sends; its failure shows on the comment. */
   function release(ref: WaitingReplyRef): void {
     const t = thread!;
     void t
       .send(async () => {
-        const { pendingDeliveryIds } = await db.releaseWaitingReply({ commentId: ref.commentId, workflowId: workflowId() });
-        await t.deliver(ref.commentId, pendingDeliveryIds);
-        o.delivered();
+        // The database being down is waited out: a reply that was due is never dropped.
+        const released = await untilDatabaseAnswers(() => db.releaseWaitingReply({ commentId: ref.commentId, workflowId: workflowId() }));
+        if (!released.ok) throw released.failure;
+        await t.deliver(ref.commentId, released.value.pendingDeliveryIds);
+        if (released.value.pendingDeliveryIds.length) o.delivered();
       })
       .catch((err: unknown) => log.warn('a reply that waited was not sent', { commentId: ref.commentId, error: String(err) }));
   }
@@ -106,18 +117,17 @@ export function waitingReplies(o: WaitingRepliesOptions) {
   /** A scheduled reply comes due: sent, held (window closed, hold asked), or failed (window closed). */
   async function due(ref: WaitingReplyRef): Promise<void> {
     if (ref.status === 'held') {
-      await db.settleWaitingReply({ commentId: ref.commentId, workflowId: workflowId(), status: 'expired' });
+      await settle(ref.commentId, 'expired');
       return;
     }
     if (!windowClosed({ template: ref.template === true })) return release(ref);
     if (ref.hold) {
       const held: WaitingReplyRef = { ...ref, status: 'held', dueAt: heldUntil() };
       refs.push(held);
-      await db.settleWaitingReply({ commentId: ref.commentId, workflowId: workflowId(), status: 'held', heldUntil: held.dueAt });
+      await settle(ref.commentId, 'held', { heldUntil: held.dueAt });
       return;
     }
-    const error = { code: 'reply_window_closed', message: 'the reply window was closed when the scheduled reply was due' };
-    await db.settleWaitingReply({ commentId: ref.commentId, workflowId: workflowId(), status: 'failed', error });
+    await settle(ref.commentId, 'failed', { error: { code: 'reply_window_closed', message: 'the reply window was closed when the scheduled reply was due' } });
   }
 
   return {
@@ -140,6 +150,11 @@ export function waitingReplies(o: WaitingRepliesOptions) {
             }
             const status = await db.waitingReplyStatus({ commentId: req.commentId, workflowId: workflowId() });
             if (status === 'cancelled') return { commentId: req.commentId };
+            // Written as waiting, but this run does not keep it (its ref was lost, e.g. a terminated run):
+            // it can never go out — cancelled, if it still waits in the database.
+            if ((status === 'scheduled' || status === 'held') && (await db.settleWaitingReply({ commentId: req.commentId, workflowId: workflowId(), status: 'cancelled' }))) {
+              return { commentId: req.commentId };
+            }
             throw ApplicationFailure.nonRetryable(`the reply no longer waits (it is ${status ?? 'not a reply'})`, FailureType.NotSupported, {
               code: 'already_sent',
               deliveryStatus: status,
