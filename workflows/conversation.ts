@@ -125,10 +125,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   );
 
   // Issue 13: replies that wait — scheduled, or held for a closed window (workflows/shared/waiting-replies.ts).
-  const waits = waitingReplies({
-    channelId: input.channelId, st, capabilities: channelCapabilities(input), windowSeconds: input.timing.replyWindowSeconds,
-    retentionSeconds: input.timing.heldReplyRetentionSeconds, activities, delivered: () => setState('answered'),
-  });
+  const waits = waitingReplies({ input, st, activities, delivered: () => setState('answered') });
   // Agent actions (workflows/shared/task-thread.ts): a reply waits for the reply window and the contact.
   const thread = serveTaskUpdates({
     channelId: input.channelId,

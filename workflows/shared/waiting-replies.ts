@@ -12,11 +12,11 @@ import { ApplicationFailure, condition, defineUpdate, log, patched, setHandler, 
 import { FailureType } from './errors.js';
 import { failureSummary, untilDatabaseAnswers } from './retry.js';
 import { deadlineTimer } from './hold-timer.js';
-import { closedReplyWindow, type ReplyWindowState } from './reply-policy.js';
+import { channelCapabilities, closedReplyWindow, type ReplyWindowState } from './reply-policy.js';
 import type { ActivityClock } from './task-thread.js';
 import type { ThreadActivities } from './thread-activities.js';
 import type { WaitEnd } from '../../activities/waiting-replies.js';
-import type { CancelCommentRequest, ChannelCapabilities, CommentResult, PostCommentRequest, WaitingReplyRef } from './types.js';
+import type { CancelCommentRequest, CommentResult, ConversationInput, PostCommentRequest, WaitingReplyRef } from './types.js';
 
 export const cancelCommentUpdate = defineUpdate<CommentResult, [CancelCommentRequest]>('cancelComment');
 
@@ -54,13 +54,9 @@ export interface WaitingRepliesState extends ReplyWindowState {
 }
 
 export interface WaitingRepliesOptions {
-  channelId: string;
+  /** The conversation's input: channel, capabilities (reply window, templates), timing (window length, HELD_REPLY_RETENTION_SECONDS). */
+  input: Pick<ConversationInput, 'channelId' | 'channelKind' | 'capabilities' | 'timing'>;
   st: WaitingRepliesState;
-  capabilities: ChannelCapabilities;
-  /** The reply window's length (rule 14). */
-  windowSeconds: number;
-  /** HELD_REPLY_RETENTION_SECONDS (absent in runs started before: the default). */
-  retentionSeconds?: number;
   activities: Pick<ThreadActivities, 'db'>;
   /** A reply reached the person. */
   delivered(): void;
@@ -70,12 +66,13 @@ export type WaitingReplies = ReturnType<typeof waitingReplies>;
 
 export function waitingReplies(o: WaitingRepliesOptions) {
   const { db } = o.activities;
-  const { st } = o;
+  const { st, input } = o;
   const refs = st.waitingReplies;
-  const retentionMs = (o.retentionSeconds ?? DEFAULT_HELD_REPLY_RETENTION_SECONDS) * 1000;
+  const capabilities = channelCapabilities(input);
+  const retentionMs = (input.timing.heldReplyRetentionSeconds ?? DEFAULT_HELD_REPLY_RETENTION_SECONDS) * 1000;
   /** Is the reply window closed now for such a reply? (A template passes it where the channel has templates.) */
   const windowClosed = (reply: { template: boolean }) =>
-    !(reply.template && o.capabilities.templates) && closedReplyWindow(o.capabilities, st, o.windowSeconds, Date.now()) !== null;
+    !(reply.template && capabilities.templates) && closedReplyWindow(capabilities, st, input.timing.replyWindowSeconds, Date.now()) !== null;
   let thread: ThreadHandle | undefined;
   const timer = deadlineTimer({
     any: () => refs.length > 0,
@@ -180,7 +177,7 @@ export function waitingReplies(o: WaitingRepliesOptions) {
         const upTo = st.processed + st.pending.length;
         await condition(() => st.processed >= upTo);
         if (windowClosed({ template: false })) {
-          const invite = req.template && o.capabilities.templates ? req.template : undefined;
+          const invite = req.template && capabilities.templates ? req.template : undefined;
           return { status: 'held', until: heldUntil(), hold, ...(invite ? { invite } : {}) };
         }
       }
@@ -202,7 +199,7 @@ export function waitingReplies(o: WaitingRepliesOptions) {
       const invite = await db.createAgentComment({
         requestId: `${req.requestId}:invite`,
         workflowId: workflowId(),
-        channelId: o.channelId,
+        channelId: input.channelId,
         taskId: req.taskId,
         authorEmployeeId: req.authorEmployeeId,
         text: '',
