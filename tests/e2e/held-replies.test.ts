@@ -9,7 +9,7 @@ import { textWebhook } from '../fakes/graph-api.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
 import { replayAll } from '../support/replay.js';
 
-const RETENTION_SECONDS = 6;
+const RETENTION_SECONDS = 10;
 let h: Harness;
 let base: Record<string, any>;
 let nextId = 1;
@@ -100,6 +100,27 @@ it('VK: a held reply can be cancelled; an unanswered one expires and is never se
   const marker = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Новый ответ', notifyContact: true });
   expect(marker.status, JSON.stringify(marker.body)).toBe(201);
   expect(h.vk.sent.filter((m) => m.peerId === peer).map((m) => m.text)).toEqual(['Новый ответ']);
+}, 90_000);
+
+it('VK: a scheduled reply due after the window closed is held (with hold) or fails reply_window_closed (without)', async () => {
+  const peer = 512360603;
+  const text = `Вопрос перед закрытием окна ${peer}`;
+  // The 10-minute window closes in about 10 s; both replies are due after that.
+  await h.postVk(vkMessage(base, { peer, id: nextId++, text, date: Math.floor(Date.now() / 1000) - 590 }));
+  const task = await taskWith(text);
+  const sendAt = new Date(Date.now() + 12_000).toISOString();
+  const held = await hold(task.id, 'Запланированный, подождёт ответа', { sendAt });
+  const refused = await h.api('POST', `/api/tasks/${task.id}/comments`, { text: 'Запланированный без ожидания', notifyContact: true, sendAt });
+  expect([held.status, refused.status], JSON.stringify([held.body, refused.body])).toEqual([202, 202]);
+  expect(held.body.comment.deliveryStatus).toBe('scheduled');
+
+  await h.eventually(async () => (await statusOf(task.id, refused.body.comment.id)) === 'failed', 30_000, 'the unheld reply failed');
+  const failed = (await h.api('GET', `/api/tasks/${task.id}`)).body.comments.find((c: any) => c.id === refused.body.comment.id);
+  expect(failed.deliveryError.code).toBe('reply_window_closed');
+  expect(await statusOf(task.id, held.body.comment.id)).toBe('held');
+  await h.postVk(vkMessage(base, { peer, id: nextId++, text: 'Вернулся' }));
+  await h.eventually(async () => h.vk.sent.some((m) => m.peerId === peer), 30_000, 'the held reply sent');
+  expect(h.vk.sent.filter((m) => m.peerId === peer).map((m) => m.text)).toEqual(['Запланированный, подождёт ответа']);
 }, 90_000);
 
 it('WhatsApp: the template goes out at once, the held reply after the customer answers it', async () => {
