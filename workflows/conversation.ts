@@ -39,7 +39,6 @@ import type {
   PostCommentRequest,
   StartConversationRequest,
   StartConversationResult,
-  WaitingReplyRef,
 } from './shared/types.js';
 
 // The agent updates are the task thread's (workflows/shared/task-thread.ts); the API imports them from here too.
@@ -63,7 +62,7 @@ interface State extends CarriedConversationState {
   /** Settling holds failed: not before this time again. */
   holdsRetryAtMs?: number;
   lastMessageStepMs?: number;
-  waitingReplies: WaitingReplyRef[];
+  waitingReplies: NonNullable<CarriedConversationState['waitingReplies']>;
 }
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
