@@ -3,7 +3,7 @@
  * works on, a message as a comment of the person's task (found, reopened or created) and a line
  * of the message log, once per channel message id. Runs inside the caller's transaction.
  */
-import { copyHistory, findConversation, getChannelOrThrow, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
+import { copyHistory, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, Task } from '../db/schema.js';
 import type { StoredFile } from '../workflows/shared/types.js';
 import { addComment, commentBySourceKey } from './comment-records.js';
@@ -14,13 +14,26 @@ export function messageSourceKey(channelId: string, peerId: string, externalId: 
   return `msg:${channelId}:${peerId}:${externalId}`;
 }
 
-/** The channel, conversation and contact rows an activity of this conversation works on. */
+/**
+ * The channel, conversation and contact rows an activity of this conversation works on, read in
+ * one round trip: this runs once per recorded batch, and every query costs the worker's main
+ * thread a socket write and a result parse.
+ */
 export async function conversationCtx(tx: Tx, input: { channelId: string; peerId: string; contactId: string; workflowId: string }) {
-  const channel = await getChannelOrThrow(tx, input.channelId);
-  const conversation = await findConversation(tx, input.channelId, input.peerId);
-  if (!conversation) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
-  const contact = await tx.selectFrom('contacts').select(['id', 'name']).where('id', '=', input.contactId).executeTakeFirstOrThrow();
-  const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: contact.id, contactName: contact.name, workflowId: input.workflowId };
+  const row = await tx
+    .selectFrom('channels as ch')
+    .leftJoin('conversations as v', (join) => join.onRef('v.channel_id', '=', 'ch.id').on('v.peer_id', '=', input.peerId))
+    .leftJoin('contacts as ct', (join) => join.on('ct.id', '=', input.contactId))
+    .selectAll('ch')
+    .select(['v.id as conversation_id', 'v.last_inbound_at as conversation_last_inbound_at', 'v.messages_allowed as conversation_messages_allowed', 'ct.name as contact_name'])
+    .where('ch.id', '=', input.channelId)
+    .executeTakeFirst();
+  if (!row) throw new Error(`channel ${input.channelId} not found`);
+  const { conversation_id, conversation_last_inbound_at, conversation_messages_allowed, contact_name, ...channel } = row;
+  if (!conversation_id) throw new Error(`conversation row missing for ${input.workflowId}`); // retried: ensureContact writes it
+  if (contact_name === null) throw new Error(`contact ${input.contactId} not found`);
+  const conversation = { id: conversation_id, last_inbound_at: conversation_last_inbound_at, messages_allowed: conversation_messages_allowed };
+  const ctx: Ctx = { tx, channel, peerId: input.peerId, conversationId: conversation.id, contactId: input.contactId, contactName: contact_name, workflowId: input.workflowId };
   return { ctx, conversation };
 }
 
@@ -58,11 +71,12 @@ export interface Tally extends TaskTally {
 export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord): Promise<string | null> {
   const { tx } = ctx;
   const sourceKey = messageSourceKey(ctx.channel.id, ctx.peerId, m.externalId);
-  if (await commentBySourceKey(tx, sourceKey)) {
+  const seen = await latestTaskUnlessRecorded(ctx, sourceKey);
+  if (seen.recorded) {
     result.duplicates++;
     return null;
   }
-  const task = await taskForNewMessage(ctx, result);
+  const task = await taskForNewMessage(ctx, result, seen);
   const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
   const commentId = await addComment(tx, {
     taskId: task.id,
@@ -94,9 +108,29 @@ export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord)
   return commentId;
 }
 
+/**
+ * Whether a comment was recorded under `sourceKey` already, and if not the conversation's latest
+ * task: one round trip for both (this runs for every message). A comment of the conversation is
+ * always in one of its tasks, so without a task there is nothing to find.
+ */
+async function latestTaskUnlessRecorded(ctx: Ctx, sourceKey: string): Promise<{ recorded: true } | { recorded: false; latest: Task | undefined }> {
+  const row = await ctx.tx
+    .selectFrom('tasks')
+    .selectAll()
+    .select((eb) => eb.exists(eb.selectFrom('comments').select('id').where('source_key', '=', sourceKey)).as('already_recorded'))
+    .where('conversation_id', '=', ctx.conversationId)
+    .where('kind', '=', 'conversation')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return (await commentBySourceKey(ctx.tx, sourceKey)) ? { recorded: true } : { recorded: false, latest: undefined };
+  const { already_recorded, ...latest } = row;
+  return already_recorded ? { recorded: true } : { recorded: false, latest };
+}
+
 /** Rules 4–8: the person's active task; else reopen the last one, or a new one with the option (history copied, rule 8). */
-export async function taskForNewMessage(ctx: Ctx, tally: TaskTally): Promise<Task> {
-  const latest = await latestConversationTask(ctx.tx, ctx.conversationId);
+export async function taskForNewMessage(ctx: Ctx, tally: TaskTally, read?: { latest: Task | undefined }): Promise<Task> {
+  const latest = read ? read.latest : await latestConversationTask(ctx.tx, ctx.conversationId);
   return taskForNewComment(
     ctx.tx,
     ctx.channel,

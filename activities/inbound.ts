@@ -78,12 +78,16 @@ export function inboundActivities({ db }: ActivityDeps) {
       const observed = input.events.flatMap(({ event }) => (event.type === 'observed_outgoing' && !event.bulkSendId ? [kindKeyOf(event)] : []));
       for (const kindKey of [...new Set(observed)].sort()) await lockKind(tx, channel.id, kindKey);
 
+      // True once a reply released every hold (all of them locked) and nothing was held after it:
+      // the conversation then holds nothing, without asking the database again.
+      let holdsReleased = false;
       for (const { event, files } of input.events) {
         if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         switch (event.type) {
           case 'inbound': {
             // Rule 23: the reply brings what the conversation holds into the task, before it.
             result.released += await releaseHolds(ctx, result, event.occurredAt);
+            holdsReleased = true;
             const r = await recordMessage(ctx, result, {
               externalId: event.externalId,
               direction: 'inbound',
@@ -120,6 +124,7 @@ export function inboundActivities({ db }: ActivityDeps) {
             break;
           }
           case 'observed_outgoing': {
+            holdsReleased = false;
             if (await isOwnSend(tx, channel.id, event.sendKey, event.externalId)) {
               result.duplicates++;
               break;
@@ -172,7 +177,8 @@ export function inboundActivities({ db }: ActivityDeps) {
         .where('id', '=', conversation.id)
         .execute();
       if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
-      result.holds = await openHolds(tx, conversation.id);
+      // Only this conversation's own recordEvents adds rows (observed outgoing messages, above).
+      result.holds = holdsReleased ? [] : await openHolds(tx, conversation.id);
       return result;
     });
   }

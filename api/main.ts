@@ -2,11 +2,13 @@
 import { bootstrapOwner } from './auth.js';
 import { loadConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
+import { warnIfNodeEndOfLife } from '../runtime/node-version.js';
 import { connectClient, onShutdownSignal, startServices } from '../runtime/services.js';
 import { startApiServer } from './server.js';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL, 'taskwire-api');
+warnIfNodeEndOfLife(logger);
 const services = await startServices(config, logger, { embedded: false });
 await bootstrapOwner(services.db, config.BOOTSTRAP_ADMIN_TOKEN);
 const temporal = await connectClient(services);

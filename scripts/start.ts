@@ -11,6 +11,7 @@ import { metrics } from '../api/metrics.js';
 import { createAdapters } from '../channels/index.js';
 import { loadConfig, ConfigError } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
+import { warnIfNodeEndOfLife } from '../runtime/node-version.js';
 import { connectClient, connectWorker, onShutdownSignal, startServices, type Services } from '../runtime/services.js';
 import { startWorkers, type RunningWorkers } from '../worker/index.js';
 import { ensureSchedules } from '../worker/schedules.js';
@@ -27,6 +28,7 @@ try {
   throw err;
 }
 const logger = createLogger(config.LOG_LEVEL);
+warnIfNodeEndOfLife(logger);
 installTemporalRuntime(logger);
 
 let services: Services | undefined;

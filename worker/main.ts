@@ -2,6 +2,7 @@
 import { createAdapters } from '../channels/index.js';
 import { loadConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
+import { warnIfNodeEndOfLife } from '../runtime/node-version.js';
 import { connectClient, connectWorker, onShutdownSignal, startServices } from '../runtime/services.js';
 import { ensureSchedules } from './schedules.js';
 import { installTemporalRuntime } from './runtime.js';
@@ -9,6 +10,7 @@ import { startWorkers } from './index.js';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL, 'taskwire-worker');
+warnIfNodeEndOfLife(logger);
 installTemporalRuntime(logger);
 const services = await startServices(config, logger, { embedded: false });
 const connection = await connectWorker(services);

@@ -67,6 +67,8 @@ interface State extends CarriedConversationState {
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
 const REPLY_WINDOW_AFTER_QUEUE_PATCH = 'reply-window-after-queue';
+/** One patch standing for all of the conversation's earlier ones (see `v4` in the workflow). */
+export const CONVERSATION_V4_PATCH = 'conversation-v4';
 
 export async function conversation(input: ConversationInput): Promise<void> {
   const carried = input.carried;
@@ -91,19 +93,25 @@ export async function conversation(input: ConversationInput): Promise<void> {
   //   change back (TwHeldBroadcasts to 0 after a reply) is written;
   // - a contact whose profile needs no channel call (WhatsApp; a bulk send's prefetched profile)
   //   is created by a local activity, off the channel's rate-limited queue.
-  const v2 = patched('conversation-v2');
+  // Version 4 (issue 12): a run started from now on records this one patch and takes every
+  // version below (v2, v3, serial local activities, the reply window judged after the queue) as
+  // given. Each `patched()` costs the run's first workflow task a marker and an upsert of
+  // TemporalChangeVersion: two history events and one billable action per patch and conversation.
+  // Older runs replay: their histories have no v4 marker, and ask for each patch as before.
+  const v4 = patched(CONVERSATION_V4_PATCH);
+  const v2 = v4 || patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
   // Version 3 (issue 12), for runs started from now on:
   // - record first, enrich later: a new person whose profile costs a channel call gets a
   //   placeholder name at once (a local activity) and their messages are recorded without waiting;
   //   the profile follows (`enrichContact`, batched across conversations by the worker);
   // - TwLastMessageAt is coarse (conversation-search-attributes.ts): no upsert per message.
-  const v3 = patched('conversation-v3');
+  const v3 = v4 || patched('conversation-v3');
   if (v3) st.lastMessageStepMs = LAST_MESSAGE_STEP_MS;
 
   // Every retry is bounded (workflows/shared/retry.ts); what still fails is contained below: the
   // database being down is waited out, anything else is set aside and the next event goes on.
-  const activities = threadActivities(input.channelKind);
+  const activities = threadActivities(input.channelKind, { serialLocalActivities: v4 || undefined });
   const { db, channelIn } = activities;
   // Events that cannot be recorded are set aside; the queue goes on (TwDeadLetters counts them).
   const deadLetter = deadLetters(
@@ -227,7 +235,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
 
   /** The reply window, judged after the events queued when the reply came are recorded. */
   async function replyWindowAfterQueue(req: PostCommentRequest): Promise<void> {
-    if (!replyWindowClosed(req) || !patched(REPLY_WINDOW_AFTER_QUEUE_PATCH)) return;
+    if (!replyWindowClosed(req) || !(v4 || patched(REPLY_WINDOW_AFTER_QUEUE_PATCH))) return;
     const upTo = st.processed + st.pending.length;
     await condition(() => st.processed >= upTo);
     const closed = replyWindowClosed(req);

@@ -3,6 +3,7 @@
  * its credentials, task template and options. Credentials are write-only: stored in
  * `credentials`, never returned. What differs by kind comes from the channel's definition.
  */
+import { forgetCachedChannels } from '../channel-cache.js';
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition, channelDefinitions, channelKinds } from '../../channels/index.js';
 import { ChannelCredentialsRefused, type ChannelDefinition } from '../../channels/types.js';
@@ -237,6 +238,7 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         await commitAnswer(c, trx, 201, row);
         return row;
       });
+      forgetCachedChannels(db);
       deps.logger.info({ channelId: answer.id, kind: answer.kind, externalId, by: me.id }, 'channel created');
       return c.json(answer, 201);
     } catch (err) {
@@ -303,6 +305,7 @@ export function registerChannelRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       await commitAnswer(c, trx, 200, answer);
       return answer;
     });
+    forgetCachedChannels(db); // after the commit: a delivery meanwhile must not keep the old row
     return c.json(updated, 200);
   });
 }

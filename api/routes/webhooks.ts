@@ -6,6 +6,7 @@
  * signal; when it can't be reached the answer is 503 and the channel retries (the workflow
  * de-duplicates the redelivery).
  */
+import { cachedChannel } from '../channel-cache.js';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinitions } from '../../channels/index.js';
 import type { ChannelDefinition, WebhookContext, WebhookHandover, WebhookResult } from '../../channels/types.js';
@@ -60,13 +61,13 @@ function webhookContext(app: OpenAPIHono<AppEnv>, deps: AppDeps, guard: AuthGuar
     async channelsByExternalId(externalIds) {
       const found = new Map<string, Channel>();
       for (const id of new Set(externalIds)) {
-        const ch = await findChannelByExternalId(deps.db, kind, id);
+        const ch = await cachedChannel(deps.db, `${kind}:${id}`, () => findChannelByExternalId(deps.db, kind, id));
         if (ch) found.set(id, ch);
       }
       return found;
     },
     async channelById(id) {
-      const ch = await getChannel(deps.db, id);
+      const ch = await cachedChannel(deps.db, `#${id}`, () => getChannel(deps.db, id));
       return ch?.kind === kind ? ch : undefined;
     },
     channelsByCredential: (field, value) => findChannelsByCredential(deps.db, kind, field, value),

@@ -1,5 +1,5 @@
 /** Read side of tasks and comments for the agent API. */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Attachment, Comment, Database, Task, TaskKind, TaskStatus } from '../schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -30,10 +30,24 @@ export async function getTask(db: Q, id: string): Promise<Task | undefined> {
 
 export type CommentWithAttachments = Comment & { attachments: Attachment[] };
 
+/** A task's comments with their attachments, in one round trip (task reads are the API's most frequent). */
 export async function commentsOfTask(db: Q, taskId: string): Promise<CommentWithAttachments[]> {
-  const comments = await db.selectFrom('comments').selectAll().where('task_id', '=', taskId).orderBy('created_at').orderBy('id').execute();
-  return withAttachments(db, comments);
+  const rows = await db
+    .selectFrom('comments')
+    .selectAll()
+    .select(
+      sql<AttachmentJson[] | null>`(select json_agg(json_build_object('id', a.id::text, 'comment_id', a.comment_id::text, 'filename', a.filename, 'mime_type', a.mime_type, 'size', a.size::text, 'sha256', a.sha256, 'created_at', a.created_at) order by a.id) from attachments a where a.comment_id = comments.id)`.as(
+        'attachments_json',
+      ),
+    )
+    .where('task_id', '=', taskId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(({ attachments_json, ...c }) => ({ ...c, attachments: (attachments_json ?? []).map((a) => ({ ...a, created_at: new Date(a.created_at) })) }));
 }
+
+type AttachmentJson = Omit<Attachment, 'created_at'> & { created_at: string };
 
 export async function getComment(db: Q, id: string): Promise<CommentWithAttachments | undefined> {
   const c = await db.selectFrom('comments').selectAll().where('id', '=', id).executeTakeFirst();

@@ -17,9 +17,10 @@ import { patched, proxyLocalActivities, type LocalActivityInterfaceFor, type Loc
 
 export const SERIAL_LOCAL_ACTIVITIES_PATCH = 'serial-local-activities';
 
-export function proxySerialLocalActivities<A extends object>(options: LocalActivityOptions): LocalActivityInterfaceFor<A> {
+/** `serial: true` when the caller already knows its run is new enough (it asked another patch that implies this one). */
+export function proxySerialLocalActivities<A extends object>(options: LocalActivityOptions, serial?: true): LocalActivityInterfaceFor<A> {
   const proxy = proxyLocalActivities<A>(options);
-  if (!patched(SERIAL_LOCAL_ACTIVITIES_PATCH)) return proxy;
+  if (!(serial || patched(SERIAL_LOCAL_ACTIVITIES_PATCH))) return proxy;
   let tail: Promise<unknown> = Promise.resolve();
   return new Proxy(proxy, {
     get(target, name) {

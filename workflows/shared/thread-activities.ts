@@ -10,10 +10,11 @@ import { CHANNEL_IN_RETRY, CHANNEL_OUT_RETRY, DB_RETRY } from './retry.js';
 import { channelTaskQueue } from './temporal.js';
 import type { ChannelKind } from './types.js';
 
-export function threadActivities(channelKind: ChannelKind) {
+/** `serialLocalActivities: true`: the caller's run is known to be new enough (no `patched` call for it). */
+export function threadActivities(channelKind: ChannelKind, opts: { serialLocalActivities?: true } = {}) {
   // Database work runs as local activities: one short transaction each, executed inside the
   // workflow task (a marker event instead of scheduled/started/completed + another task).
-  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY });
+  const db = proxySerialLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '10 seconds', retry: DB_RETRY }, opts.serialLocalActivities);
   const queue = channelTaskQueue(workflowInfo().taskQueue, channelKind);
   // Inbound-side channel calls (profile, media, publication).
   const channelIn = proxyActivities<Activities>({ taskQueue: queue, startToCloseTimeout: '2 minutes', retry: CHANNEL_IN_RETRY });

@@ -1,0 +1,10 @@
+/**
+ * Node.js 20 reached its end of life on 2026-04-30 (no security fixes since). taskwire still runs
+ * and is tested on it (package.json `engines`), but says so at start: Node 24 is the LTS to use.
+ */
+import type { Logger } from './logger.js';
+
+export function warnIfNodeEndOfLife(logger: Logger, version = process.versions.node): void {
+  if (Number(version.split('.')[0]) >= 22) return;
+  logger.warn({ node: `v${version}` }, 'this Node.js is past its end of life (Node 20: April 2026) and gets no security fixes; run taskwire on Node.js 24 LTS');
+}
