@@ -14,6 +14,7 @@ import { outboundActivities } from './outbound.js';
 import { publicationActivities } from './publications.js';
 import { slaActivities } from './sla.js';
 import { taskActivities } from './tasks.js';
+import { waitingReplyActivities } from './waiting-replies.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...publicationActivities(deps),
     ...bulkSendActivities(deps),
     ...slaActivities(deps),
+    ...waitingReplyActivities(deps),
   });
 }
 

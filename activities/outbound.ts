@@ -1,6 +1,6 @@
 import { activityInfo, ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import { adapterFor, ChannelTransientError, type ChannelAdapter, type SendResult } from '../channels/types.js';
-import { getChannelOrThrow, insertAttachments, logMessage } from '../db/queries/conversations.js';
+import { getChannelOrThrow, insertAttachments, logMessage, type Tx } from '../db/queries/conversations.js';
 import { editCommentText } from './comment-records.js';
 import { applyDeliveryReports, lockChannelMessage, refreshCommentStatus } from '../db/queries/deliveries.js';
 import { FailureType } from '../workflows/shared/errors.js';
@@ -8,11 +8,18 @@ import type { ChannelCapabilities, PostCommentRequest, PublicationRef, StoredFil
 import type { ActivityDeps } from './deps.js';
 import { notFound, notSupported, toActivityFailure } from './failures.js';
 
-/** The agent's request as the workflow received it, plus where it belongs. */
-export type CreateAgentCommentInput = PostCommentRequest & { workflowId: string; channelId: string };
+/**
+ * The agent's request as the workflow received it, plus where it belongs. `wait`: a reply that
+ * waits (issue 13) is written without deliveries; they are written when it goes out.
+ */
+export type CreateAgentCommentInput = PostCommentRequest & {
+  workflowId: string;
+  channelId: string;
+  wait?: { status: 'scheduled' | 'held'; until: string };
+};
 
 /** What one delivery (one channel message) carries; kept on the delivery row. */
-interface DeliveryContent {
+export interface DeliveryContent {
   text: string;
   files: StoredFile[];
   template?: PostCommentRequest['template'];
@@ -125,6 +132,32 @@ async function firstAttemptReport(db: ActivityDeps['db'], channelId: string, key
   }
 }
 
+/** One pending delivery per channel message of a reply (planDeliveries); returns their ids in order. */
+export async function insertDeliveries(
+  tx: Tx,
+  adapters: ActivityDeps['adapters'],
+  r: { commentId: string; channelId: string; text: string; files: StoredFile[]; template?: PostCommentRequest['template']; replyToExternalId?: string },
+): Promise<string[]> {
+  const channel = await getChannelOrThrow(tx, r.channelId);
+  const parts = r.template
+    ? [{ text: r.text, files: [] as StoredFile[], template: r.template }]
+    : planDeliveries(adapterFor(adapters, channel.kind).capabilities, r.text, r.files);
+  const rows = await tx
+    .insertInto('deliveries')
+    .values(
+      parts.map((p, i) => ({
+        comment_id: r.commentId,
+        part: i,
+        channel_id: channel.id,
+        status: 'pending' as const,
+        extra: JSON.stringify({ ...p, replyToExternalId: i === 0 ? r.replyToExternalId : undefined } satisfies DeliveryContent),
+      })),
+    )
+    .returning('id')
+    .execute();
+  return rows.map((row) => row.id);
+}
+
 export function outboundActivities({ db, files, adapters }: ActivityDeps) {
   /**
    * Writes an agent's comment (and, when it notifies the contact, one pending delivery per
@@ -173,7 +206,9 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
           author_id: input.authorEmployeeId,
           text,
           notify_contact: input.notifyContact,
-          delivery_status: input.notifyContact ? 'pending' : null,
+          delivery_status: input.notifyContact ? (input.wait?.status ?? 'pending') : null,
+          ...(input.wait?.status === 'scheduled' ? { scheduled_for: input.wait.until } : {}),
+          ...(input.wait?.status === 'held' ? { held_until: input.wait.until } : {}),
           source_key: sourceKey,
           reply_to_comment_id: input.replyToCommentId ?? null,
           extra: input.template ? JSON.stringify({ template: input.template }) : null,
@@ -181,26 +216,11 @@ export function outboundActivities({ db, files, adapters }: ActivityDeps) {
         .returning('id')
         .executeTakeFirstOrThrow();
       await insertAttachments(tx, comment.id, input.files);
-      if (!input.notifyContact) return { commentId: comment.id, pendingDeliveryIds: [] };
-
-      const channel = await getChannelOrThrow(tx, input.channelId);
-      const parts = input.template
-        ? [{ text: input.text, files: [] as StoredFile[], template: input.template }]
-        : planDeliveries(adapterFor(adapters, channel.kind).capabilities, input.text, input.files);
-      const rows = await tx
-        .insertInto('deliveries')
-        .values(
-          parts.map((p, i) => ({
-            comment_id: comment.id,
-            part: i,
-            channel_id: channel.id,
-            status: 'pending' as const,
-            extra: JSON.stringify({ ...p, replyToExternalId: i === 0 ? replyToExternalId : undefined } satisfies DeliveryContent),
-          })),
-        )
-        .returning('id')
-        .execute();
-      return { commentId: comment.id, pendingDeliveryIds: rows.map((r) => r.id) };
+      if (!input.notifyContact || input.wait) return { commentId: comment.id, pendingDeliveryIds: [] };
+      const pendingDeliveryIds = await insertDeliveries(tx, adapters, {
+        commentId: comment.id, channelId: input.channelId, text: input.text, files: input.files, template: input.template, replyToExternalId,
+      });
+      return { commentId: comment.id, pendingDeliveryIds };
     });
   }
 

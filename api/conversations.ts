@@ -29,6 +29,7 @@ export function conversationTiming(config: Config, kind: ChannelKind): Conversat
     idleSeconds: config.CONVERSATION_IDLE_SECONDS,
     continueAsNewAfterEvents: config.CONVERSATION_CONTINUE_AS_NEW_EVENTS,
     broadcast: broadcastPolicy(config),
+    heldReplyRetentionSeconds: config.HELD_REPLY_RETENTION_SECONDS,
   };
 }
 

@@ -49,7 +49,7 @@ export function webhookUrl(config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>,
   return `${publicBaseUrl(config)}${channelDefinition(channel.kind).webhook.path(channel)}`;
 }
 
-function serializeSettings(s: ChannelSettings): Omit<ChannelSettings, 'sla'> & { sla?: SlaSettings } {
+function serializeSettings(s: ChannelSettings): Omit<ChannelSettings, 'sla'> & { sla?: SlaSettings; undoSendSeconds: number } {
   return {
     taskTemplateId: s.taskTemplateId == null ? null : str(s.taskTemplateId),
     extraAssigneeIds: (s.extraAssigneeIds ?? []).map(str),
@@ -57,6 +57,7 @@ function serializeSettings(s: ChannelSettings): Omit<ChannelSettings, 'sla'> & {
     outgoingTasksOnlyOnReply: s.outgoingTasksOnlyOnReply,
     attachPublicationFiles: s.attachPublicationFiles,
     historyMessages: s.historyMessages,
+    undoSendSeconds: s.undoSendSeconds ?? 0,
     ...(s.sla ? { sla: s.sla } : {}),
     receive: { ...s.receive },
   };

@@ -12,7 +12,10 @@ import { iso } from './serializers.js';
 const party = <T extends string>(...types: [T, ...T[]]) => z.object({ type: z.enum(types), id: z.string() });
 
 const CommentDirection = z.enum(['inbound', 'outbound', 'internal']);
-const DeliveryStatus = z.enum(['pending', 'sent', 'delivered', 'read', 'failed']);
+const DeliveryStatus = z.enum(['pending', 'sent', 'delivered', 'read', 'failed', 'scheduled', 'held', 'cancelled', 'expired']).openapi({
+  description: 'A reply to the contact: pending → sent → delivered → read, or failed. A reply that waits (issue 13): scheduled (until `scheduledFor`), ' +
+    'held for a closed reply window (until the person writes, or `heldUntil`), then pending as it goes out — or cancelled (never sent) or expired (held, never sent).',
+});
 const TaskKind = z.enum(['conversation', 'publication', 'lead']);
 const TaskStatus = z.enum(['open', 'completed']);
 
@@ -39,6 +42,8 @@ export const CommentSchema = z
     notifyContact: z.boolean(),
     deliveryStatus: DeliveryStatus.optional(),
     deliveryError: z.object({ code: z.union([z.string(), z.number()]), message: z.string() }).optional(),
+    scheduledFor: IsoTime.optional().openapi({ description: 'A scheduled reply (sendAt, undoSendSeconds): when it is (was) to go out' }),
+    heldUntil: IsoTime.optional().openapi({ description: 'A reply held for a closed reply window: when it expires unsent' }),
     externalUrl: z.string().optional(),
     history: z.literal(true).optional(),
     broadcast: z.literal(true).optional(),
@@ -97,6 +102,8 @@ export function serializeComment(c: CommentWithAttachments) {
     notifyContact: c.notify_contact,
     ...(c.delivery_status ? { deliveryStatus: c.delivery_status } : {}),
     ...(c.delivery_error ? { deliveryError: c.delivery_error } : {}),
+    ...(c.scheduled_for ? { scheduledFor: iso(c.scheduled_for) } : {}),
+    ...(c.held_until && c.delivery_status === 'held' ? { heldUntil: iso(c.held_until) } : {}),
     ...(c.external_url ? { externalUrl: c.external_url } : {}),
     ...(c.history ? { history: true as const } : {}),
     ...(c.broadcast ? { broadcast: true as const } : {}),

@@ -7,6 +7,7 @@ import * as m0003 from './migrations/0003_broadcasts.js';
 import * as m0004 from './migrations/0004_dead_letters.js';
 import * as m0005 from './migrations/0005_idempotent_requests.js';
 import * as m0006 from './migrations/0006_channel_kinds_from_registry.js';
+import * as m0007 from './migrations/0007_replies_that_wait.js';
 import * as m0008 from './migrations/0008_edit_history_and_sla.js';
 
 export type Db = Kysely<Database>;
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0004_dead_letters': m0004,
   '0005_idempotent_requests': m0005,
   '0006_channel_kinds_from_registry': m0006,
+  '0007_replies_that_wait': m0007,
   '0008_edit_history_and_sla': m0008,
 };
 

@@ -24,6 +24,8 @@ export type TaskStatus = 'open' | 'completed';
 export type CommentDirection = 'inbound' | 'outbound' | 'internal';
 export type AuthorType = 'contact' | 'employee' | 'channel';
 export type DeliveryStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+/** A reply that waits (issue 13, migration 0007), and how its wait ended when it was not sent. */
+export type WaitingStatus = 'scheduled' | 'held' | 'cancelled' | 'expired';
 
 export interface TemplateCreator {
   type: 'employee' | 'channelOwner';
@@ -42,6 +44,8 @@ export interface ChannelSettings {
   historyMessages: 1 | 5 | 10 | 20 | 50;
   /** Response-time targets (issue 13); absent: none. */
   sla?: SlaSettings | null;
+  /** Every notifying conversation reply waits this long (0–60 s) and can be cancelled meanwhile; absent: 0. */
+  undoSendSeconds?: number;
   receive: {
     messages: boolean;
     wallComments: boolean;
@@ -174,7 +178,7 @@ export interface CommentsTable {
   author_id: string;
   text: string;
   notify_contact: ColumnType<boolean, boolean | undefined, boolean>;
-  delivery_status: DeliveryStatus | null;
+  delivery_status: DeliveryStatus | WaitingStatus | null;
   delivery_error: Json<{ code: string | number; message: string }> | null;
   external_id: string | null;
   external_url: string | null;
@@ -186,6 +190,10 @@ export interface CommentsTable {
   deleted_at: NullableTimestamp;
   created_at: CreatedAt;
   edited_at: NullableTimestamp;
+  /** A scheduled reply: when it is (was) to be sent. */
+  scheduled_for: NullableTimestamp;
+  /** A reply held for a closed reply window: when it expires unsent. */
+  held_until: NullableTimestamp;
   /** Earlier versions, oldest first (migration 0008): each the text before the edit made at `editedAt` by `by`. */
   edits: JsonDefault<CommentEdit[]>;
 }

@@ -44,6 +44,7 @@ const common = z.object({
   BROADCAST_THRESHOLD: z.coerce.number().int().positive().default(3),
   BROADCAST_RETENTION_SECONDS: seconds(2_592_000),
   BROADCAST_PURGE_INTERVAL_SECONDS: seconds(3600),
+  HELD_REPLY_RETENTION_SECONDS: seconds(2_592_000),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   CONVERSATION_IDLE_SECONDS: seconds(3600),
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),

@@ -30,6 +30,7 @@ import { conversationContact } from './shared/conversation-contact.js';
 import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
 import { slaClock } from './shared/sla-clock.js';
+import { waitingReplies } from './shared/waiting-replies.js';
 import type {
   CarriedConversationState,
   ConversationEvent,
@@ -43,6 +44,7 @@ import type {
 
 // The agent updates are the task thread's (workflows/shared/task-thread.ts); the API imports them from here too.
 export { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from './shared/task-thread.js';
+export { cancelCommentUpdate } from './shared/waiting-replies.js';
 export const conversationEventSignal = defineSignal<[ConversationEvent]>('event');
 export const startConversationUpdate = defineUpdate<StartConversationResult, [StartConversationRequest]>('startConversation');
 export const conversationStateQuery = defineQuery<ConversationView>('state');
@@ -61,6 +63,7 @@ interface State extends CarriedConversationState {
   /** Settling holds failed: not before this time again. */
   holdsRetryAtMs?: number;
   lastMessageStepMs?: number;
+  waitingReplies: NonNullable<CarriedConversationState['waitingReplies']>;
 }
 
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
@@ -82,6 +85,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     seenKeys: carried?.seenKeys ?? [],
     recentRequests: carried?.recentRequests ?? [],
     deadLetters: carried?.deadLetters ?? 0,
+    waitingReplies: carried?.waitingReplies ?? [],
     processed: 0,
     lastSA: {},
   };
@@ -130,6 +134,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     { description: 'An event from the channel about this person (message, edit, observed outgoing, permission).' },
   );
 
+  // Issue 13: replies that wait — scheduled, or held for a closed window (workflows/shared/waiting-replies.ts).
+  const waits = waitingReplies({ input, st, activities, delivered: () => answered(undefined) });
   // Agent actions (workflows/shared/task-thread.ts): a reply waits for the reply window and the contact.
   const thread = serveTaskUpdates({
     channelId: input.channelId,
@@ -139,16 +145,23 @@ export async function conversation(input: ConversationInput): Promise<void> {
     validatePost,
     replyWindow: replyWindowAfterQueue,
     rowsReady: contactReady,
-    delivered: (taskId) => { setState('answered'); sla?.answered(taskId); },
+    delivered: (taskId) => answered(taskId),
+    waits,
   });
   const { clock } = thread;
+  waits.serve(thread);
   const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
 
   // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from v5 on.
   const sla = v5 ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
-  /** Nothing left that the run waits for on a timer (held messages, a running clock): the idle rule applies again. */
+  /** Nothing left that the run waits for on a timer (held messages, a running clock, replies that wait): the idle rule applies again. */
   function idleAgainIfFree(): void {
-    if (!st.holds.length && !sla?.waiting() && !idle.armed) idle.arm();
+    if (!st.holds.length && !sla?.waiting() && !waits.count() && !idle.armed) idle.arm();
+  }
+  /** An agent's notifying reply (sent at once, or after it waited) reached the person: it stops the clock. */
+  function answered(taskId: string | undefined): void {
+    setState('answered');
+    sla?.answered(taskId);
   }
 
   setHandler(
@@ -206,6 +219,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     heldMessages: st.holds.filter((h) => h.held).length,
     classifyingMessages: st.holds.filter((h) => !h.held).length,
     nextHoldCheckAt: st.holds.length ? new Date(nextHoldCheckMs()).toISOString() : undefined,
+    waitingReplies: st.waitingReplies.length,
   }), { description: 'Current state of the conversation: contact, task, reply window, queue.' });
 
   // ---- helpers that close over state ----
@@ -222,7 +236,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     const closed = replyWindowClosed(req);
     // A message still in the queue may open the window (it is in the task already when a worker
     // restart interrupted its recording): the handler decides once the queue got that far.
-    if (closed && st.pending.length === 0) throw closed;
+    if (closed && st.pending.length === 0 && req.whenWindowClosed !== 'hold') throw closed;
   }
 
   function replyWindowClosed(req: PostCommentRequest): ApplicationFailure | undefined {
@@ -273,15 +287,16 @@ export async function conversation(input: ConversationInput): Promise<void> {
       },
     },
     other: {
-      due: () => holdCheck.due || (sla?.due ?? false),
+      due: () => holdCheck.due || (sla?.due ?? false) || waits.timer.due,
       run: async () => {
         if (sla?.due) await sla.check();
+        if (waits.timer.due) await waits.runDue();
         if (holdCheck.due) {
           holdCheck.due = false;
           if (st.holds.length && nextHoldCheckMs() <= Date.now()) await settleHolds();
           holdCheck.arm();
         }
-        // The last hold ended (or the clock ran out) while the run only waited for it.
+        // The last hold, clock or reply that waits ended while the run only waited for it.
         idleAgainIfFree();
       },
     },
@@ -289,7 +304,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
     whenIdle: () => {
       // TwLastMessageAt shows the last message's time once the run is idle (v3 moves it coarsely).
       if (v3) syncSearchAttributes(st, { exact: true });
-      return st.holds.length === 0 && !sla?.waiting() ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
+      return st.holds.length === 0 && !sla?.waiting() && !waits.count() ? 'complete' : st.holdingOnly ? 'wait' : 'continue-as-new';
     },
     continueAsNew: {
       afterEvents: input.timing.continueAsNewAfterEvents,
@@ -381,6 +396,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
       st.holds = result.holds;
       holdCheck.arm();
     }
+    waits.windowMayHaveOpened();
   }
 }
 
@@ -396,5 +412,6 @@ function carry(st: State): CarriedConversationState {
     seenKeys: st.seenKeys,
     recentRequests: st.recentRequests,
     ...(st.deadLetters ? { deadLetters: st.deadLetters } : {}),
+    ...(st.waitingReplies.length ? { waitingReplies: st.waitingReplies } : {}),
   };
 }

@@ -45,6 +45,9 @@ const ReceiveSchema = z.object({
   leadForms: z.boolean(),
 });
 
+/** Issue 13: every notifying conversation reply waits this long (and can be cancelled meanwhile). */
+const UndoSendSeconds = z.number().int().min(0).max(60).openapi({ description: 'Seconds every notifying reply in a conversation waits before it goes out (0–60; 0: at once); POST /api/comments/{id}/cancel takes it back meanwhile' });
+
 /** Every key optional; unknown keys are refused (a typo must not pass silently). */
 export const ChannelSettingsInput = z
   .strictObject({
@@ -55,6 +58,7 @@ export const ChannelSettingsInput = z
     attachPublicationFiles: z.boolean().optional(),
     historyMessages: HistoryMessages.optional(),
     sla: SlaSettingsInput.nullable().optional(),
+    undoSendSeconds: UndoSendSeconds.optional(),
     receive: z
       .strictObject({
         messages: z.boolean().optional(),
@@ -79,6 +83,7 @@ export const ChannelSettingsSchema = z
     attachPublicationFiles: z.boolean(),
     historyMessages: HistoryMessages,
     sla: SlaSettingsInput.optional(),
+    undoSendSeconds: UndoSendSeconds,
     receive: ReceiveSchema,
   })
   .openapi('ChannelSettings');

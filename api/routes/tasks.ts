@@ -14,10 +14,11 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { attachUpdate, readAfterChange, requireOpenConversation, rowAfterUpdate, updateConversation, updateTaskOwner, type UpdateProgress, type UpdateRef } from '../conversations.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
+import { ApiError, badRequest, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
 import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, jsonBody, jsonResponse } from '../schemas.js';
 import { CommentSchema, serializeComment, serializeTaskSummary, TaskSchema, TaskSummarySchema } from '../task-json.js';
+import { isWaiting, registerCancelRoute, replyWait, requireMayChange, waitFields } from './comment-waits.js';
 
 // ---- schemas (also the OpenAPI document) ----
 
@@ -36,6 +37,7 @@ const PostCommentBody = z
     variables: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
     template: z.object({ name: z.string().min(1), language: z.string().min(2), parameters: z.array(z.string()).optional() }).optional(),
     replyToCommentId: IdInput.optional(),
+    ...waitFields,
   })
   .openapi('PostComment');
 
@@ -86,6 +88,7 @@ const routes = {
     summary: 'Comment on a task; with notifyContact the comment is sent to the person (rule 10)',
     description:
       'With notifyContact the answer waits up to REPLY_WAIT_SECONDS for the channel: 201 once it accepted, 422/502 when refused, 202 (`pending`) when the send is still going on. ' +
+      'A reply that waits (`sendAt`, the channel\'s undoSendSeconds, `whenWindowClosed: "hold"`) is answered 202 with `deliveryStatus` "scheduled" or "held". ' +
       '503: nothing was done, or the conversation has not taken the reply yet (`details.reason: "not_accepted"`) — retry with the same Idempotency-Key.',
     request: { params: taskIdParam, headers: idempotencyHeader, body: jsonBody(PostCommentBody) },
     responses: { ...commentAnswer, ...errorResponses(400, 401, 404, 409, 413, 422, 502, 503) },
@@ -238,10 +241,12 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   app.openapi(routes.comment, async (c) => {
     const taskId = parseId(c.req.valid('param').id, 'task');
     const replayed = await replayedComment(c);
+    if (replayed && isWaiting(replayed)) return c.json({ comment: serializeComment(replayed), idempotencyKey: idempotencyKeyOf(c) }, 202);
     if (replayed) return c.json({ comment: serializeComment(replayed) }, 201);
     const body = c.req.valid('json');
     const t = await target(taskId);
     if (body.notifyContact) checkReplyAllowed(t, body.attachments.length > 0);
+    const wait = await replyWait(db, t, body);
 
     let text = body.text ?? '';
     if (body.quickReplyId !== undefined) {
@@ -283,11 +288,12 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         files,
         template: body.template,
         replyToCommentId: body.replyToCommentId === undefined ? undefined : String(body.replyToCommentId),
+        ...wait,
       },
     ], requestId, replyDeadline(), retryRef(replayOf(c)));
     const out = await commentOutcome(progress, (p) => (p.state === 'completed' ? getComment(db, p.result.commentId) : getCommentBySourceKey(db, `req:${requestId}`)));
     answerRetriesHere(c, out.retryState);
-    if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 201);
+    if (out.done && !isWaiting(out.comment!)) return c.json({ comment: serializeComment(out.comment!) }, 201);
     return c.json({ ...(out.comment ? { comment: serializeComment(out.comment) } : {}), idempotencyKey: idempotencyKeyOf(c) }, 202);
   });
 
@@ -298,10 +304,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const existing = await getComment(db, commentId);
     if (!existing) throw notFound('comment', commentId);
     const me = c.get('employee');
-    // An agent edits only its own comments; the owner and admins edit any.
-    if (me.role === 'agent' && !(existing.author_type === 'employee' && String(existing.author_id) === String(me.id))) {
-      throw forbidden('only the author of a comment, an owner or an admin may edit it');
-    }
+    requireMayChange(me, existing, 'edit');
     const t = await target(existing.task_id);
     const requestId = requestIdFor(c, 'edit');
     const progress = await runUpdate(t, editCommentUpdate, [
@@ -312,6 +315,8 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     if (out.done) return c.json({ comment: serializeComment(out.comment!) }, 200);
     return c.json({ ...(out.comment ? { comment: serializeComment(out.comment) } : {}), idempotencyKey: idempotencyKeyOf(c) }, 202);
   });
+
+  registerCancelRoute(app, db, { target, runUpdate, commentOutcome, replyDeadline, retryRef });
 
   for (const [route, status] of [[routes.complete, 'completed'], [routes.reopen, 'open']] as const) {
     app.openapi(route, async (c) => {

@@ -11,6 +11,7 @@ export const DEFAULT_CHANNEL_SETTINGS: Readonly<ChannelSettings> = Object.freeze
   outgoingTasksOnlyOnReply: false,
   attachPublicationFiles: true,
   historyMessages: 10,
+  undoSendSeconds: 0,
   receive: Object.freeze({
     messages: true,
     wallComments: true,

@@ -455,10 +455,19 @@ const API_SPECS: Record<string, ApiSpec> = {
         quickReplyId: ids.ownerQuickReplyId,
         replyToCommentId: ids.ownerCommentId,
         ...(n % 4 === 0 ? { template: { name: 'ticket_update', language: 'ru', parameters: ['Anna'] } } : {}),
+        ...(n % 15 === 0 ? { sendAt: new Date(Date.now() + 3_600_000).toISOString(), whenWindowClosed: 'hold' } : {}),
       };
     },
   },
   'PATCH /api/comments/:id': { params: { id: () => [ids.ownerCommentId, ids.agentCommentId] }, idempotent: true, body: () => ({ text: `Edited ${fresh()}` }) },
+  'POST /api/comments/:id/cancel': {
+    idempotent: true,
+    // A fresh reply scheduled an hour ahead, by the caller: the valid cancel takes it back.
+    prepare: async (who) => {
+      const res = await h.api('POST', `/api/tasks/${ids.vkTaskId}/comments`, { text: `Later ${fresh()}`, notifyContact: true, sendAt: new Date(Date.now() + 3_600_000).toISOString() }, tokenOf(who));
+      return { id: res.body.comment.id };
+    },
+  },
   'POST /api/tasks/:id/complete': { params: { id: () => [ids.vkTaskId, ids.waTaskId] } },
   'POST /api/tasks/:id/reopen': { params: { id: () => [ids.vkTaskId, ids.waTaskId] } },
   'GET /api/attachments/:id': { params: { id: () => [ids.attachmentId] } },

@@ -2,51 +2,25 @@
  * Temporal down: the webhook answers 503 (VK retries later) and nothing is half-done; once it
  * is back, VK's redeliveries land and every message is present exactly once.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Connection } from '@temporalio/client';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { freePort } from '../../runtime/free-port.js';
-import { ensureSearchAttributes } from '../../runtime/search-attributes.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/temporal-dev-server.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tgUpdates } from '../fakes/telegram-api.js';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { ownTemporal, type OwnTemporal } from '../support/own-temporal.js';
 
 let h: Harness;
-let server: TemporalDevServer | undefined;
-let dir: string;
-let port: number;
-
-async function startServer() {
-  // The CLI picks its HTTP API port itself, and on a busy machine that port can be taken before it
-  // binds ("address already in use"): try again, as `npm start`'s supervisor does.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      server = await startTemporalDevServer({ binary: inject('temporalCli'), headless: true, port, dbFilename: path.join(dir, 'temporal.db') });
-      break;
-    } catch (err) {
-      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
-    }
-  }
-  const c = await Connection.connect({ address: server.address });
-  await ensureSearchAttributes(c, 'default');
-  await c.close();
-}
+let server: OwnTemporal;
+const startServer = () => server.start();
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'taskwire-outage-'));
-  port = await freePort();
-  await startServer();
-  h = await startHarness({ TEMPORAL_ADDRESS: server!.address });
+  server = await ownTemporal();
+  h = await startHarness({ TEMPORAL_ADDRESS: server.address });
   await h.startWorkers();
   await h.createVkChannel();
 });
 
 afterAll(async () => {
   await h?.close();
-  await server?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await server?.close();
 });
 
 it('answers 503 while Temporal is down, and after it is back every message is present once', async () => {
@@ -57,7 +31,7 @@ it('answers 503 while Temporal is down, and after it is back every message is pr
   const task = await h.eventually(async () => (await h.api('GET', '/api/tasks')).body.items[0], 30_000, 'task');
 
   await h.stopWorkers();
-  await server!.stop();
+  await server.stop();
   const during = await h.postVk(second);
   expect(during.status).toBe(503);
   expect(JSON.parse(during.text).error.code).toBe('unavailable');
@@ -102,7 +76,7 @@ it('a held broadcast survives a worker restart and a Temporal restart, and is at
   await h.stopWorkers();
   await h.startWorkers();
   await h.stopWorkers();
-  await server!.stop();
+  await server.stop();
   await startServer();
   await h.startWorkers();
 
@@ -142,7 +116,7 @@ it('Telegram: an update refused while Temporal is down is taken when Telegram de
   const task = await h.eventually(async () => (await h.api('GET', `/api/tasks?contactId=${contactId}`)).body.items[0], 30_000, 'task');
 
   await h.stopWorkers();
-  await server!.stop();
+  await server.stop();
   const during = await h.postTg(channelId, second);
   expect(during.status).toBe(503);
   // Telegram retries a non-2xx update; the reply cannot be taken either, and says so.

@@ -10,6 +10,7 @@
 import { ActivityFailure, ApplicationFailure, condition, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from './errors.js';
 import type { ThreadActivities } from './thread-activities.js';
+import type { WaitingReplies } from './waiting-replies.js';
 import type {
   CommentResult,
   EditCommentRequest,
@@ -131,6 +132,8 @@ export interface TaskThreadOptions {
   rowsReady?: () => Promise<void>;
   /** A comment in `taskId` reached the person. */
   delivered?: (taskId: string) => void;
+  /** Replies that wait (conversations, issue 13): scheduled or held replies are written, not sent. */
+  waits?: Pick<WaitingReplies, 'plan' | 'accepted'>;
 }
 
 /**
@@ -169,7 +172,8 @@ export function serveTaskUpdates(o: TaskThreadOptions) {
     (req) =>
       onceFor(req.requestId, async () => {
         if (o.ready) await condition(o.ready);
-        if (o.replyWindow) await o.replyWindow(req);
+        const wait = o.waits ? await o.waits.plan(req) : undefined;
+        if (o.replyWindow && wait?.status !== 'held') await o.replyWindow(req);
         if (o.rowsReady) await o.rowsReady();
         const created = await db.createAgentComment({
           requestId: req.requestId,
@@ -180,9 +184,14 @@ export function serveTaskUpdates(o: TaskThreadOptions) {
           text: req.text,
           notifyContact: req.notifyContact,
           files: req.files,
-          template: req.template,
+          template: wait?.invite ? undefined : req.template,
           replyToCommentId: req.replyToCommentId,
+          ...(wait ? { wait: { status: wait.status, until: wait.until } } : {}),
         });
+        if (wait) {
+          await o.waits!.accepted(req, created.commentId, wait);
+          return { commentId: created.commentId };
+        }
         if (req.notifyContact && created.pendingDeliveryIds.length > 0) {
           await send(() => deliver(created.commentId, created.pendingDeliveryIds));
           o.delivered?.(req.taskId);

@@ -206,6 +206,8 @@ export interface ConversationTiming {
   continueAsNewAfterEvents: number;
   /** Rules 22–24. Absent in runs started before broadcasts existed: the defaults apply. */
   broadcast?: BroadcastPolicy;
+  /** HELD_REPLY_RETENTION_SECONDS: a reply held for a closed window expires unsent after this. Absent in older runs: the default. */
+  heldReplyRetentionSeconds?: number;
 }
 
 /** BROADCAST_WINDOW_SECONDS, BROADCAST_THRESHOLD, BROADCAST_RETENTION_SECONDS. */
@@ -265,8 +267,25 @@ export interface CarriedConversationState {
   deadLetters?: number;
   /** Recently completed request ids (update ids) with their results, bounded. */
   recentRequests: Array<{ requestId: string; result: CommentResult | TaskResult | StartConversationResult }>;
+  /** Replies that wait (scheduled, or held for a closed window), in the order they were posted. */
+  waitingReplies?: WaitingReplyRef[];
   /** The response-time clock that runs (or ran out unanswered), issue 13. */
   sla?: SlaClockRef;
+}
+
+/**
+ * A reply the conversation keeps until it is due (ids and times only; the text is the comment's):
+ * `scheduled` goes out at `dueAt`; `held` goes out after the person's next message, or expires at `dueAt`.
+ */
+export interface WaitingReplyRef {
+  commentId: string;
+  status: 'scheduled' | 'held';
+  /** ISO: when a scheduled reply is sent, or when a held one expires. */
+  dueAt: string;
+  /** Hold it if the window is closed when it comes due (`whenWindowClosed: "hold"`). */
+  hold?: boolean;
+  /** It is a template message (may go out with the window closed where the channel has templates). */
+  template?: boolean;
 }
 
 /** Agent posts a comment on a task (internal, or notifying the contact). */
@@ -280,6 +299,17 @@ export interface PostCommentRequest {
   /** WhatsApp template message (outside the 24-hour window). */
   template?: { name: string; language: string; parameters?: string[] };
   replyToCommentId?: string;
+  /** Issue 13 (conversations): send at this time (ISO) instead of now — `sendAt`, or the channel's undoSendSeconds. */
+  sendAt?: string;
+  /** Issue 13: outside the reply window, 'hold' keeps the reply until the person writes; default 'refuse' (422). */
+  whenWindowClosed?: 'refuse' | 'hold';
+}
+
+/** Issue 13: cancel a reply that waits (scheduled or held). */
+export interface CancelCommentRequest {
+  requestId: string;
+  commentId: string;
+  employeeId: string;
 }
 
 export interface EditCommentRequest {
@@ -334,4 +364,6 @@ export interface ConversationView {
   heldMessages: number;
   classifyingMessages: number;
   nextHoldCheckAt?: string;
+  /** Replies that wait: scheduled ones and ones held for a closed window (issue 13). */
+  waitingReplies?: number;
 }
