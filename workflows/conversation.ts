@@ -31,12 +31,11 @@ import { seenKeys, serveTaskUpdates } from './shared/task-thread.js';
 import { threadActivities } from './shared/thread-activities.js';
 import { slaClock } from './shared/sla-clock.js';
 import { waitingReplies } from './shared/waiting-replies.js';
+import { carry, initialState } from './shared/conversation-state.js';
 import type {
-  CarriedConversationState,
   ConversationEvent,
   ConversationInput,
   ConversationView,
-  HoldRef,
   PostCommentRequest,
   StartConversationRequest,
   StartConversationResult,
@@ -54,18 +53,6 @@ const MAX_BATCH = 50;
 /** After a failure of the database work for held messages, look again this much later. */
 const HOLDS_RETRY_MS = 10 * 60_000;
 
-interface State extends CarriedConversationState {
-  processed: number;
-  lastSA: Record<string, unknown>;
-  holds: HoldRef[];
-  holdingOnly: boolean;
-  deadLetters: number;
-  /** Settling holds failed: not before this time again. */
-  holdsRetryAtMs?: number;
-  lastMessageStepMs?: number;
-  waitingReplies: NonNullable<CarriedConversationState['waitingReplies']>;
-}
-
 /** A reply refused for a closed window is judged after the queued events (see replyWindowAfterQueue). */
 const REPLY_WINDOW_AFTER_QUEUE_PATCH = 'reply-window-after-queue';
 /** One patch standing for all of the conversation's earlier ones (see `v4` in the workflow). */
@@ -73,22 +60,7 @@ export const CONVERSATION_V4_PATCH = 'conversation-v4';
 
 export async function conversation(input: ConversationInput): Promise<void> {
   const carried = input.carried;
-  const st: State = {
-    contactId: carried?.contactId ?? input.seed?.contactId,
-    displayName: carried?.displayName,
-    taskId: carried?.taskId,
-    lastInboundAt: carried?.lastInboundAt ?? input.seed?.lastInboundAt,
-    messagesAllowed: carried?.messagesAllowed ?? input.seed?.messagesAllowed,
-    pending: carried?.pending ?? [],
-    holds: carried?.holds ?? [],
-    holdingOnly: carried?.holdingOnly ?? false,
-    seenKeys: carried?.seenKeys ?? [],
-    recentRequests: carried?.recentRequests ?? [],
-    deadLetters: carried?.deadLetters ?? 0,
-    waitingReplies: carried?.waitingReplies ?? [],
-    processed: 0,
-    lastSA: {},
-  };
+  const st = initialState(input);
   // Version 2 (broadcasts), for runs started from now on; `patched` keeps older histories replaying:
   // - search attributes carry over continue-as-new: start from what the run already shows, so a
   //   change back (TwHeldBroadcasts to 0 after a reply) is written;
@@ -398,20 +370,4 @@ export async function conversation(input: ConversationInput): Promise<void> {
     }
     waits.windowMayHaveOpened();
   }
-}
-
-function carry(st: State): CarriedConversationState {
-  return {
-    contactId: st.contactId,
-    displayName: st.displayName,
-    taskId: st.taskId,
-    lastInboundAt: st.lastInboundAt,
-    messagesAllowed: st.messagesAllowed,
-    pending: st.pending,
-    holds: st.holds,
-    seenKeys: st.seenKeys,
-    recentRequests: st.recentRequests,
-    ...(st.deadLetters ? { deadLetters: st.deadLetters } : {}),
-    ...(st.waitingReplies.length ? { waitingReplies: st.waitingReplies } : {}),
-  };
 }
