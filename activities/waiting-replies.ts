@@ -3,12 +3,10 @@
  * workflow decides (workflows/shared/waiting-replies.ts); these write what it decided, one
  * transaction each, idempotent by the comment id: a reply leaves `scheduled` / `held` once.
  */
-import type { StoredFile } from '../workflows/shared/types.js';
+import { isWaitingStatus, WAITING_STATUSES, type StoredFile } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
 import { notFound } from './failures.js';
 import { commentText, insertDeliveries } from './outbound.js';
-
-const WAITING = ['scheduled', 'held'] as const;
 
 export type WaitEnd = 'cancelled' | 'expired' | 'held' | 'failed';
 
@@ -27,7 +25,7 @@ export function waitingReplyActivities({ db, adapters }: ActivityDeps) {
         .forUpdate()
         .executeTakeFirst();
       if (!c || c.workflow_id !== input.workflowId) throw notFound('comment');
-      if (!WAITING.includes(c.delivery_status as (typeof WAITING)[number])) {
+      if (!isWaitingStatus(c.delivery_status)) {
         const pending = await tx.selectFrom('deliveries').select('id').where('comment_id', '=', c.id).where('status', '=', 'pending').orderBy('part').execute();
         return { pendingDeliveryIds: pending.map((d) => d.id) };
       }
@@ -72,7 +70,7 @@ export function waitingReplyActivities({ db, adapters }: ActivityDeps) {
         ...(input.error ? { delivery_error: JSON.stringify(input.error) } : {}),
       })
       .where('id', '=', input.commentId)
-      .where('delivery_status', 'in', [...WAITING])
+      .where('delivery_status', 'in', [...WAITING_STATUSES])
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }

@@ -12,7 +12,7 @@ import type { Db } from '../../db/index.js';
 import { getComment, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import type { Employee } from '../../db/schema.js';
 import { cancelCommentUpdate } from '../../workflows/conversation.js';
-import type { PostCommentRequest } from '../../workflows/shared/types.js';
+import { isWaitingStatus, type PostCommentRequest } from '../../workflows/shared/types.js';
 import type { UpdateProgress, UpdateRef } from '../conversations.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, forbidden, notFound, parseId } from '../errors.js';
@@ -41,19 +41,18 @@ type Target = NonNullable<Awaited<ReturnType<typeof taskTarget>>>;
 
 /** A comment still waiting to go out. */
 export function isWaiting(c: Pick<CommentWithAttachments, 'delivery_status'>): boolean {
-  return c.delivery_status === 'scheduled' || c.delivery_status === 'held';
+  return isWaitingStatus(c.delivery_status);
 }
 
 /**
  * How the reply waits, as the workflow takes it: `sendAt` (the later of the asked time and the
  * channel's undo period) and `whenWindowClosed`. Refuses what cannot be (400, 409).
  */
-export async function replyWait(
-  db: Db,
+export function replyWait(
   t: Target,
   body: { notifyContact: boolean; sendAt?: string; whenWindowClosed?: 'refuse' | 'hold' },
   nowMs = Date.now(),
-): Promise<Pick<PostCommentRequest, 'sendAt' | 'whenWindowClosed'>> {
+): Pick<PostCommentRequest, 'sendAt' | 'whenWindowClosed'> {
   if (!body.notifyContact) {
     if (body.sendAt) throw badRequest('sendAt', 'only a reply that notifies the contact (notifyContact: true) can be scheduled');
     return {};
@@ -66,8 +65,7 @@ export async function replyWait(
     if (sendAtMs < nowMs - PAST_GRACE_MS) throw badRequest('sendAt', 'is in the past');
   }
   if (t.kind !== 'conversation') return {};
-  const channel = await db.selectFrom('channels').select('settings').where('id', '=', t.channelId).executeTakeFirst();
-  const undo = channel?.settings.undoSendSeconds ?? 0;
+  const undo = t.channelSettings.undoSendSeconds ?? 0;
   if (undo > 0) sendAtMs = Math.max(sendAtMs ?? 0, nowMs + undo * 1000);
   return {
     ...(sendAtMs !== undefined && sendAtMs > nowMs ? { sendAt: new Date(sendAtMs).toISOString() } : {}),

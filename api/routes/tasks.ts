@@ -246,7 +246,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const body = c.req.valid('json');
     const t = await target(taskId);
     if (body.notifyContact) checkReplyAllowed(t, body.attachments.length > 0);
-    const wait = await replyWait(db, t, body);
+    const wait = replyWait(t, body);
 
     let text = body.text ?? '';
     if (body.quickReplyId !== undefined) {

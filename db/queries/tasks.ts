@@ -80,7 +80,7 @@ export async function taskTarget(db: Q, taskId: string) {
     .leftJoin('conversations as v', 'v.id', 't.conversation_id')
     .select([
       't.id as taskId', 't.kind', 't.workflow_id as workflowId', 't.channel_id as channelId', 't.publication', 't.contact_id as taskContactId',
-      'ch.kind as channelKind', 'ch.external_id as channelExternalId', 'ch.active as channelActive',
+      'ch.kind as channelKind', 'ch.external_id as channelExternalId', 'ch.active as channelActive', 'ch.settings as channelSettings',
       'v.peer_id as peerId', 'v.contact_id as contactId', 'v.last_inbound_at as lastInboundAt', 'v.messages_allowed as messagesAllowed',
     ])
     .where('t.id', '=', taskId)

@@ -273,6 +273,12 @@ export interface CarriedConversationState {
   sla?: SlaClockRef;
 }
 
+/** The delivery statuses of a reply that has not gone out yet and may still be cancelled. */
+export const WAITING_STATUSES = ['scheduled', 'held'] as const;
+export function isWaitingStatus(status: string | null | undefined): status is (typeof WAITING_STATUSES)[number] {
+  return (WAITING_STATUSES as readonly string[]).includes(status ?? '');
+}
+
 /**
  * A reply the conversation keeps until it is due (ids and times only; the text is the comment's):
  * `scheduled` goes out at `dueAt`; `held` goes out after the person's next message, or expires at `dueAt`.

@@ -16,7 +16,7 @@ import { channelCapabilities, closedReplyWindow, type ReplyWindowState } from '.
 import type { ActivityClock } from './task-thread.js';
 import type { ThreadActivities } from './thread-activities.js';
 import type { WaitEnd } from '../../activities/waiting-replies.js';
-import type { CancelCommentRequest, CommentResult, ConversationInput, PostCommentRequest, WaitingReplyRef } from './types.js';
+import { isWaitingStatus, type CancelCommentRequest, type CommentResult, type ConversationInput, type PostCommentRequest, type WaitingReplyRef } from './types.js';
 
 export const cancelCommentUpdate = defineUpdate<CommentResult, [CancelCommentRequest]>('cancelComment');
 
@@ -149,7 +149,7 @@ export function waitingReplies(o: WaitingRepliesOptions) {
             if (status === 'cancelled') return { commentId: req.commentId };
             // Written as waiting, but this run does not keep it (its ref was lost, e.g. a terminated run):
             // it can never go out — cancelled, if it still waits in the database.
-            if ((status === 'scheduled' || status === 'held') && (await db.settleWaitingReply({ commentId: req.commentId, workflowId: workflowId(), status: 'cancelled' }))) {
+            if (isWaitingStatus(status) && (await db.settleWaitingReply({ commentId: req.commentId, workflowId: workflowId(), status: 'cancelled' }))) {
               return { commentId: req.commentId };
             }
             throw ApplicationFailure.nonRetryable(`the reply no longer waits (it is ${status ?? 'not a reply'})`, FailureType.NotSupported, {
