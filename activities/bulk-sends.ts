@@ -141,7 +141,7 @@ export function bulkSendActivities({ db, adapters }: ActivityDeps) {
       channelKind: channel.kind,
       peerId: r.peer_id,
       timing: input.conversation.timing,
-    });
+    }, { displayName: r.profile?.name });
     await getClient().workflow.signalWithStart('conversation', { ...start, signal: 'event', signalArgs: [event] });
     return 'sent';
   }

@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import { storableDeep } from '../runtime/storable-text.js';
 import { channelDefinition } from '../channels/index.js';
 import { adapterFor, ChannelPermanentError, type Profile } from '../channels/types.js';
-import { getChannelOrThrow, type DbOrTx } from '../db/queries/conversations.js';
+import { getChannelOrThrow, type DbOrTx, type Tx } from '../db/queries/conversations.js';
 import type { Channel } from '../db/schema.js';
 import type { ChannelKind } from '../workflows/shared/types.js';
 import type { ActivityDeps } from './deps.js';
@@ -30,6 +31,8 @@ export interface EnsureContactInput {
   skipProfile?: boolean;
   /** Record first (issue 12): a placeholder name now, the channel profile later (`enrichContact`). */
   profileLater?: boolean;
+  /** With `profileLater`: the worker fetches the profile outside the workflow (worker/profile-enricher.ts). */
+  enrichInBackground?: boolean;
 }
 
 export interface EnsureContactResult {
@@ -47,7 +50,7 @@ export interface EnrichContactInput {
   peerId: string;
 }
 
-export function contactActivities({ db, adapters, logger }: ActivityDeps) {
+export function contactActivities({ db, adapters, logger, profilesPending }: ActivityDeps) {
   const batched = keyedBatcher((channel: Channel, ids: string[]) => profilesOf(channel, ids), PROFILE_BATCHING);
 
   /** Many people's profiles in one call where the channel can (VK users.get), else one by one. */
@@ -74,60 +77,12 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
    */
   async function ensureContact(input: EnsureContactInput): Promise<EnsureContactResult> {
     const channel = await getChannelOrThrow(db, input.channelId);
-    let identity = await findIdentity(db, channel.kind, input.peerId);
-
-    let profile: { name: string; phone?: string; extra?: Record<string, unknown> } | undefined;
-    if (!identity) {
-      const placeholder = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
-      if (input.hint?.name) profile = { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
-      else if (input.skipProfile) profile = placeholder;
-      else if (input.profileLater) profile = { ...placeholder, extra: { [PROFILE_PENDING]: true } };
-      else profile = await profileOf(channel, input.peerId, input.hint?.phone);
-    }
-    // A name or profile field with NUL or a broken UTF-16 pair must not fail the insert for ever.
-    if (profile) profile = storableDeep(profile).value;
-
-    return db.transaction().execute(async (tx) => {
-      if (!identity) {
-        const contact = await tx
-          .insertInto('contacts')
-          .values({ name: profile!.name, phone: profile!.phone ?? null })
-          .returning(['id', 'name'])
-          .executeTakeFirstOrThrow();
-        const identityProfile = profile!.extra ?? {};
-        const inserted = await tx
-          .insertInto('contact_identities')
-          .values({ contact_id: contact.id, channel_kind: channel.kind, external_id: input.peerId, profile: JSON.stringify(identityProfile) })
-          .onConflict((oc) => oc.columns(['channel_kind', 'external_id']).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (inserted) identity = { ...contact, identityId: inserted.id, profile: identityProfile };
-        else {
-          // Another conversation (same person, other community) created it first: use theirs.
-          await tx.deleteFrom('contacts').where('id', '=', contact.id).execute();
-          identity = await findIdentity(tx, channel.kind, input.peerId);
-          if (!identity) throw new Error('contact identity vanished'); // retried
-        }
-      }
-      const profilePending = identity.profile?.[PROFILE_PENDING] === true;
-      if (input.withoutConversation) {
-        return { contactId: identity.id, conversationId: '', displayName: identity.name, lastInboundAt: null, messagesAllowed: null };
-      }
-      const conv = await tx
-        .insertInto('conversations')
-        .values({ channel_id: channel.id, peer_id: input.peerId, contact_id: identity.id, workflow_id: input.workflowId })
-        .onConflict((oc) => oc.columns(['channel_id', 'peer_id']).doUpdateSet({ updated_at: new Date() }))
-        .returning(['id', 'last_inbound_at', 'messages_allowed', 'contact_id'])
-        .executeTakeFirstOrThrow();
-      return {
-        contactId: conv.contact_id,
-        conversationId: conv.id,
-        displayName: identity.name,
-        lastInboundAt: conv.last_inbound_at?.toISOString() ?? null,
-        messagesAllowed: conv.messages_allowed,
-        ...(profilePending ? { profilePending } : {}),
-      };
-    });
+    const identity = await findIdentity(db, channel.kind, input.peerId);
+    const profile = identity ? undefined : (profileWithoutCall(channel, input) ?? (await profileOf(channel, input.peerId, input.hint?.phone)));
+    const { fresh: _, ...result } = await db.transaction().execute((tx) => ensureContactRows(tx, channel, input, identity, profile));
+    // Committed: the worker fetches the profile (a retry of this activity asks again; harmless).
+    if (input.enrichInBackground && result.profilePending) profilesPending?.({ channelId: input.channelId, peerId: input.peerId });
+    return result;
   }
 
   /**
@@ -145,37 +100,104 @@ export function contactActivities({ db, adapters, logger }: ActivityDeps) {
     const placeholder = channelDefinition(channel.kind).placeholderName(input.peerId);
     const fetched = storableDeep(await profileOf(channel, input.peerId)).value;
     const name = fetched.name.trim() || placeholder;
-    return db.transaction().execute(async (tx) => {
-      await tx.updateTable('contact_identities').set({ profile: JSON.stringify(fetched.extra ?? {}) }).where('id', '=', identity.identityId).execute();
-      if (fetched.refused || name === placeholder) return { displayName: identity.name };
-      const renamed = await tx
-        .updateTable('contacts')
-        .set({ name, ...(fetched.phone ? { phone: fetched.phone } : {}), updated_at: new Date() })
-        .where('id', '=', identity.id)
-        .where('name', '=', placeholder)
-        .returning('name')
-        .executeTakeFirst();
-      if (!renamed) return { displayName: identity.name };
-      // Conversation tasks are titled `<contact name> — <channel name>` (activities/conversation-messages.ts).
-      const prefix = `${placeholder} — `;
-      const tasks = await tx.selectFrom('tasks').select(['id', 'title']).where('contact_id', '=', identity.id).where('title', 'like', `${likePattern(prefix)}%`).execute();
-      for (const t of tasks) {
-        await tx.updateTable('tasks').set({ title: `${name} — ${t.title.slice(prefix.length)}`, updated_at: new Date() }).where('id', '=', t.id).execute();
-      }
-      return { displayName: name };
-    });
+    const rename = !fetched.refused && name !== placeholder;
+    // One statement (atomic on its own): the identity stops waiting — only if it still waits, so of
+    // two workers asking at once one renames —, the contact is renamed if it still has the
+    // placeholder, and so are the titles of the tasks named after it (`<contact name> — <channel
+    // name>`, activities/conversation-messages.ts).
+    const prefix = `${placeholder} — `;
+    const r = await sql<{ name: string | null }>`
+      with ident as (
+        update contact_identities set profile = ${JSON.stringify(fetched.extra ?? {})}::jsonb
+         where id = ${identity.identityId} and (profile->>'${sql.raw(PROFILE_PENDING)}') = 'true'
+        returning contact_id
+      ), renamed as (
+        update contacts set name = ${name}, phone = coalesce(${fetched.phone ?? null}::text, phone), updated_at = now()
+         where ${rename} and id = (select contact_id from ident) and name = ${placeholder}
+        returning id, name
+      ), titled as (
+        update tasks set title = ${`${name} — `} || substr(title, ${prefix.length + 1}), updated_at = now()
+         where contact_id = (select id from renamed) and left(title, ${prefix.length}) = ${prefix}
+        returning id
+      )
+      select (select name from renamed) as name, (select count(*) from titled) as titled`.execute(db);
+    return { displayName: r.rows[0]?.name ?? identity.name };
   }
 
   return { ensureContact, enrichContact };
 }
 
-/** `text` matched literally by LIKE. */
-function likePattern(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+type NewProfile = { name: string; phone?: string; extra?: Record<string, unknown> };
+
+/** The profile a new person's contact is created with when that costs no channel call; undefined: ask the channel. */
+export function profileWithoutCall(channel: Channel, input: EnsureContactInput): NewProfile | undefined {
+  const placeholder = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
+  if (input.hint?.name) return { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
+  if (input.skipProfile) return placeholder;
+  if (input.profileLater) return { ...placeholder, extra: { [PROFILE_PENDING]: true } };
+  return undefined;
 }
 
+/**
+ * Rule 4, in the caller's transaction: the person's contact and identity (unless `identity` exists
+ * already; `profile` names a new one) and the conversation row. `fresh` says which rows this call
+ * created: a conversation created now has no tasks, comments or held messages yet, a contact no history.
+ */
+export async function ensureContactRows(
+  tx: Tx,
+  channel: Channel,
+  input: EnsureContactInput,
+  identity: Identity | undefined,
+  profile: NewProfile | undefined,
+): Promise<EnsureContactResult & { fresh: { contact: boolean; conversation: boolean } }> {
+  let contactFresh = false;
+  if (!identity) {
+    // A name or profile field with NUL or a broken UTF-16 pair must not fail the insert for ever.
+    const p = storableDeep(profile!).value;
+    const contact = await tx.insertInto('contacts').values({ name: p.name, phone: p.phone ?? null }).returning(['id', 'name']).executeTakeFirstOrThrow();
+    const identityProfile = p.extra ?? {};
+    const inserted = await tx
+      .insertInto('contact_identities')
+      .values({ contact_id: contact.id, channel_kind: channel.kind, external_id: input.peerId, profile: JSON.stringify(identityProfile) })
+      .onConflict((oc) => oc.columns(['channel_kind', 'external_id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted) {
+      identity = { ...contact, identityId: inserted.id, profile: identityProfile };
+      contactFresh = true;
+    } else {
+      // Another conversation (same person, other community) created it first: use theirs.
+      await tx.deleteFrom('contacts').where('id', '=', contact.id).execute();
+      identity = await findIdentity(tx, channel.kind, input.peerId);
+      if (!identity) throw new Error('contact identity vanished'); // retried
+    }
+  }
+  const profilePending = identity.profile?.[PROFILE_PENDING] === true;
+  if (input.withoutConversation) {
+    return { contactId: identity.id, conversationId: '', displayName: identity.name, lastInboundAt: null, messagesAllowed: null, fresh: { contact: contactFresh, conversation: false } };
+  }
+  const conv = await tx
+    .insertInto('conversations')
+    .values({ channel_id: channel.id, peer_id: input.peerId, contact_id: identity.id, workflow_id: input.workflowId })
+    .onConflict((oc) => oc.columns(['channel_id', 'peer_id']).doUpdateSet({ updated_at: new Date() }))
+    // xmax = 0: the row was inserted by this statement, not updated.
+    .returning(['id', 'last_inbound_at', 'messages_allowed', 'contact_id', sql<boolean>`(xmax = 0)`.as('inserted')])
+    .executeTakeFirstOrThrow();
+  return {
+    contactId: conv.contact_id,
+    conversationId: conv.id,
+    displayName: identity.name,
+    lastInboundAt: conv.last_inbound_at?.toISOString() ?? null,
+    messagesAllowed: conv.messages_allowed,
+    ...(profilePending ? { profilePending } : {}),
+    fresh: { contact: contactFresh, conversation: conv.inserted },
+  };
+}
+
+type Identity = NonNullable<Awaited<ReturnType<typeof findIdentity>>>;
+
 /** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */
-function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
+export function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
   return db
     .selectFrom('contact_identities as i')
     .innerJoin('contacts as c', 'c.id', 'i.contact_id')

@@ -45,6 +45,11 @@ export interface Ctx {
   contactId: string;
   contactName: string;
   workflowId: string;
+  /**
+   * Rows this transaction created (contacts.ts ensureContactRows), until its first event is recorded:
+   * a new conversation has no task, comment or held message to look for, a new contact no history.
+   */
+  fresh?: { contact: boolean; conversation: boolean };
 }
 
 export interface MessageToRecord {
@@ -114,6 +119,7 @@ export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord)
  * always in one of its tasks, so without a task there is nothing to find.
  */
 async function latestTaskUnlessRecorded(ctx: Ctx, sourceKey: string): Promise<{ recorded: true } | { recorded: false; latest: Task | undefined }> {
+  if (ctx.fresh?.conversation) return { recorded: false, latest: undefined };
   const row = await ctx.tx
     .selectFrom('tasks')
     .selectAll()
@@ -144,7 +150,7 @@ export async function taskForNewMessage(ctx: Ctx, tally: TaskTally, read?: { lat
         conversationId: ctx.conversationId,
         createdBy: 'contact',
       });
-      await copyHistory(ctx.tx, task.id, ctx.contactId, settingsOf(ctx.channel).historyMessages);
+      if (!ctx.fresh?.contact) await copyHistory(ctx.tx, task.id, ctx.contactId, settingsOf(ctx.channel).historyMessages);
       return task;
     },
     tally,

@@ -11,4 +11,6 @@ export interface ActivityDeps {
   logger: Logger;
   /** The response-time clock (activities/sla.ts); the real one unless a test injects a scaled one. */
   slaClock?: SlaClock;
+  /** A contact named with a placeholder whose profile the worker fetches outside the workflow (worker/profile-enricher.ts). */
+  profilesPending?: (contact: { channelId: string; peerId: string }) => void;
 }

@@ -1,10 +1,11 @@
 import { replacedNote, storableDeep, storableText } from '../runtime/storable-text.js';
-import { latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
+import { getChannelOrThrow, latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent, type StoredFile } from '../workflows/shared/types.js';
 import { commentBySourceKey, editCommentText, storedFiles, withFileNotes } from './comment-records.js';
 import { conversationCtx, findCommentByExternalId, messageSourceKey, recordMessage, taskForNewMessage, type Ctx, type MessageToRecord } from './conversation-messages.js';
+import { ensureContactRows, findIdentity, profileWithoutCall, type EnsureContactInput, type EnsureContactResult } from './contacts.js';
 import type { ActivityDeps } from './deps.js';
 import { customerWaits, REAL_SLA_CLOCK, type SlaClockView } from './sla.js';
 import type { DownloadedMedia } from './media.js';
@@ -12,11 +13,19 @@ import type { DownloadedMedia } from './media.js';
 export interface RecordEventsInput {
   channelId: string;
   peerId: string;
-  contactId: string;
+  /** The person's contact; absent with `contact`. */
+  contactId?: string;
+  /**
+   * Version 6: the person's first events are recorded in the transaction that creates their contact
+   * and conversation rows (one activity, one transaction); the contact is in the result.
+   */
+  contact?: Pick<EnsureContactInput, 'hint' | 'profileLater' | 'enrichInBackground'>;
   workflowId: string;
   events: Array<{ event: ConversationEvent; files: DownloadedMedia[] }>;
   /** Rules 22–24 (absent from histories recorded before broadcasts: the defaults apply). */
   broadcast?: BroadcastPolicy;
+  /** Version 6: the run holds no messages (rules 22–24), so there are none to look for and lock. */
+  holdsNothing?: boolean;
 }
 
 export interface ConversationRowRef {
@@ -51,9 +60,13 @@ export interface RecordEventsResult {
   released: number;
   /** The response-time clock the batch's customer message started or found running (issue 13); null: none. */
   sla?: SlaClockView | null;
+  /** The contact's name now (its profile may have come since the run last looked): the run's memo follows it. */
+  contactName?: string;
+  /** With `contact` in the input: the contact found or created. */
+  contact?: EnsureContactResult;
 }
 
-export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDeps) {
+export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPending }: ActivityDeps) {
   /**
    * Records a batch of a conversation's events in order, in one transaction: contact's task
    * found, reopened or created (rules 4–8), comments and attachments written, message log kept.
@@ -61,8 +74,8 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDep
    */
   async function recordEvents(raw: RecordEventsInput): Promise<RecordEventsResult> {
     const input = { ...raw, events: raw.events.map(storableEvent) };
-    return db.transaction().execute(async (tx) => {
-      const { ctx, conversation } = await conversationCtx(tx, input);
+    const recorded = await db.transaction().execute(async (tx) => {
+      const { ctx, conversation, contact } = input.contact ? await newConversationCtx(tx, { ...input, ...input.contact }) : { ...(await conversationCtx(tx, { ...input, contactId: input.contactId! })), contact: undefined };
       const { channel } = ctx;
       const result: RecordEventsResult = {
         taskId: null,
@@ -74,6 +87,8 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDep
         duplicates: 0,
         holds: [],
         released: 0,
+        contactName: ctx.contactName,
+        ...(contact ? { contact } : {}),
       };
       const policy = input.broadcast ?? DEFAULT_BROADCAST_POLICY;
       const now = new Date();
@@ -81,17 +96,21 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDep
       const observed = input.events.flatMap(({ event }) => (event.type === 'observed_outgoing' && !event.bulkSendId ? [kindKeyOf(event)] : []));
       for (const kindKey of [...new Set(observed)].sort()) await lockKind(tx, channel.id, kindKey);
 
-      // True once a reply released every hold (all of them locked) and nothing was held after it:
-      // the conversation then holds nothing, without asking the database again.
-      let holdsReleased = false;
+      // True while the conversation is known to hold nothing: its run says so (it knows what it holds,
+      // since only its own recordEvents adds held messages), its row was created in this transaction,
+      // or a reply released every hold (all of them locked) and nothing was held after it. The
+      // database is then not asked again.
+      let nothingHeld = input.holdsNothing === true || ctx.fresh?.conversation === true;
       let waitingTaskId: string | null = null;
-      for (const { event, files } of input.events) {
+      for (const [i, { event, files }] of input.events.entries()) {
+        // What a conversation created in this transaction lacks is known only before its first event.
+        if (i > 0) ctx.fresh = undefined;
         if (event.retryOf) await resolveDeadLetter(tx, event.retryOf);
         switch (event.type) {
           case 'inbound': {
             // Rule 23: the reply brings what the conversation holds into the task, before it.
-            result.released += await releaseHolds(ctx, result, event.occurredAt);
-            holdsReleased = true;
+            if (!nothingHeld) result.released += await releaseHolds(ctx, result, event.occurredAt);
+            nothingHeld = true;
             const r = await recordMessage(ctx, result, {
               externalId: event.externalId,
               direction: 'inbound',
@@ -129,7 +148,7 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDep
             break;
           }
           case 'observed_outgoing': {
-            holdsReleased = false;
+            nothingHeld = false;
             if (await isOwnSend(tx, channel.id, event.sendKey, event.externalId)) {
               result.duplicates++;
               break;
@@ -184,9 +203,33 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK }: ActivityDep
       if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
       if (waitingTaskId) result.sla = await customerWaits(tx, slaClock, { taskId: waitingTaskId, workflowId: input.workflowId, settings: channel.settings.sla });
       // Only this conversation's own recordEvents adds rows (observed outgoing messages, above).
-      result.holds = holdsReleased ? [] : await openHolds(tx, conversation.id);
+      result.holds = nothingHeld ? [] : await openHolds(tx, conversation.id);
       return result;
     });
+    // Committed: the worker fetches a new person's profile (a retry of this activity asks again; harmless).
+    if (raw.contact?.enrichInBackground && recorded.contact?.profilePending) profilesPending?.({ channelId: raw.channelId, peerId: raw.peerId });
+    return recorded;
+  }
+
+  /** A conversation's rows when its first events are recorded: contact, identity and conversation found or created (rule 4). */
+  async function newConversationCtx(tx: Tx, input: EnsureContactInput) {
+    const channel = await getChannelOrThrow(tx, input.channelId);
+    const identity = await findIdentity(tx, channel.kind, input.peerId);
+    const profile = identity ? undefined : profileWithoutCall(channel, input);
+    if (!identity && !profile) throw new Error('recordEvents creates only contacts whose profile costs no channel call'); // a workflow bug
+    const { fresh, ...contact } = await ensureContactRows(tx, channel, input, identity, profile);
+    const ctx: Ctx = {
+      tx,
+      channel,
+      peerId: input.peerId,
+      conversationId: contact.conversationId,
+      contactId: contact.contactId,
+      contactName: contact.displayName,
+      workflowId: input.workflowId,
+      fresh,
+    };
+    const conversation = { id: contact.conversationId, last_inbound_at: contact.lastInboundAt ? new Date(contact.lastInboundAt) : null, messages_allowed: contact.messagesAllowed };
+    return { ctx, conversation, contact };
   }
 
   /**

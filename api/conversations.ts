@@ -48,7 +48,7 @@ export interface ConversationRef {
   peerId: string;
 }
 
-function startOptions(config: Config, ref: ConversationRef, seed?: ConversationSeed) {
+function startOptions(config: Config, ref: ConversationRef, seed?: ConversationSeed, displayName?: string) {
   const input: ConversationInput = {
     channelId: ref.channelId,
     channelKind: ref.channelKind,
@@ -56,7 +56,7 @@ function startOptions(config: Config, ref: ConversationRef, seed?: ConversationS
     timing: conversationTiming(config, ref.channelKind),
     seed,
   };
-  return conversationStartOptions(config.TEMPORAL_TASK_QUEUE, ref.channelExternalId, input);
+  return conversationStartOptions(config.TEMPORAL_TASK_QUEUE, ref.channelExternalId, input, { displayName });
 }
 
 /** A webhook waits this long for Temporal before answering 503 (the channel then retries). */
@@ -66,7 +66,7 @@ export const SIGNAL_DEADLINE_MS = 5_000;
 export async function signalConversation(client: Client, config: Config, ref: ConversationRef, event: ConversationEvent): Promise<void> {
   await client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
     client.workflow.signalWithStart(conversation, {
-      ...startOptions(config, ref),
+      ...startOptions(config, ref, undefined, 'profile' in event ? event.profile?.name : undefined),
       signal: conversationEventSignal,
       signalArgs: [event],
     }),

@@ -2,7 +2,7 @@
  * Workflow ids of channel events, built from the registry (the channel's `workflowKey`). Not for
  * workflow code (the registry imports channel code): the API and activities start the runs.
  */
-import { SA } from '../workflows/shared/temporal.js';
+import { CONVERSATION_VERSION, SA } from '../workflows/shared/temporal.js';
 import type { ChannelKind, ConversationInput } from '../workflows/shared/types.js';
 import { channelDefinition } from './index.js';
 
@@ -26,13 +26,16 @@ export function leadWorkflowId(kind: ChannelKind, channelExternalId: string, lea
 /**
  * How a conversation run is started (signal-with-start, update-with-start): by the API for channel
  * events and agent actions, and by the bulk-send activity for the messages it sends. The run gets
- * the channel's capabilities in its input.
+ * the channel's capabilities and the conversation code version (workflows/shared/temporal.ts) in its input.
  */
-export function conversationStartOptions(taskQueue: string, channelExternalId: string, input: ConversationInput) {
+export function conversationStartOptions(taskQueue: string, channelExternalId: string, input: ConversationInput, opts: { displayName?: string } = {}) {
   return {
     workflowId: conversationWorkflowId(input.channelKind, channelExternalId, input.peerId),
     taskQueue,
-    args: [{ ...input, capabilities: input.capabilities ?? channelDefinition(input.channelKind).capabilities }] as [ConversationInput],
+    args: [{ ...input, capabilities: input.capabilities ?? channelDefinition(input.channelKind).capabilities, version: CONVERSATION_VERSION }] as [ConversationInput],
+    // The person's name, when the event that starts the run carries it (WhatsApp, Telegram, a bulk
+    // send's prefetched profile): shown from the start, without a memo change in the history.
+    ...(opts.displayName ? { memo: { displayName: opts.displayName } } : {}),
     typedSearchAttributes: [
       { key: SA.channel, value: input.channelKind },
       { key: SA.channelId, value: input.channelId },

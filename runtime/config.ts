@@ -47,6 +47,7 @@ const common = z.object({
   HELD_REPLY_RETENTION_SECONDS: seconds(2_592_000),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   CONVERSATION_IDLE_SECONDS: seconds(3600),
+  PROFILE_SWEEP_SECONDS: seconds(60),
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),
   MAX_WEBHOOK_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
   MAX_API_BODY_BYTES: z.coerce.number().int().positive().default(30 * 1_048_576),

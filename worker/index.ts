@@ -12,6 +12,7 @@ import type { Config } from '../runtime/config.js';
 import type { FileStore } from '../runtime/file-store.js';
 import type { Logger } from '../runtime/logger.js';
 import { channelTaskQueue } from '../workflows/shared/temporal.js';
+import { startProfileEnricher, type ProfileEnricher } from './profile-enricher.js';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './workflow-code.js';
 
 export { WORKFLOWS_PATH } from './workflow-code.js';
@@ -41,7 +42,16 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
-  const activities = createActivities({ db: deps.db, files: deps.files, adapters: deps.adapters, logger: deps.logger, slaClock: deps.slaClock });
+  // New people's profiles, fetched outside their workflows (worker/profile-enricher.ts).
+  let enricher: ProfileEnricher | undefined;
+  const activities = createActivities({
+    db: deps.db,
+    files: deps.files,
+    adapters: deps.adapters,
+    logger: deps.logger,
+    slaClock: deps.slaClock,
+    profilesPending: (contact) => enricher?.pending(contact),
+  });
   const base = deps.config.TEMPORAL_TASK_QUEUE;
   const common = {
     connection: deps.connection,
@@ -70,12 +80,21 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     ),
   );
   const workers = [main, ...channelWorkers];
-  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  enricher = startProfileEnricher({
+    db: deps.db,
+    logger: deps.logger,
+    enrich: (contact) => activities.enrichContact(contact),
+    sweepIntervalMs: (deps.config.PROFILE_SWEEP_SECONDS ?? 60) * 1000,
+  });
+  const done = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(() => enricher?.stop());
   deps.logger.info({ taskQueues: workers.map((w) => w.options.taskQueue) }, 'workers running');
   return {
     workers,
     done,
     async shutdown() {
+      enricher?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done.catch(() => undefined);
     },

@@ -72,7 +72,10 @@ export async function conversation(input: ConversationInput): Promise<void> {
   // TemporalChangeVersion: two history events and one billable action per patch and conversation.
   // Older runs replay: their histories have no v4 marker, and ask for each patch as before.
   // Version 5 (issue 13): response-time clocks (workflows/shared/sla-clock.ts); stands for v4 too.
-  const v5 = patched('conversation-v5');
+  // Version 6 (issue 12) comes in the input (CONVERSATION_VERSION), not from a marker: no patch
+  // event or TemporalChangeVersion upsert at all; a new person's profile is fetched outside the run.
+  const v6 = (input.version ?? 0) >= 6;
+  const v5 = v6 || patched('conversation-v5');
   const v4 = v5 || patched(CONVERSATION_V4_PATCH);
   const v2 = v4 || patched('conversation-v2');
   if (v2) st.lastSA = searchAttributesShown();
@@ -122,7 +125,7 @@ export async function conversation(input: ConversationInput): Promise<void> {
   });
   const { clock } = thread;
   waits.serve(thread);
-  const { ensureContact, contactFor } = conversationContact({ input, st, activities, clock, v2, v3 });
+  const { ensureContact, contactFor, firstRecord, nameChanged } = conversationContact({ input, st, activities, clock, v2, v3, v6 });
 
   // Response-time targets (issue 13, workflows/shared/sla-clock.ts), in runs from v5 on.
   const sla = v5 ? slaClock({ db, clock, carried: carried?.sla, settled: () => idleAgainIfFree() }) : undefined;
@@ -321,14 +324,31 @@ export async function conversation(input: ConversationInput): Promise<void> {
    * bad one is). The database being down is waited out (nothing is dropped).
    */
   async function processBatch(batch: ConversationEvent[]): Promise<void> {
+    const eventsWith = (events: ConversationEvent[], eventFiles: DownloadedMedia[][]) => events.map((event, i) => ({ event, files: eventFiles[i]! }));
+    let files: DownloadedMedia[][] | undefined;
+    const first = v6 && st.contactId === undefined ? firstRecord(batch) : undefined;
+    if (first) {
+      // The person's first events and their contact in one activity and transaction. If that fails,
+      // the contact alone first and then the events (below), so that only what fails is set aside.
+      files = await downloadFor(batch);
+      const { workflowId, broadcast } = conversationRow();
+      const r = await untilDatabaseAnswers(() =>
+        db.recordEvents({ channelId: input.channelId, peerId: input.peerId, workflowId, broadcast, contact: first.request, events: eventsWith(batch, files!) }),
+      );
+      if (r.ok && r.value.contact) {
+        first.adopt(r.value.contact);
+        applyRecorded(r.value);
+        return finishBatch(batch);
+      }
+    }
     const contactFailure = st.contactId === undefined ? await contactFor(batch) : undefined;
     if (contactFailure !== undefined) {
       for (const event of batch) await deadLetter(event, 'the contact could not be created', contactFailure);
     } else {
-      const files = await downloadFor(batch);
+      files ??= await downloadFor(batch);
       const record = (events: ConversationEvent[], eventFiles: DownloadedMedia[][]) =>
         untilDatabaseAnswers(() =>
-          db.recordEvents({ ...conversationRow(), events: events.map((event, i) => ({ event, files: eventFiles[i]! })) }),
+          db.recordEvents({ ...conversationRow(), events: eventsWith(events, eventFiles), ...(v6 && st.holds.length === 0 ? { holdsNothing: true } : {}) }),
         );
       const all = await record(batch, files);
       if (all.ok) applyRecorded(all.value);
@@ -341,6 +361,11 @@ export async function conversation(input: ConversationInput): Promise<void> {
         }
       }
     }
+    finishBatch(batch);
+  }
+
+  /** The batch is done (recorded, or set aside): off the queue; the search attributes follow. */
+  function finishBatch(batch: ConversationEvent[]): void {
     st.pending.splice(0, batch.length);
     st.processed += batch.length;
     syncSearchAttributes(st, { state: batch.some((e) => e.type === 'inbound') ? 'awaiting_agent' : undefined });
@@ -361,6 +386,8 @@ export async function conversation(input: ConversationInput): Promise<void> {
     if (result.taskId) st.taskId = result.taskId;
     if (result.lastInboundAt && (!st.lastInboundAt || result.lastInboundAt > st.lastInboundAt)) st.lastInboundAt = result.lastInboundAt;
     if (result.messagesAllowed !== null) st.messagesAllowed = result.messagesAllowed;
+    // v6: the profile came outside the run; the memo follows with the next recorded event.
+    if (v6 && result.contactName !== undefined) nameChanged(result.contactName);
     // A customer message waits for an answer: its response-time clock (started, or running).
     if (result.sla !== undefined) sla?.adopt(result.sla);
     // Histories recorded before broadcasts have no `holds` in this activity's result.

@@ -141,7 +141,7 @@ it('WhatsApp: the template goes out at once, the held reply after the customer a
 }, 90_000);
 
 it('the histories of this file (and the recorded ones) replay with the current workflow code', async () => {
-  const { replayed, failures } = await replayAll(h, 'replies-that-wait-held', (id) => id === h.waConversationId('79163600001'));
+  const { replayed, failures } = await replayAll(h, 'replies-that-wait-held-v6', (id) => id === h.waConversationId('79163600001'));
   expect(failures).toEqual([]);
   expect(replayed).toBeGreaterThan(3);
 }, 120_000);

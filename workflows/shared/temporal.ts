@@ -9,6 +9,15 @@ export function channelTaskQueue(base: string, kind: ChannelKind): string {
   return `${base}-${kind}`;
 }
 
+/**
+ * The conversation code version a new run is started for (ConversationInput.version). Raise it for
+ * the next change of what a conversation run does, and branch on `input.version` in the workflow:
+ * runs started before keep the input they were started with, so they replay unchanged. Deploy
+ * workers before (or with) the API that starts runs for a new version (docs/design.md).
+ *  - 6 (issue 12): a new person's profile is fetched outside the run; no patch markers.
+ */
+export const CONVERSATION_VERSION = 6;
+
 // Workflow ids of channel events need the registry (the channel's `workflowKey`): channels/workflow-ids.ts.
 
 export const SA = {

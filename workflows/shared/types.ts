@@ -248,6 +248,13 @@ export interface ConversationInput {
   seed?: ConversationSeed;
   /** State carried over continue-as-new. */
   carried?: CarriedConversationState;
+  /**
+   * The conversation code version the run was started for (`CONVERSATION_VERSION`), set by whoever
+   * starts it and kept over continue-as-new. From 6 on it replaces `patched()` markers: the input is
+   * in the history, so the choice replays without a marker event or a TemporalChangeVersion upsert.
+   * Absent in runs started before: they ask `patched()` as before.
+   */
+  version?: number;
 }
 
 export interface CarriedConversationState {
