@@ -46,27 +46,69 @@ export interface NewComment {
 
 /** Writes the comment and its attachments; returns its id. */
 export async function addComment(tx: Tx, c: NewComment): Promise<string> {
+  const comment = await tx.insertInto('comments').values(commentRow(c)).returning('id').executeTakeFirstOrThrow();
+  await insertAttachments(tx, comment.id, c.files);
+  return comment.id;
+}
+
+/** A line of the contact's message log (rule 8's history), written with the comment it records. */
+export interface MessageLogLine {
+  contactId: string;
+  channelId: string;
+  occurredAt: string | Date;
+}
+
+/**
+ * Writes a message's comment and its line of the message log in one statement (one round trip:
+ * this runs for every message), then its attachments; returns the comment's id. The log line is
+ * written once per source key, like the comment.
+ */
+export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLine): Promise<string> {
   const comment = await tx
-    .insertInto('comments')
-    .values({
-      task_id: c.taskId,
-      direction: c.direction,
-      author_type: c.direction === 'inbound' ? 'contact' : 'channel',
-      author_id: c.authorId,
-      text: c.text,
-      external_id: c.externalId ?? null,
-      external_url: c.externalUrl ?? null,
-      source_key: c.sourceKey,
-      created_at: c.createdAt,
-      edited_at: c.editedAt ?? null,
-      reply_to_comment_id: c.replyToCommentId ?? null,
-      extra: c.extra ? JSON.stringify(c.extra) : null,
-      broadcast: c.broadcast ?? false,
-    })
-    .returning('id')
+    .with('c', (db) => db.insertInto('comments').values(commentRow(c)).returning('id'))
+    .with('l', (db) =>
+      db
+        .insertInto('message_log')
+        .columns(['contact_id', 'channel_id', 'direction', 'comment_id', 'text', 'files', 'source_key', 'occurred_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('c')
+            .select([
+              eb.val(log.contactId).as('contact_id'),
+              eb.val(log.channelId).as('channel_id'),
+              eb.val(c.direction).as('direction'),
+              'c.id',
+              eb.val(c.text).as('text'),
+              sql<string>`${JSON.stringify(c.files)}::jsonb`.as('files'),
+              eb.val(c.sourceKey).as('source_key'),
+              sql<Date>`${log.occurredAt instanceof Date ? log.occurredAt.toISOString() : log.occurredAt}::timestamptz`.as('occurred_at'),
+            ]),
+        )
+        .onConflict((oc) => oc.column('source_key').doNothing()),
+    )
+    .selectFrom('c')
+    .select('id')
     .executeTakeFirstOrThrow();
   await insertAttachments(tx, comment.id, c.files);
   return comment.id;
+}
+
+function commentRow(c: NewComment) {
+  return {
+    task_id: c.taskId,
+    direction: c.direction,
+    author_type: c.direction === 'inbound' ? 'contact' : 'channel',
+    author_id: c.authorId,
+    text: c.text,
+    external_id: c.externalId ?? null,
+    external_url: c.externalUrl ?? null,
+    source_key: c.sourceKey,
+    created_at: c.createdAt,
+    edited_at: c.editedAt ?? null,
+    reply_to_comment_id: c.replyToCommentId ?? null,
+    extra: c.extra ? JSON.stringify(c.extra) : null,
+    broadcast: c.broadcast ?? false,
+  } as const;
 }
 
 /** The downloaded files that are files (the others are notes in the text). */

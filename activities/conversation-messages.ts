@@ -3,10 +3,10 @@
  * works on, a message as a comment of the person's task (found, reopened or created) and a line
  * of the message log, once per channel message id. Runs inside the caller's transaction.
  */
-import { copyHistory, latestConversationTask, logMessage, settingsOf, type Tx } from '../db/queries/conversations.js';
+import { copyHistory, latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
 import type { Channel, Task } from '../db/schema.js';
 import type { StoredFile } from '../workflows/shared/types.js';
-import { addComment, commentBySourceKey } from './comment-records.js';
+import { addLoggedComment, commentBySourceKey } from './comment-records.js';
 import { createTask, taskForNewComment, type TaskTally } from './task-resolution.js';
 
 /** The comment idempotency key of a channel message: the same message is one comment, ever. */
@@ -83,31 +83,25 @@ export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord)
   }
   const task = await taskForNewMessage(ctx, result, seen);
   const replyTo = m.replyToExternalId ? await findCommentByExternalId(tx, ctx.conversationId, m.replyToExternalId) : undefined;
-  const commentId = await addComment(tx, {
-    taskId: task.id,
-    direction: m.direction,
-    authorId: m.direction === 'inbound' ? ctx.contactId : ctx.channel.id,
-    text: m.text,
-    files: m.files,
-    externalId: m.externalId,
-    externalUrl: m.externalUrl,
-    sourceKey,
-    createdAt: m.occurredAt,
-    editedAt: m.editedAt,
-    replyToCommentId: replyTo?.id,
-    extra: m.extra,
-    broadcast: m.broadcast,
-  });
-  await logMessage(tx, {
-    contactId: ctx.contactId,
-    channelId: ctx.channel.id,
-    direction: m.direction,
-    commentId,
-    text: m.text,
-    files: m.files,
-    sourceKey,
-    occurredAt: m.occurredAt,
-  });
+  const commentId = await addLoggedComment(
+    tx,
+    {
+      taskId: task.id,
+      direction: m.direction,
+      authorId: m.direction === 'inbound' ? ctx.contactId : ctx.channel.id,
+      text: m.text,
+      files: m.files,
+      externalId: m.externalId,
+      externalUrl: m.externalUrl,
+      sourceKey,
+      createdAt: m.occurredAt,
+      editedAt: m.editedAt,
+      replyToCommentId: replyTo?.id,
+      extra: m.extra,
+      broadcast: m.broadcast,
+    },
+    { contactId: ctx.contactId, channelId: ctx.channel.id, occurredAt: m.occurredAt },
+  );
   result.taskId = task.id;
   result.recorded++;
   return commentId;
