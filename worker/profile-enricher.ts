@@ -7,8 +7,8 @@
  * person's next recorded message).
  *
  * Nothing is lost when the worker stops mid-look-up: what is still waiting is in the database
- * (`contact_identities.profile.profilePending`, indexed), and every worker looks for identities
- * left waiting longer than `sweepIntervalMs` that often. A look-up that fails is tried again after
+ * (`contact_identities.profile.profilePending`, indexed); a worker takes up every identity still
+ * waiting when it starts, and those left waiting longer than `sweepIntervalMs` that often. A look-up that fails is tried again after
  * 1, 2, 4 and 8 s; after five failed attempts (counted in the database, so a restart does not
  * reset them) the placeholder stays for good. A refusal by the channel (a deleted account, a token
  * without the right) ends the wait at once (enrichContact). Two workers asking for the same person
@@ -40,8 +40,11 @@ export interface ProfileEnricherOptions {
 export interface ProfileEnricher {
   /** A contact was just created with a placeholder name (after its transaction committed). */
   pending(contact: PendingProfile): void;
-  /** Looks for identities left waiting now (also done every `sweepIntervalMs`). Resolves with how many it took up. */
-  sweep(): Promise<number>;
+  /**
+   * Takes up identities waiting longer than `olderThanMs` (default `sweepIntervalMs`, as every
+   * `sweepIntervalMs`; at start: all of them). Resolves with how many.
+   */
+  sweep(olderThanMs?: number): Promise<number>;
   stop(): void;
 }
 
@@ -109,14 +112,14 @@ export function startProfileEnricher({ db, logger, enrich, sweepIntervalMs, retr
     return r.rows[0]?.attempts;
   }
 
-  async function sweep(): Promise<number> {
+  async function sweep(olderThanMs = sweepIntervalMs): Promise<number> {
     const r = await sql<{ channel_id: string; peer_id: string }>`
       select v.channel_id::text as channel_id, v.peer_id
         from contact_identities i
         join conversations v on v.contact_id = i.contact_id and v.peer_id = i.external_id
         join channels ch on ch.id = v.channel_id and ch.kind = i.channel_kind
        where (i.profile->>'profilePending') = 'true'
-         and i.created_at < now() - make_interval(secs => ${sweepIntervalMs / 1000})
+         and i.created_at < now() - make_interval(secs => ${olderThanMs / 1000})
        order by i.created_at
        limit 1000`.execute(db);
     for (const row of r.rows) pending({ channelId: row.channel_id, peerId: row.peer_id });
@@ -128,8 +131,9 @@ export function startProfileEnricher({ db, logger, enrich, sweepIntervalMs, retr
     void sweep().catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
   }, sweepIntervalMs);
   sweepTimer.unref();
-  // What a stopped worker left: taken up at start too.
-  void sweep().catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
+  // At start, everything still waiting: what a stopped worker left is taken up at once. (Another
+  // worker may be asking for some of them right now: harmless, the rename is conditional.)
+  void sweep(0).catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
 
   return {
     pending,
