@@ -74,7 +74,11 @@ describe('business hours across a weekend', () => {
     expect(waited).toBeGreaterThan(36 * 3600_000);
     expect(note.text).toContain(`the customer has waited ${formatDuration(waited)} for an answer (since ${breached.sla.startedAt})`);
     expect(note.text).toMatch(/the first-response target is 30 min of business hours\. Escalated to Дежурный Павел/);
-    const sa = (await h.client.workflow.getHandle(h.conversationId(peer)).describe()).typedSearchAttributes;
+    // The search attributes follow in the workflow task after the breach's activity (which wrote the task row above).
+    const sa = await h.eventually(async () => {
+      const shown = (await h.client.workflow.getHandle(h.conversationId(peer)).describe()).typedSearchAttributes;
+      return shown.get(SA.slaBreached) === true ? shown : undefined;
+    }, 10_000, 'TwSlaBreached');
     expect(sa.get(SA.slaBreached)).toBe(true);
     expect(sa.get(SA.slaDueAt)).toBeUndefined();
   });

@@ -2,7 +2,7 @@
  * A loopback fake of the VK API that follows shared/reference/vk-api.md:
  * form-encoded POSTs to `/method/<name>`, `{response}` / `{error:{error_code,error_msg,request_params}}`
  * envelopes with HTTP 200, the three-step photo / document uploads, signed-CDN-like downloads, and
- * messages.send idempotency by `random_id` (per peer). Everything is recorded for assertions; errors,
+ * messages.send idempotency by `random_id` (per app + sender: for the fake's one community, whatever the peer). Everything is recorded for assertions; errors,
  * HTTP failures and in-flight holds can be injected per method. Optionally it POSTs the
  * `message_reply` Callback event a successful send produces (§3.2) to a callback URL.
  *
@@ -478,8 +478,10 @@ export async function startFakeVk(opts: FakeVkOptions = {}): Promise<FakeVk> {
     if (text === '' && attachments.length === 0) throw new VkError(100, 'message is empty or invalid');
     if ([...text].length > maxLen) throw new VkError(914);
 
-    // §6.1: a repeated random_id is not sent again; VK answers with the same message id.
-    const dedupeKey = `${peer}:${randomId}`;
+    // §6.1: a repeated random_id is not sent again — per app and sender (the fake serves one
+    // community token), not per peer: a value reused for another person is dropped too. VK answers
+    // with the same message id.
+    const dedupeKey = String(randomId);
     if (randomId !== 0) {
       const earlier = sendsByRandomId.get(dedupeKey);
       if (earlier) return earlier.messageId;
