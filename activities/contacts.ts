@@ -76,12 +76,10 @@ export function contactActivities({ db, adapters, logger, profilesPending }: Act
    * and the conversation row. Idempotent: the identity (channel kind, peer) is unique.
    */
   async function ensureContact(input: EnsureContactInput): Promise<EnsureContactResult> {
-    const channel = await getChannelOrThrow(db, input.channelId);
-    const identity = await findIdentity(db, channel.kind, input.peerId);
-    const profile = identity ? undefined : (profileWithoutCall(channel, input) ?? (await profileOf(channel, input.peerId, input.hint?.phone)));
-    const { fresh: _, ...result } = await db.transaction().execute((tx) => ensureContactRows(tx, channel, input, identity, profile));
-    // Committed: the worker fetches the profile (a retry of this activity asks again; harmless).
-    if (input.enrichInBackground && result.profilePending) profilesPending?.({ channelId: input.channelId, peerId: input.peerId });
+    const { channel, identity, profile } = await contactToEnsure(db, input);
+    const named = identity ? undefined : (profile ?? (await profileOf(channel, input.peerId, input.hint?.phone)));
+    const { fresh: _, ...result } = await db.transaction().execute((tx) => ensureContactRows(tx, channel, input, identity, named));
+    enrichAfterCommit(profilesPending, input, result);
     return result;
   }
 
@@ -118,9 +116,8 @@ export function contactActivities({ db, adapters, logger, profilesPending }: Act
       ), titled as (
         update tasks set title = ${`${name} — `} || substr(title, ${prefix.length + 1}), updated_at = now()
          where contact_id = (select id from renamed) and left(title, ${prefix.length}) = ${prefix}
-        returning id
       )
-      select (select name from renamed) as name, (select count(*) from titled) as titled`.execute(db);
+      select (select name from renamed) as name`.execute(db);
     return { displayName: r.rows[0]?.name ?? identity.name };
   }
 
@@ -129,8 +126,23 @@ export function contactActivities({ db, adapters, logger, profilesPending }: Act
 
 type NewProfile = { name: string; phone?: string; extra?: Record<string, unknown> };
 
+/**
+ * What creating a person's contact starts from: the channel, their identity if it exists, and the
+ * profile a new one gets without a channel call (undefined: the channel must be asked).
+ */
+export async function contactToEnsure(q: DbOrTx, input: EnsureContactInput) {
+  const channel = await getChannelOrThrow(q, input.channelId);
+  const identity = await findIdentity(q, channel.kind, input.peerId);
+  return { channel, identity, profile: identity ? undefined : profileWithoutCall(channel, input) };
+}
+
+/** After the commit that created a contact with a placeholder (`enrichInBackground`): the worker fetches the profile. A retry asks again; harmless. */
+export function enrichAfterCommit(profilesPending: ActivityDeps['profilesPending'], input: EnsureContactInput, result: EnsureContactResult | undefined): void {
+  if (input.enrichInBackground && result?.profilePending) profilesPending?.({ channelId: input.channelId, peerId: input.peerId });
+}
+
 /** The profile a new person's contact is created with when that costs no channel call; undefined: ask the channel. */
-export function profileWithoutCall(channel: Channel, input: EnsureContactInput): NewProfile | undefined {
+function profileWithoutCall(channel: Channel, input: EnsureContactInput): NewProfile | undefined {
   const placeholder = { name: channelDefinition(channel.kind).placeholderName(input.peerId), phone: input.hint?.phone };
   if (input.hint?.name) return { name: input.hint.name, phone: input.hint.phone, extra: input.hint.extra };
   if (input.skipProfile) return placeholder;
@@ -197,7 +209,7 @@ export async function ensureContactRows(
 type Identity = NonNullable<Awaited<ReturnType<typeof findIdentity>>>;
 
 /** The contact of a person's channel identity (VK user id, WhatsApp wa_id). */
-export function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
+function findIdentity(db: DbOrTx, kind: ChannelKind, externalId: string) {
   return db
     .selectFrom('contact_identities as i')
     .innerJoin('contacts as c', 'c.id', 'i.contact_id')

@@ -1,11 +1,11 @@
 import { replacedNote, storableDeep, storableText } from '../runtime/storable-text.js';
-import { getChannelOrThrow, latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
+import { latestConversationTask, settingsOf, type Tx } from '../db/queries/conversations.js';
 import { bulkSendOfSendKey, insertObserved, kindKeyOf, lockKind, lockOpenHolds, openHolds } from '../db/queries/broadcasts.js';
 import { resolveDeadLetter } from '../db/queries/dead-letters.js';
 import { DEFAULT_BROADCAST_POLICY, type BroadcastPolicy, type ConversationEvent, type HoldRef, type ObservedOutgoingEvent, type StoredFile } from '../workflows/shared/types.js';
 import { commentBySourceKey, editCommentText, storedFiles, withFileNotes } from './comment-records.js';
 import { conversationCtx, findCommentByExternalId, messageSourceKey, recordMessage, taskForNewMessage, type Ctx, type MessageToRecord } from './conversation-messages.js';
-import { ensureContactRows, findIdentity, profileWithoutCall, type EnsureContactInput, type EnsureContactResult } from './contacts.js';
+import { contactToEnsure, enrichAfterCommit, ensureContactRows, type EnsureContactInput, type EnsureContactResult } from './contacts.js';
 import type { ActivityDeps } from './deps.js';
 import { customerWaits, REAL_SLA_CLOCK, type SlaClockView } from './sla.js';
 import type { DownloadedMedia } from './media.js';
@@ -75,7 +75,9 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
   async function recordEvents(raw: RecordEventsInput): Promise<RecordEventsResult> {
     const input = { ...raw, events: raw.events.map(storableEvent) };
     const recorded = await db.transaction().execute(async (tx) => {
-      const { ctx, conversation, contact } = input.contact ? await newConversationCtx(tx, { ...input, ...input.contact }) : { ...(await conversationCtx(tx, { ...input, contactId: input.contactId! })), contact: undefined };
+      const { ctx, conversation, contact } = input.contact
+        ? await newConversationCtx(tx, { ...input, ...input.contact })
+        : { ...(await conversationCtx(tx, { ...input, contactId: input.contactId! })), contact: undefined };
       const { channel } = ctx;
       const result: RecordEventsResult = {
         taskId: null,
@@ -206,16 +208,13 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
       result.holds = nothingHeld ? [] : await openHolds(tx, conversation.id);
       return result;
     });
-    // Committed: the worker fetches a new person's profile (a retry of this activity asks again; harmless).
-    if (raw.contact?.enrichInBackground && recorded.contact?.profilePending) profilesPending?.({ channelId: raw.channelId, peerId: raw.peerId });
+    if (raw.contact) enrichAfterCommit(profilesPending, { ...raw, ...raw.contact }, recorded.contact);
     return recorded;
   }
 
   /** A conversation's rows when its first events are recorded: contact, identity and conversation found or created (rule 4). */
   async function newConversationCtx(tx: Tx, input: EnsureContactInput) {
-    const channel = await getChannelOrThrow(tx, input.channelId);
-    const identity = await findIdentity(tx, channel.kind, input.peerId);
-    const profile = identity ? undefined : profileWithoutCall(channel, input);
+    const { channel, identity, profile } = await contactToEnsure(tx, input);
     if (!identity && !profile) throw new Error('recordEvents creates only contacts whose profile costs no channel call'); // a workflow bug
     const { fresh, ...contact } = await ensureContactRows(tx, channel, input, identity, profile);
     const ctx: Ctx = {

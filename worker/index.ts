@@ -84,7 +84,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     db: deps.db,
     logger: deps.logger,
     enrich: (contact) => activities.enrichContact(contact),
-    sweepIntervalMs: (deps.config.PROFILE_SWEEP_SECONDS ?? 60) * 1000,
+    sweepIntervalMs: deps.config.PROFILE_SWEEP_SECONDS * 1000,
   });
   const done = Promise.all(workers.map((w) => w.run()))
     .then(() => undefined)

@@ -127,13 +127,15 @@ export function startProfileEnricher({ db, logger, enrich, sweepIntervalMs, retr
     return r.rows.length;
   }
 
-  const sweepTimer = setInterval(() => {
-    void sweep().catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
-  }, sweepIntervalMs);
+  /** A sweep that fails (the database away) is only logged: the next one looks again. */
+  function sweepLater(olderThanMs?: number): void {
+    void sweep(olderThanMs).catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
+  }
+  const sweepTimer = setInterval(() => sweepLater(), sweepIntervalMs);
   sweepTimer.unref();
   // At start, everything still waiting: what a stopped worker left is taken up at once. (Another
   // worker may be asking for some of them right now: harmless, the rename is conditional.)
-  void sweep(0).catch((err: unknown) => logger.warn({ err: String(err) }, 'looking for unfinished profile look-ups failed; trying again later'));
+  sweepLater(0);
 
   return {
     pending,

@@ -51,6 +51,11 @@ async function profileCame(peerId: string): Promise<void> {
   await sql`update contact_identities set profile = '{}'::jsonb where external_id = ${peerId}`.execute(t.db);
 }
 
+/** An enricher on the test database with `enrich` as its look-up; retries 5 ms apart, sweeps hourly unless told. */
+function enricherWith(enrich: (c: PendingProfile) => Promise<unknown>, opts: { sweepIntervalMs?: number } = {}) {
+  return startProfileEnricher({ db: t.db, logger, enrich, sweepIntervalMs: opts.sweepIntervalMs ?? 3_600_000, retryBaseMs: 5 });
+}
+
 async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!(await check())) {
@@ -63,15 +68,9 @@ describe('the profile enricher', () => {
   it('a look-up that keeps failing is tried five times, counted in the row; then the placeholder stays', async () => {
     const person = await waitingPerson();
     const calls: string[] = [];
-    const enricher = startProfileEnricher({
-      db: t.db,
-      logger,
-      enrich: async (c) => {
-        calls.push(c.peerId);
-        throw new Error('VK internal error');
-      },
-      sweepIntervalMs: 3_600_000,
-      retryBaseMs: 5,
+    const enricher = enricherWith(async (c) => {
+      calls.push(c.peerId);
+      throw new Error('VK internal error');
     });
     try {
       enricher.pending(person);
@@ -89,15 +88,9 @@ describe('the profile enricher', () => {
   it('a look-up that fails twice and then answers is done: two failures counted, no more calls', async () => {
     const person = await waitingPerson();
     let calls = 0;
-    const enricher = startProfileEnricher({
-      db: t.db,
-      logger,
-      enrich: async (c) => {
-        if (++calls <= 2) throw new Error('timeout');
-        await profileCame(c.peerId);
-      },
-      sweepIntervalMs: 3_600_000,
-      retryBaseMs: 5,
+    const enricher = enricherWith(async (c) => {
+      if (++calls <= 2) throw new Error('timeout');
+      await profileCame(c.peerId);
     });
     try {
       enricher.pending(person);
@@ -113,15 +106,10 @@ describe('the profile enricher', () => {
     const left = await waitingPerson(120);
     const recent = await waitingPerson(0);
     const asked: string[] = [];
-    const enricher = startProfileEnricher({
-      db: t.db,
-      logger,
-      enrich: async (c) => {
-        asked.push(c.peerId);
-        await profileCame(c.peerId);
-      },
-      sweepIntervalMs: 60_000,
-    });
+    const enricher = enricherWith(async (c) => {
+      asked.push(c.peerId);
+      await profileCame(c.peerId);
+    }, { sweepIntervalMs: 60_000 });
     try {
       // At start: both (a stopped worker may have left either).
       await until(() => asked.length === 2, 'both identities');
