@@ -378,6 +378,17 @@ async function waitBulkSend(_req: FuzzRequest, a: Answer): Promise<void> {
   await h.eventually(async () => (await h.api('GET', `/api/bulk-sends/${a.json.id}`)).body.status === 'done', 30_000, `bulk send ${a.json.id} done`);
 }
 
+/** After a retry is accepted: its workflow records the letter later, so wait until it is no longer `retrying`. */
+async function waitDeadLetterRetried(_req: FuzzRequest, a: Answer): Promise<void> {
+  if (a.status !== 202) return;
+  const id = Number(a.json.deadLetter.id);
+  await h.eventually(
+    async () => (await h.db.selectFrom('dead_letters').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status !== 'retrying',
+    30_000,
+    `dead letter ${id} recorded or dead again`,
+  );
+}
+
 const API_SPECS: Record<string, ApiSpec> = {
   'GET /healthz': {},
   'GET /readyz': {},
@@ -509,6 +520,7 @@ const API_SPECS: Record<string, ApiSpec> = {
         .executeTakeFirstOrThrow();
       return { id: String(row.id) };
     },
+    after2xx: waitDeadLetterRetried,
   },
 };
 
