@@ -1,6 +1,6 @@
 /**
- * Node.js 20 reached its end of life on 2026-04-30 (no security fixes since). taskwire still runs
- * and is tested on it (package.json `engines`), but says so at start: Node 24 is the LTS to use.
+ * Node.js 20 reached its end of life on 2026-04-30 (no security fixes since). The npm scripts run
+ * Node 24 (the devDependency `node`); someone who runs `node dist/...` on an older Node is told so at start.
  */
 import type { Logger } from './logger.js';
 

@@ -381,7 +381,7 @@ async function waitBulkSend(_req: FuzzRequest, a: Answer): Promise<void> {
 /** After a retry is accepted: its workflow records the letter later, so wait until it is no longer `retrying`. */
 async function waitDeadLetterRetried(_req: FuzzRequest, a: Answer): Promise<void> {
   if (a.status !== 202) return;
-  const id = Number(a.json.deadLetter.id);
+  const id = String(a.json.deadLetter.id);
   await h.eventually(
     async () => (await h.db.selectFrom('dead_letters').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status !== 'retrying',
     30_000,
