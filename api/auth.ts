@@ -9,6 +9,7 @@ import type { Db } from '../db/index.js';
 import type { Employee, Role } from '../db/schema.js';
 import { findEmployeeByTokenHash, insertEmployee } from '../db/queries/employees.js';
 import { forbidden, unauthorized } from './errors.js';
+import { cachedEmployeeByToken } from './read-cache.js';
 import type { AuthGuard } from './auth-throttle.js';
 import type { AppEnv } from './env.js';
 
@@ -31,10 +32,10 @@ export function bearerToken(header: string | undefined): string | undefined {
   return token && token.length <= MAX_TOKEN_LENGTH ? token : undefined;
 }
 
-/** The employee a token belongs to, or undefined. */
+/** The employee a token belongs to, or undefined (a found one is kept a second: read-cache.ts). */
 export async function authenticate(db: Db, token: string): Promise<Employee | undefined> {
   const hash = hashToken(token);
-  const employee = await findEmployeeByTokenHash(db, hash);
+  const employee = await cachedEmployeeByToken(db, hash, () => findEmployeeByTokenHash(db, hash));
   if (!employee) return undefined;
   // The lookup is by hash already; compare again in constant time so no code path branches on a partial match.
   const a = Buffer.from(employee.token_hash, 'hex');

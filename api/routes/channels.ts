@@ -3,7 +3,7 @@
  * its credentials, task template and options. Credentials are write-only: stored in
  * `credentials`, never returned. What differs by kind comes from the channel's definition.
  */
-import { forgetCachedChannels } from '../channel-cache.js';
+import { forgetCachedChannels } from '../read-cache.js';
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition, channelDefinitions, channelKinds } from '../../channels/index.js';
 import { ChannelCredentialsRefused, type ChannelDefinition } from '../../channels/types.js';

@@ -6,7 +6,7 @@
  * signal; when it can't be reached the answer is 503 and the channel retries (the workflow
  * de-duplicates the redelivery).
  */
-import { cachedChannel } from '../channel-cache.js';
+import { cachedChannel } from '../read-cache.js';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinitions } from '../../channels/index.js';
 import type { ChannelDefinition, WebhookContext, WebhookHandover, WebhookResult } from '../../channels/types.js';
