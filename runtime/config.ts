@@ -2,12 +2,38 @@
  * Configuration, parsed once at start with zod. A bad value stops the process with a message
  * naming the variable. Every variable is documented in README.md (Configuration).
  */
+import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { z } from 'zod';
 import { channelConfigShape, type ChannelsEnv } from '../channels/index.js';
 import { DEFAULT_MEDIA_ALLOWED_HOSTS, parseHostPatterns } from '../channels/media-hosts.js';
 
 const seconds = (def: number) => z.coerce.number().int().positive().default(def);
+
+/** What one conversation in the worker's cache adds to the process (measured 0.19–0.22 MiB, bench/README.md). */
+export const CACHED_WORKFLOW_BYTES = 256 * 1024;
+/** The cache's default ceiling: a 5,000-recipient mailing's replies all find their conversation cached. */
+export const MAX_DEFAULT_CACHED_WORKFLOWS = 5000;
+
+/**
+ * WORKER_MAX_CACHED_WORKFLOWS when unset: 5,000 conversations, or as many as fit in a quarter of
+ * the memory the process may use (the container's limit when there is one) and in the workflow
+ * thread's V8 heap (less 200 MiB), but at least 500. A conversation not in the cache is rebuilt
+ * from its history when a message comes, which costs CPU (a reply storm after a mailing went from
+ * 34 to 40 attached per second with all 5,000 cached).
+ */
+export function defaultMaxCachedWorkflows(memoryBytes = usableMemoryBytes(), heapLimitBytes = v8.getHeapStatistics().heap_size_limit): number {
+  const byMemory = Math.floor(memoryBytes / 4 / CACHED_WORKFLOW_BYTES);
+  const byHeap = Math.floor(Math.max(0, heapLimitBytes - 200 * 1024 * 1024) / CACHED_WORKFLOW_BYTES);
+  return Math.max(500, Math.min(MAX_DEFAULT_CACHED_WORKFLOWS, byMemory, byHeap));
+}
+
+function usableMemoryBytes(): number {
+  const limit = process.constrainedMemory?.() ?? 0; // cgroup limit (0 or a huge number when none)
+  const total = os.totalmem();
+  return limit > 0 && limit < total ? limit : total;
+}
 
 /** `a.com,*.b.com` → normalised host patterns; a bad entry is named in the error. */
 const hostList = (def: readonly string[]) =>
@@ -45,7 +71,7 @@ const common = z.object({
   BROADCAST_RETENTION_SECONDS: seconds(2_592_000),
   BROADCAST_PURGE_INTERVAL_SECONDS: seconds(3600),
   HELD_REPLY_RETENTION_SECONDS: seconds(2_592_000),
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(() => defaultMaxCachedWorkflows()),
   CONVERSATION_IDLE_SECONDS: seconds(3600),
   PROFILE_SWEEP_SECONDS: seconds(60),
   CONVERSATION_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).default(2000),

@@ -71,7 +71,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     taskQueue: base,
     // Open conversations mostly wait (holds last up to 30 days): the cache bounds their memory;
     // an evicted workflow is rebuilt from its (short) history when its timer or a message comes.
-    maxCachedWorkflows: deps.config.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
+    maxCachedWorkflows: deps.config.WORKER_MAX_CACHED_WORKFLOWS,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
   const channelWorkers = await Promise.all(
