@@ -74,6 +74,8 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
                          0 = no reads while posting (comments are checked afterwards; latency then comes
                          from the workflow histories only: webhook answer → recordEvents completed)
   --poll-concurrency C   at most C API reads in flight (default 10)
+  --no-conditional-reads read whole tasks every time, as before the ETag (default: If-None-Match with the last
+                         copy's ETag, as an agent UI polls; an unchanged task answers 304)
   --warmup N             unmeasured messages first, from other users, at 10/s (default 20; 0 = none)
   --timeout S            give up when a comment is not visible S seconds after the last answer (default 120)
   --wait-quiet S         before measuring, wait up to S s until other processes use < --quiet-below (default 120; 0 = don't)
@@ -105,6 +107,7 @@ const { values: argv } = parseArgs({
     rate: { type: 'string', default: '25' },
     'poll-interval': { type: 'string', default: '50' },
     'poll-concurrency': { type: 'string', default: '10' },
+    'no-conditional-reads': { type: 'boolean', default: false },
     warmup: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '120' },
     'no-baseline': { type: 'boolean', default: false },
@@ -130,6 +133,7 @@ const params = {
   rate: num('rate', argv.rate, 0.01, false),
   pollIntervalMs: num('poll-interval', argv['poll-interval'], 0),
   pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
+  conditionalReads: !argv['no-conditional-reads'],
   warmup: num('warmup', argv.warmup, 0),
   timeoutS: num('timeout', argv.timeout, 1, false),
   baseline: !argv['no-baseline'],
@@ -279,7 +283,7 @@ function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b:
 // ---------------------------------------------------------------------------------------------
 // Main
 
-type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'timeoutS'>;
+type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'conditionalReads' | 'timeoutS'>;
 
 /** The first fields of every result JSON: which run, when, how started, where, with what. */
 function resultHeader(benchmark: string, runStarted: Date, machine: Setup['machine']) {
@@ -326,6 +330,7 @@ async function setUp(): Promise<Setup> {
     ...webhooks,
     pollIntervalMs: params.pollIntervalMs,
     pollConcurrency: params.pollConcurrency,
+    conditionalReads: params.conditionalReads,
     timeoutS: params.timeoutS,
   } satisfies Partial<PhaseOptions>;
   const runTag = randomBytes(3).toString('hex');
@@ -553,7 +558,8 @@ async function measureOneRate(setup: Setup): Promise<number> {
   lines.push(
     `polling${polled ? "" : " (after posting only, to verify)"}: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
       `(${((r.poll.taskReads + r.poll.listRequests) / pollWindowS).toFixed(1)} req/s, ${(r.poll.taskReads / params.messages).toFixed(2)} task reads/message, ` +
-      `${Math.round((100 * r.poll.emptyTaskReads) / Math.max(1, r.poll.taskReads))} % found nothing new); ` +
+      `${Math.round((100 * r.poll.emptyTaskReads) / Math.max(1, r.poll.taskReads))} % found nothing new, ` +
+      `${params.conditionalReads ? `${Math.round((100 * r.poll.notModifiedReads) / Math.max(1, r.poll.taskReads))} % answered 304` : 'whole reads (--no-conditional-reads)'}); ` +
       (polled ? `resolution (first read with − last read without) p50 ${fmt(resolution.p50)} / p95 ${fmt(resolution.p95)} ms` : 'no reads while posting'),
   );
   if (history) {
@@ -731,6 +737,8 @@ async function measureOneRate(setup: Setup): Promise<number> {
       taskReads: r.poll.taskReads,
       listReads: r.poll.listRequests,
       emptyTaskReads: r.poll.emptyTaskReads,
+      conditionalReads: params.conditionalReads,
+      notModifiedReads: r.poll.notModifiedReads,
       requestsPerSecond: Math.round(((r.poll.taskReads + r.poll.listRequests) / pollWindowS) * 10) / 10,
       taskReadsPerMessage: Math.round((r.poll.taskReads / params.messages) * 100) / 100,
       taskReadMs: rounded(reads),

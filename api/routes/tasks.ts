@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition } from '../../channels/index.js';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
-import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
+import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, getTaskWithFingerprint, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
 import type { PublicationKind, PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
@@ -18,6 +18,7 @@ import { ApiError, badRequest, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
 import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, jsonBody, jsonResponse } from '../schemas.js';
 import { CommentSchema, serializeComment, serializeTaskSummary, TaskSchema, TaskSummarySchema } from '../task-json.js';
+import { etagMatches, taskETag } from '../task-etag.js';
 import { isWaiting, registerCancelRoute, replyWait, requireMayChange, waitFields } from './comment-waits.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -80,8 +81,20 @@ const routes = {
   }),
   get: createRoute({
     method: 'get', path: '/api/tasks/{id}', tags: ['tasks'], summary: 'A task with its comments in order', security: bearerSecurity,
-    request: { params: taskIdParam },
-    responses: { 200: jsonResponse(TaskSchema, 'The task'), ...errorResponses(401, 404, 503) },
+    description:
+      'Every answer carries an `ETag`. A client that polls sends the last one back in `If-None-Match`: while nothing the read shows has changed ' +
+      '(the task, its comments — new, edited, reacted to, delivered — or their attachments) the answer is `304` with no body, which costs the server one small query.',
+    request: {
+      params: taskIdParam,
+      headers: z.object({
+        'if-none-match': z.string().optional().openapi({ description: 'The `ETag` of the copy the client has: `304` while it is current' }),
+      }),
+    },
+    responses: {
+      200: { ...jsonResponse(TaskSchema, 'The task'), headers: z.object({ ETag: z.string().openapi({ description: 'Identifies this state of the read' }) }) },
+      304: { description: 'Not modified: the copy named by If-None-Match is current', headers: z.object({ ETag: z.string() }) },
+      ...errorResponses(401, 404, 503),
+    },
   }),
   comment: createRoute({
     method: 'post', path: '/api/tasks/{id}/comments', tags: ['tasks'], security: bearerSecurity,
@@ -236,7 +249,18 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     return c.json({ items: rows.map(serializeTaskSummary) }, 200);
   });
 
-  app.openapi(routes.get, async (c) => c.json(await fullTask(parseId(c.req.valid('param').id, 'task')), 200));
+  app.openapi(routes.get, async (c) => {
+    const id = parseId(c.req.valid('param').id, 'task');
+    const row = await getTaskWithFingerprint(db, id);
+    if (!row) throw notFound('task', id);
+    const { view_fingerprint, ...task } = row;
+    const tag = taskETag(id, view_fingerprint);
+    c.header('ETag', tag);
+    c.header('Cache-Control', 'private, no-cache');
+    if (etagMatches(c.req.valid('header')['if-none-match'], tag)) return c.body(null, 304);
+    // Read after the fingerprint: the comments are at least as new as the tag, never older.
+    return c.json({ ...serializeTaskSummary(task), comments: (await commentsOfTask(db, id)).map(serializeComment) }, 200);
+  });
 
   app.openapi(routes.comment, async (c) => {
     const taskId = parseId(c.req.valid('param').id, 'task');

@@ -34,6 +34,8 @@ export interface PhaseOptions {
   /** 0: no reads while posting; every comment is checked once all webhooks were answered (seenAt then means nothing). */
   pollIntervalMs: number;
   pollConcurrency: number;
+  /** Task reads send the last copy's ETag (If-None-Match); a 304 keeps that copy. */
+  conditionalReads?: boolean;
   timeoutS: number;
   progressEvery: number;
   quiet?: boolean;
@@ -69,6 +71,8 @@ export interface PollStats {
   taskReads: number;
   /** Task reads that showed no new comment. */
   emptyTaskReads: number;
+  /** Task reads answered 304 (the last copy was current). */
+  notModifiedReads: number;
   readMs: number[];
   listMs: number[];
   firstAt?: number;
@@ -150,7 +154,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     };
   });
   const textRe = new RegExp(`^bench ${o.tag} m(\\d+) `);
-  const poll: PollStats = { listRequests: 0, taskReads: 0, emptyTaskReads: 0, readMs: [], listMs: [] };
+  const poll: PollStats = { listRequests: 0, taskReads: 0, emptyTaskReads: 0, notModifiedReads: 0, readMs: [], listMs: [] };
   const sem = new Semaphore(o.pollConcurrency);
   const known = new Set(o.knownTaskIds); // task ids already read once (ours or not)
   const mine = new Set<string>();
@@ -174,6 +178,28 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     poll.lastAt = end;
     if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
     return { body: JSON.parse(text), start, end };
+  }
+
+  /**
+   * A task read as an agent UI polls: with the last copy's ETag in If-None-Match (unless
+   * --no-conditional-reads), so an unchanged task answers 304 and the last copy stands.
+   */
+  const lastCopy = new Map<string, { etag: string; body: any }>();
+  async function readTaskCopy(id: string): Promise<{ body: any; start: number; end: number; notModified: boolean }> {
+    const path = `/api/tasks/${id}`;
+    const kept = o.conditionalReads ? lastCopy.get(id) : undefined;
+    const start = now();
+    const res = await fetch(o.apiUrl + path, { headers: kept ? { ...auth, 'if-none-match': kept.etag } : auth });
+    const text = await res.text();
+    const end = now();
+    poll.firstAt ??= start;
+    poll.lastAt = end;
+    if (res.status === 304 && kept) return { body: kept.body, start, end, notModified: true };
+    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    const body = JSON.parse(text);
+    const etag = res.headers.get('etag');
+    if (etag) lastCopy.set(id, { etag, body });
+    return { body, start, end, notModified: false };
   }
 
   /** Notes every one of our comments in a task read; returns the person it belongs to and how many were new. */
@@ -232,8 +258,9 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       fresh.map(async (id) => {
         await sem.acquire();
         try {
-          const r = await apiGet(`/api/tasks/${id}`);
+          const r = await readTaskCopy(id);
           poll.taskReads++;
+          if (r.notModified) poll.notModifiedReads++;
           poll.readMs.push(r.end - r.start);
           const { person, fresh: n } = observeTask(r.body, r.start, r.end);
           if (n === 0) poll.emptyTaskReads++;
@@ -256,8 +283,9 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   }
 
   async function readTask(x: Person): Promise<void> {
-    const r = await apiGet(`/api/tasks/${x.taskId}`);
+    const r = await readTaskCopy(x.taskId!);
     poll.taskReads++;
+    if (r.notModified) poll.notModifiedReads++;
     poll.readMs.push(r.end - r.start);
     const { fresh } = observeTask(r.body, r.start, r.end);
     if (fresh === 0) poll.emptyTaskReads++;

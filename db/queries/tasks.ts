@@ -31,6 +31,26 @@ export async function getTask(db: Q, id: string): Promise<Task | undefined> {
   return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * What a task read shows changes exactly when a row it is made of changes: the task, its comments
+ * (edits, reactions, delivery statuses are updates of theirs) and their attachments. Every insert or
+ * update gives a row a new `xmin` (the transaction that wrote it), so the task's `xmin` with its
+ * comments' ids and `xmin`s and the number of their attachments identify one state of the read.
+ * Hashed in the database: the API learns whether a client's copy is current without reading the
+ * comments.
+ */
+const viewFingerprint = sql<string>`md5(tasks.xmin::text || '|' || coalesce((select string_agg(c.id::text || ':' || c.xmin::text, ',' order by c.id) from comments c where c.task_id = tasks.id), '') || '|' || (select count(*) from attachments a join comments ac on ac.id = a.comment_id where ac.task_id = tasks.id)::text)`;
+
+/** The task with the fingerprint of its read (`viewFingerprint`), in one statement. */
+export async function getTaskWithFingerprint(db: Q, id: string): Promise<(Task & { view_fingerprint: string }) | undefined> {
+  return db.selectFrom('tasks').selectAll().select(viewFingerprint.as('view_fingerprint')).where('id', '=', id).executeTakeFirst();
+}
+
+/** Only the fingerprint of the task's read, or undefined when there is no such task. */
+export async function taskFingerprint(db: Q, id: string): Promise<string | undefined> {
+  return (await db.selectFrom('tasks').select(viewFingerprint.as('view_fingerprint')).where('id', '=', id).executeTakeFirst())?.view_fingerprint;
+}
+
 export type CommentWithAttachments = Comment & { attachments: Attachment[] };
 
 /** A task's comments with their attachments, in one round trip (task reads are the API's most frequent). */
