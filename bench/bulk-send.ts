@@ -73,6 +73,7 @@ const HELP = `Usage: npm run bench:bulk -- [options]     (tsx bench/bulk-send.ts
   --log-level L          taskwire's log level (default warn)
   --pg-fast              PostgreSQL with fsync/synchronous_commit/full_page_writes off (default: as npm start)
   --temporal-config K=V  extra dev server dynamic config (repeatable)
+  --temporal-db          the dev server keeps its state in a SQLite file, as npm start's does (default: in memory)
   --out DIR              where the JSON result goes (default bench/results)
   --help
 

@@ -83,6 +83,8 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
   --log-level L          taskwire's log level (default warn)
   --pg-fast              PostgreSQL with fsync/synchronous_commit/full_page_writes off (default: as npm start)
   --temporal-config K=V  extra dev server dynamic config (repeatable), e.g. history.transferProcessorMaxPollRPS=200
+  --temporal-db          the dev servers (taskwire's and the baseline's) keep their state in a SQLite file, as
+                         npm start's does (default: in memory)
   --no-history           skip reading workflow histories (cost per message, latency breakdown)
   --no-baseline          skip the raw-Temporal baseline (signal-with-start into --people workflows, no-op local
                          activity; own dev server with the same flags, after taskwire's phase)
@@ -367,6 +369,7 @@ function cachedWorkflows(s: Stack): number {
 async function startBaselineWithWarmup(setup: Setup): Promise<Baseline> {
   baseline = await startBaseline({
     temporalExtraArgs: stackFlags(params).temporalExtraArgs,
+    temporalDb: params.temporalDb,
     maxCachedWorkflows: setup.s.config.WORKER_MAX_CACHED_WORKFLOWS,
     timeoutS: params.timeoutS,
     cores: setup.machine.cores,

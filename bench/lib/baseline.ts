@@ -11,6 +11,9 @@
  * (lib/baseline-driver.ts), as a minimal Temporal application would; taskwire's stack stays up and
  * idle meanwhile (its CPU is shown, and not counted as "other processes").
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { freePort } from '../../runtime/free-port.js';
 import { findOrBuildTemporalCli } from '../../runtime/temporal-cli.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/temporal-dev-server.js';
@@ -28,6 +31,8 @@ const TASK_QUEUE = 'bench-baseline';
 export interface BaselineOptions {
   /** The stack's extra dev server arguments (`--dynamic-config-value k=v` …): the same configuration. */
   temporalExtraArgs: string[];
+  /** As the stack's: the dev server's state in a SQLite file (a temporary folder of its own). */
+  temporalDb?: boolean;
   maxCachedWorkflows: number;
   timeoutS: number;
   cores: number;
@@ -83,15 +88,18 @@ export async function startBaseline(o: BaselineOptions): Promise<Baseline> {
   const t0 = Date.now();
   const binary = await findOrBuildTemporalCli({ log: o.say });
   const metricsPort = await freePort('127.0.0.1');
+  const dbDir = o.temporalDb ? await mkdtemp(path.join(os.tmpdir(), 'taskwire-baseline-')) : undefined;
   const server: TemporalDevServer = await startTemporalDevServer({
     binary,
     headless: true,
+    ...(dbDir ? { dbFilename: path.join(dbDir, 'temporal.db') } : {}),
     extraArgs: ['--metrics-port', String(metricsPort), ...o.temporalExtraArgs],
   });
   let child: PhaseProcess<BaselinePhaseOptions, BaselinePhaseResult> | undefined;
   const close = async () => {
     await child?.stop().catch(() => undefined);
     await server.stop();
+    if (dbDir) await rm(dbDir, { recursive: true, force: true });
   };
   try {
     child = await startPhaseProcess<BaselinePhaseOptions, BaselinePhaseResult>(new URL('./baseline-driver.ts', import.meta.url), 'baseline');

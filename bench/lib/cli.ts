@@ -21,6 +21,7 @@ export const COMMON_OPTIONS = {
   'log-level': { type: 'string', default: 'warn' },
   'pg-fast': { type: 'boolean', default: false },
   'temporal-config': { type: 'string', multiple: true, default: [] },
+  'temporal-db': { type: 'boolean', default: false },
   out: { type: 'string', default: RESULTS_DIR },
   help: { type: 'boolean', default: false },
 } satisfies NonNullable<ParseArgsConfig['options']>;
@@ -53,6 +54,8 @@ export interface CommonParams {
   logLevel: string;
   pgFast: boolean;
   temporalConfig: string[];
+  /** The dev servers keep their state in a SQLite file, as `npm start`'s does (default: in memory). */
+  temporalDb: boolean;
   history: boolean;
   outDir: string;
 }
@@ -64,6 +67,7 @@ export function commonParams(
     'log-level'?: string;
     'pg-fast'?: boolean;
     'temporal-config'?: string[];
+    'temporal-db'?: boolean;
     'no-history'?: boolean;
     out?: string;
   },
@@ -75,15 +79,17 @@ export function commonParams(
     logLevel: argv['log-level']!,
     pgFast: argv['pg-fast']!,
     temporalConfig: argv['temporal-config'] ?? [],
+    temporalDb: argv['temporal-db'] ?? false,
     history: !argv['no-history'],
     outDir: path.resolve(argv.out!),
   };
 }
 
-/** The stack's PostgreSQL flags and Temporal dev server arguments for --pg-fast and --temporal-config. */
-export function stackFlags(p: Pick<CommonParams, 'pgFast' | 'temporalConfig'>): { postgresFlags?: string[]; temporalExtraArgs: string[] } {
+/** The stack's PostgreSQL flags and Temporal dev server settings for --pg-fast, --temporal-config and --temporal-db. */
+export function stackFlags(p: Pick<CommonParams, 'pgFast' | 'temporalConfig' | 'temporalDb'>): { postgresFlags?: string[]; temporalExtraArgs: string[]; temporalDb: boolean } {
   return {
     postgresFlags: p.pgFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : undefined,
     temporalExtraArgs: p.temporalConfig.flatMap((kv) => ['--dynamic-config-value', kv]),
+    temporalDb: p.temporalDb,
   };
 }

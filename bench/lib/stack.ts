@@ -41,6 +41,8 @@ export interface StackOptions {
   postgresFlags?: string[];
   /** Extra `temporal server start-dev` arguments (e.g. --dynamic-config-value k=v). */
   temporalExtraArgs?: string[];
+  /** The dev server's state in a SQLite file in the run's folder, as `npm start` (default: in memory). */
+  temporalDb?: boolean;
   say?: (line: string) => void;
 }
 
@@ -105,7 +107,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const postgresDataDir = path.join(tmp, 'pg');
     const [pgResult, temporalResult, vkResult, graphResult] = await Promise.allSettled([
       startEmbeddedPostgres({ dataDir: postgresDataDir, postgresFlags: opts.postgresFlags }),
-      startTemporalDevServer({ binary, headless: true, extraArgs: ['--metrics-port', String(metricsPort), ...(opts.temporalExtraArgs ?? [])] }),
+      startTemporalDevServer({
+        binary,
+        headless: true,
+        ...(opts.temporalDb ? { dbFilename: path.join(tmp, 'temporal', 'temporal.db') } : {}),
+        extraArgs: ['--metrics-port', String(metricsPort), ...(opts.temporalExtraArgs ?? [])],
+      }),
       startFakeVk(),
       startFakeGraph(),
     ]);
