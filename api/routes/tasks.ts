@@ -12,6 +12,7 @@ import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../..
 import type { PublicationKind, PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
 import { attachUpdate, readAfterChange, requireOpenConversation, rowAfterUpdate, updateConversation, updateTaskOwner, type UpdateProgress, type UpdateRef } from '../conversations.js';
+import type { Task } from '../../db/schema.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest, notFound, parseId } from '../errors.js';
@@ -154,10 +155,15 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   const { db, config, temporal } = deps;
   const replyDeadline = () => Date.now() + config.REPLY_WAIT_SECONDS * 1000;
 
+  /** The task's JSON with its comments, read after the task row (so never older than it). */
+  async function taskJson(task: Task) {
+    return { ...serializeTaskSummary(task), comments: (await commentsOfTask(db, task.id)).map(serializeComment) };
+  }
+
   async function fullTask(id: string) {
     const task = await getTask(db, id);
     if (!task) throw notFound('task', id);
-    return { ...serializeTaskSummary(task), comments: (await commentsOfTask(db, id)).map(serializeComment) };
+    return taskJson(task);
   }
 
   async function target(taskId: string) {
@@ -258,8 +264,7 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     c.header('ETag', tag);
     c.header('Cache-Control', 'private, no-cache');
     if (etagMatches(c.req.valid('header')['if-none-match'], tag)) return c.body(null, 304);
-    // Read after the fingerprint: the comments are at least as new as the tag, never older.
-    return c.json({ ...serializeTaskSummary(task), comments: (await commentsOfTask(db, id)).map(serializeComment) }, 200);
+    return c.json(await taskJson(task), 200);
   });
 
   app.openapi(routes.comment, async (c) => {

@@ -169,37 +169,35 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
 
   // ---- API reads ----
 
-  async function apiGet(path: string): Promise<{ body: any; start: number; end: number }> {
+  /** A GET of the API, timed; `etag` goes in If-None-Match, and a 304 then has no body. */
+  async function apiGet(path: string, etag?: string): Promise<{ body: any; etag: string | null; notModified: boolean; start: number; end: number }> {
     const start = now();
-    const res = await fetch(o.apiUrl + path, { headers: auth });
+    const res = await fetch(o.apiUrl + path, { headers: etag ? { ...auth, 'if-none-match': etag } : auth });
     const text = await res.text();
     const end = now();
     poll.firstAt ??= start;
     poll.lastAt = end;
+    if (res.status === 304 && etag) return { body: undefined, etag, notModified: true, start, end };
     if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-    return { body: JSON.parse(text), start, end };
+    return { body: JSON.parse(text), etag: res.headers.get('etag'), notModified: false, start, end };
   }
 
   /**
-   * A task read as an agent UI polls: with the last copy's ETag in If-None-Match (unless
+   * A task read as an agent UI polls, counted: with the last copy's ETag in If-None-Match (unless
    * --no-conditional-reads), so an unchanged task answers 304 and the last copy stands.
    */
   const lastCopy = new Map<string, { etag: string; body: any }>();
-  async function readTaskCopy(id: string): Promise<{ body: any; start: number; end: number; notModified: boolean }> {
-    const path = `/api/tasks/${id}`;
+  async function readTaskCopy(id: string): Promise<{ body: any; start: number; end: number }> {
     const kept = o.conditionalReads ? lastCopy.get(id) : undefined;
-    const start = now();
-    const res = await fetch(o.apiUrl + path, { headers: kept ? { ...auth, 'if-none-match': kept.etag } : auth });
-    const text = await res.text();
-    const end = now();
-    poll.firstAt ??= start;
-    poll.lastAt = end;
-    if (res.status === 304 && kept) return { body: kept.body, start, end, notModified: true };
-    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-    const body = JSON.parse(text);
-    const etag = res.headers.get('etag');
-    if (etag) lastCopy.set(id, { etag, body });
-    return { body, start, end, notModified: false };
+    const r = await apiGet(`/api/tasks/${id}`, kept?.etag);
+    poll.taskReads++;
+    poll.readMs.push(r.end - r.start);
+    if (r.notModified) {
+      poll.notModifiedReads++;
+      return { body: kept!.body, start: r.start, end: r.end };
+    }
+    if (r.etag) lastCopy.set(id, { etag: r.etag, body: r.body });
+    return r;
   }
 
   /** Notes every one of our comments in a task read; returns the person it belongs to and how many were new. */
@@ -259,9 +257,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
         await sem.acquire();
         try {
           const r = await readTaskCopy(id);
-          poll.taskReads++;
-          if (r.notModified) poll.notModifiedReads++;
-          poll.readMs.push(r.end - r.start);
           const { person, fresh: n } = observeTask(r.body, r.start, r.end);
           if (n === 0) poll.emptyTaskReads++;
           known.add(id);
@@ -284,9 +279,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
 
   async function readTask(x: Person): Promise<void> {
     const r = await readTaskCopy(x.taskId!);
-    poll.taskReads++;
-    if (r.notModified) poll.notModifiedReads++;
-    poll.readMs.push(r.end - r.start);
     const { fresh } = observeTask(r.body, r.start, r.end);
     if (fresh === 0) poll.emptyTaskReads++;
   }

@@ -46,11 +46,6 @@ export async function getTaskWithFingerprint(db: Q, id: string): Promise<(Task &
   return db.selectFrom('tasks').selectAll().select(viewFingerprint.as('view_fingerprint')).where('id', '=', id).executeTakeFirst();
 }
 
-/** Only the fingerprint of the task's read, or undefined when there is no such task. */
-export async function taskFingerprint(db: Q, id: string): Promise<string | undefined> {
-  return (await db.selectFrom('tasks').select(viewFingerprint.as('view_fingerprint')).where('id', '=', id).executeTakeFirst())?.view_fingerprint;
-}
-
 export type CommentWithAttachments = Comment & { attachments: Attachment[] };
 
 /** A task's comments with their attachments, in one round trip (task reads are the API's most frequent). */

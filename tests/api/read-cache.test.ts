@@ -3,22 +3,24 @@ import { CHANNEL_CACHE_MS, TOKEN_CACHE_MS, cachedChannel, cachedEmployeeByToken,
 import type { Db } from '../../db/index.js';
 import type { Channel, Employee } from '../../db/schema.js';
 
+/** A database read that answers `rows` in turn (the last one from then on), counting the reads. */
+function counting<T>(rows: Array<T | undefined | Error>) {
+  let reads = 0;
+  return {
+    get reads() {
+      return reads;
+    },
+    load: async () => {
+      const r = rows[Math.min(reads++, rows.length - 1)];
+      if (r instanceof Error) throw r;
+      return r;
+    },
+  };
+}
+
 /** Webhook routing's channel rows: one database read per channel and period, a change seen at once. */
 describe('channel cache', () => {
   const channel = (name: string) => ({ id: '1', name }) as unknown as Channel;
-  const counting = (rows: Array<Channel | undefined | Error>) => {
-    let reads = 0;
-    return {
-      get reads() {
-        return reads;
-      },
-      load: async () => {
-        const r = rows[Math.min(reads++, rows.length - 1)];
-        if (r instanceof Error) throw r;
-        return r;
-      },
-    };
-  };
 
   it('reads a channel once per period, then again', async () => {
     const db = {} as Db;
@@ -56,19 +58,7 @@ describe('channel cache', () => {
 /** Every /api request looks its token up: a found employee is kept a second, a token not found is asked again at once. */
 describe('employee-by-token cache', () => {
   const employee = (name: string) => ({ id: '7', name, role: 'agent' }) as unknown as Employee;
-  const reads = (rows: Array<Employee | undefined | Error>) => {
-    let n = 0;
-    return {
-      get n() {
-        return n;
-      },
-      load: async () => {
-        const r = rows[Math.min(n++, rows.length - 1)];
-        if (r instanceof Error) throw r;
-        return r;
-      },
-    };
-  };
+  const reads = (rows: Array<Employee | undefined | Error>) => counting<Employee>(rows);
 
   it('keeps a found employee for TOKEN_CACHE_MS, then reads again', async () => {
     const db = {} as Db;
@@ -76,7 +66,7 @@ describe('employee-by-token cache', () => {
     const t0 = 1_000_000;
     expect((await cachedEmployeeByToken(db, 'h1', src.load, t0))?.name).toBe('Anna');
     expect((await cachedEmployeeByToken(db, 'h1', src.load, t0 + TOKEN_CACHE_MS - 1))?.name).toBe('Anna');
-    expect(src.n).toBe(1);
+    expect(src.reads).toBe(1);
     expect((await cachedEmployeeByToken(db, 'h1', src.load, t0 + TOKEN_CACHE_MS))?.name).toBe('Anna, renamed');
   });
 
@@ -94,8 +84,8 @@ describe('employee-by-token cache', () => {
     const t0 = 3_000_000;
     await expect(cachedEmployeeByToken(db, 'h3', src.load, t0)).rejects.toThrow('connection refused');
     expect((await cachedEmployeeByToken(db, 'h3', src.load, t0 + 1))?.name).toBe('Back');
-    const channels = reads([undefined]);
-    expect(await cachedChannel(db, 'h3', channels.load as unknown as () => Promise<Channel | undefined>, t0 + 2)).toBeUndefined();
-    expect(channels.n).toBe(1);
+    const channels = counting<Channel>([undefined]);
+    expect(await cachedChannel(db, 'h3', channels.load, t0 + 2)).toBeUndefined();
+    expect(channels.reads).toBe(1);
   });
 });
