@@ -25,6 +25,7 @@ import { registerFirstContactRoutes } from './routes/first-contact.js';
 import { registerQuickReplyRoutes } from './routes/quick-replies.js';
 import { registerServiceRoutes } from './routes/service.js';
 import { registerTaskTemplateRoutes } from './routes/task-templates.js';
+import { registerTaskChangeRoutes } from './routes/task-changes.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 
@@ -108,6 +109,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerQuickReplyRoutes(app, deps);
   registerContactRoutes(app, deps);
   registerTaskRoutes(app, deps);
+  registerTaskChangeRoutes(app, deps);
   registerFirstContactRoutes(app, deps);
   registerBroadcastRoutes(app, deps);
   registerDeadLetterRoutes(app, deps);

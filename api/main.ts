@@ -12,7 +12,7 @@ warnIfNodeEndOfLife(logger);
 const services = await startServices(config, logger, { embedded: false });
 await bootstrapOwner(services.db, config.BOOTSTRAP_ADMIN_TOKEN);
 const temporal = await connectClient(services);
-const api = await startApiServer({ config, db: services.db, temporal: temporal.client, files: services.files, logger });
+const api = await startApiServer({ config, db: services.db, databaseUrl: services.databaseUrl, temporal: temporal.client, files: services.files, logger });
 logger.info({ url: api.url }, 'taskwire API listening');
 onShutdownSignal(logger, async () => {
   await api.close();

@@ -5,13 +5,16 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { bootstrapOwner } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { TaskChangeFeed } from './task-changes.js';
 
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
 }
 
-export async function startApiServer(deps: AppDeps): Promise<ApiServer> {
+/** With `databaseUrl`, the server runs the task change feed (`GET /api/task-changes`) on its own connection. */
+export async function startApiServer({ databaseUrl, ...given }: AppDeps & { databaseUrl?: string }): Promise<ApiServer> {
+  const deps: AppDeps = { ...given, taskChanges: given.taskChanges ?? (databaseUrl ? new TaskChangeFeed({ databaseUrl, logger: given.logger }) : undefined) };
   const { config, logger } = deps;
   const owner = await bootstrapOwner(deps.db, config.BOOTSTRAP_ADMIN_TOKEN);
   if (owner) logger.info({ employeeId: owner.id }, 'account owner created from BOOTSTRAP_ADMIN_TOKEN');
@@ -47,6 +50,8 @@ export async function startApiServer(deps: AppDeps): Promise<ApiServer> {
     url,
     close: () =>
       (closing ??= new Promise<void>((resolve, reject) => {
+        // Open change streams end first: they would hold the connections (and close()) open.
+        void deps.taskChanges?.close();
         server.close((err) => (err ? reject(err) : resolve()));
         // Idle keep-alive connections would hold close() open.
         server.closeIdleConnections();

@@ -70,9 +70,12 @@ const HELP = `Usage: npm run bench -- [options]     (tsx bench/inbound-latency.t
   --messages N           webhooks to post (default 500)
   --people P             distinct VK users, messages go round-robin (default 100)
   --rate R               messages per second, open loop: message i is sent at start + i/R (default 25)
-  --poll-interval MS     each task is read at most every MS ms while it has messages outstanding (default 50);
-                         0 = no reads while posting (comments are checked afterwards; latency then comes
-                         from the workflow histories only: webhook answer → recordEvents completed)
+  --watch W              how the reader learns that a task changed, as an agent UI would: feed (default) reads a
+                         task when GET /api/task-changes names it; poll reads each task with outstanding
+                         messages every --poll-interval ms
+  --poll-interval MS     --watch poll: each task is read at most every MS ms while it has messages outstanding
+                         (default 50); 0 (either mode) = no reads while posting (comments are checked afterwards;
+                         latency then comes from the workflow histories only: webhook answer → recordEvents completed)
   --poll-concurrency C   at most C API reads in flight (default 10)
   --no-conditional-reads read whole tasks every time, as before the ETag (default: If-None-Match with the last
                          copy's ETag, as an agent UI polls; an unchanged task answers 304)
@@ -108,6 +111,7 @@ const { values: argv } = parseArgs({
     people: { type: 'string', default: '100' },
     rate: { type: 'string', default: '25' },
     'poll-interval': { type: 'string', default: '50' },
+    watch: { type: 'string', default: 'feed' },
     'poll-concurrency': { type: 'string', default: '10' },
     'no-conditional-reads': { type: 'boolean', default: false },
     warmup: { type: 'string', default: '20' },
@@ -126,6 +130,12 @@ const { values: argv } = parseArgs({
 });
 const { num, channel } = checkCommandLine(HELP, argv);
 
+function watchMode(v: string | undefined): 'feed' | 'poll' {
+  if (v === 'feed' || v === 'poll') return v;
+  console.error(`--watch must be feed or poll, not ${JSON.stringify(v)}`);
+  process.exit(2);
+}
+
 const params = {
   channel,
   statuses: channel === 'whatsapp' ? num('statuses', argv.statuses, 0) : 0,
@@ -136,6 +146,7 @@ const params = {
   pollIntervalMs: num('poll-interval', argv['poll-interval'], 0),
   pollConcurrency: num('poll-concurrency', argv['poll-concurrency'], 1),
   conditionalReads: !argv['no-conditional-reads'],
+  watch: watchMode(argv.watch),
   warmup: num('warmup', argv.warmup, 0),
   timeoutS: num('timeout', argv.timeout, 1, false),
   baseline: !argv['no-baseline'],
@@ -285,7 +296,7 @@ function diffHandlerTotals(a: Record<string, { count: number; sum: number }>, b:
 // ---------------------------------------------------------------------------------------------
 // Main
 
-type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'conditionalReads' | 'timeoutS'>;
+type CommonPhaseOptions = WebhookTarget & Pick<PhaseOptions, 'pollIntervalMs' | 'pollConcurrency' | 'conditionalReads' | 'watch' | 'timeoutS'>;
 
 /** The first fields of every result JSON: which run, when, how started, where, with what. */
 function resultHeader(benchmark: string, runStarted: Date, machine: Setup['machine']) {
@@ -318,7 +329,7 @@ async function setUp(): Promise<Setup> {
   const machine = machineInfo();
   say(
     `inbound-latency: ${params.messages} messages from ${params.people} people ${params.findRate ? 'per step, --find-rate' : `at ${params.rate}/s`} ` +
-      `(poll every ${params.pollIntervalMs} ms, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
+      `(${params.pollIntervalMs === 0 ? 'no reads while posting' : params.watch === 'feed' ? 'reads when the change feed names a task' : `poll every ${params.pollIntervalMs} ms`}, ≤ ${params.pollConcurrency} reads in flight; ${machine.cores} cores)`,
   );
 
   const wa = params.channel === 'whatsapp';
@@ -333,6 +344,7 @@ async function setUp(): Promise<Setup> {
     pollIntervalMs: params.pollIntervalMs,
     pollConcurrency: params.pollConcurrency,
     conditionalReads: params.conditionalReads,
+    watch: params.watch,
     timeoutS: params.timeoutS,
   } satisfies Partial<PhaseOptions>;
   const runTag = randomBytes(3).toString('hex');
@@ -559,7 +571,7 @@ async function measureOneRate(setup: Setup): Promise<number> {
   );
   lines.push(`${polled ? 'visible' : 'recordEvents done'} latency by fifth of the run (p50/p95/max ms): ${trend.map((t) => `${t.p50}/${t.p95}/${t.max}`).join('  ')}`);
   lines.push(
-    `polling${polled ? "" : " (after posting only, to verify)"}: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
+    `${polled ? (params.watch === 'feed' ? `reading on change (${r.poll.feedEvents ?? 0} feed events, ${r.poll.feedResyncs ?? 0} resyncs)` : 'polling') : 'polling (after posting only, to verify)'}: ${r.poll.taskReads} task reads + ${r.poll.listRequests} list reads in ${pollWindowS.toFixed(1)} s ` +
       `(${((r.poll.taskReads + r.poll.listRequests) / pollWindowS).toFixed(1)} req/s, ${(r.poll.taskReads / params.messages).toFixed(2)} task reads/message, ` +
       `${Math.round((100 * r.poll.emptyTaskReads) / Math.max(1, r.poll.taskReads))} % found nothing new, ` +
       `${params.conditionalReads ? `${Math.round((100 * r.poll.notModifiedReads) / Math.max(1, r.poll.taskReads))} % answered 304` : 'whole reads (--no-conditional-reads)'}); ` +
@@ -736,6 +748,9 @@ async function measureOneRate(setup: Setup): Promise<number> {
     measuredSeconds: Math.round(measuredS * 100) / 100,
     polling: {
       intervalMs: params.pollIntervalMs,
+      watch: params.watch,
+      feedEvents: r.poll.feedEvents ?? 0,
+      feedResyncs: r.poll.feedResyncs ?? 0,
       concurrency: params.pollConcurrency,
       taskReads: r.poll.taskReads,
       listReads: r.poll.listRequests,

@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006_channel_kinds_from_registry.js';
 import * as m0007 from './migrations/0007_replies_that_wait.js';
 import * as m0008 from './migrations/0008_edit_history_and_sla.js';
 import * as m0009 from './migrations/0009_pending_profiles.js';
+import * as m0010 from './migrations/0010_task_change_notifications.js';
 
 export type Db = Kysely<Database>;
 export type { Database } from './schema.js';
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0007_replies_that_wait': m0007,
   '0008_edit_history_and_sla': m0008,
   '0009_pending_profiles': m0009,
+  '0010_task_change_notifications': m0010,
 };
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {

@@ -15,6 +15,8 @@ import { ensureSearchAttributes } from './search-attributes.js';
 export interface Services {
   config: Config;
   db: Db;
+  /** Where `db` connects (the embedded PostgreSQL's when DATABASE_URL is unset): holds the password, never log it. */
+  databaseUrl: string;
   files: FileStore;
   logger: Logger;
   temporalAddress: string;
@@ -79,6 +81,7 @@ export async function startServices(config: Config, logger: Logger, opts: Servic
     return {
       config,
       db,
+      databaseUrl,
       files: new FileStore(config.filesDir),
       logger,
       temporalAddress: temporalAddress!,

@@ -63,7 +63,7 @@ try {
   temporal = await connectClient(services);
   // Intake first: a webhook only needs Temporal to accept its signal, and the workers (whose
   // workflow bundle takes seconds to build) pick it up as soon as they poll.
-  api = await startApiServer({ config, db: services.db, temporal: temporal.client, files: services.files, logger });
+  api = await startApiServer({ config, db: services.db, databaseUrl: services.databaseUrl, temporal: temporal.client, files: services.files, logger });
   workerConnection = await connectWorker(services);
   workers = await startWorkers({ config, connection: workerConnection, db: services.db, files: services.files, adapters: createAdapters(config), logger });
   await ensureSchedules(temporal.client, config, logger);

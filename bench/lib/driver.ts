@@ -36,6 +36,12 @@ export interface PhaseOptions {
   pollConcurrency: number;
   /** Task reads send the last copy's ETag (If-None-Match); a 304 keeps that copy. */
   conditionalReads?: boolean;
+  /**
+   * How the reader learns that a task changed (with pollIntervalMs > 0): `feed` reads a task when
+   * `GET /api/task-changes` names it, as an agent UI does; `poll` reads each task with outstanding
+   * messages every pollIntervalMs.
+   */
+  watch?: 'feed' | 'poll';
   timeoutS: number;
   progressEvery: number;
   quiet?: boolean;
@@ -73,6 +79,9 @@ export interface PollStats {
   emptyTaskReads: number;
   /** Task reads answered 304 (the last copy was current). */
   notModifiedReads: number;
+  /** `task` events of the change feed (--watch feed), and its `resync`s. */
+  feedEvents?: number;
+  feedResyncs?: number;
   readMs: number[];
   listMs: number[];
   firstAt?: number;
@@ -120,6 +129,8 @@ interface Person {
   /** Answered messages whose comment was not seen yet. */
   outstanding: Set<MsgResult>;
   inFlight: boolean;
+  /** A change was announced while a read was in flight: read again after it. */
+  dirty?: boolean;
   lastPollStart: number;
 }
 
@@ -285,6 +296,105 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
 
   // --poll-interval 0: stay silent while posting, then verify at a relaxed pace.
   const deferred = o.pollIntervalMs === 0;
+  const byFeed = !deferred && o.watch === 'feed';
+
+  // ---- --watch feed: a task is read when the change feed names it (one read per change; a change
+  // announced while its read is in flight is read again after it). A task not known yet is read once
+  // to learn whose it is. After a `resync` everything outstanding is read, and new tasks listed.
+
+  const personOfTask = new Map<string, Person>();
+  let listAgain = false;
+  function readOnChange(x: Person): void {
+    if (x.inFlight) {
+      x.dirty = true;
+      return;
+    }
+    x.inFlight = true;
+    x.dirty = false;
+    x.lastPollStart = now();
+    void (async () => {
+      await sem.acquire();
+      try {
+        await readTask(x);
+      } finally {
+        sem.release();
+        x.inFlight = false;
+      }
+      if (x.dirty && !stopped) readOnChange(x);
+    })().catch((err: Error) => fail(err));
+  }
+  async function learnTask(id: string): Promise<void> {
+    await sem.acquire();
+    try {
+      const r = await readTaskCopy(id);
+      const { person, fresh } = observeTask(r.body, r.start, r.end);
+      if (fresh === 0) poll.emptyTaskReads++;
+      if (person) {
+        mine.add(id);
+        person.taskId ??= id;
+        personOfTask.set(id, person);
+      }
+    } finally {
+      sem.release();
+    }
+  }
+  const learning = new Map<string, Promise<void>>();
+  function taskChanged(id: string): void {
+    const x = personOfTask.get(id) ?? persons.find((y) => y.taskId === id);
+    if (x) return readOnChange(x);
+    if (known.has(id)) return; // another phase's task
+    const pending = learning.get(id);
+    if (pending) {
+      // Changed again while we first read it: read again once we know whose it is.
+      void pending.then(() => {
+        const y = personOfTask.get(id);
+        if (y) readOnChange(y);
+      });
+      return;
+    }
+    const p = learnTask(id).catch((err: Error) => fail(err));
+    learning.set(id, p);
+    void p.then(() => {
+      learning.delete(id);
+      if (!personOfTask.has(id)) known.add(id);
+    });
+  }
+  const feedAbort = new AbortController();
+  async function watchFeed(): Promise<void> {
+    const res = await fetch(o.apiUrl + '/api/task-changes', { headers: auth, signal: feedAbort.signal });
+    if (res.status !== 200 || !res.body) throw new Error(`GET /api/task-changes answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    void (async () => {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const lines = buffer.slice(0, end).split('\n');
+          buffer = buffer.slice(end + 2);
+          const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
+          const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
+          if (event === 'ready') ready();
+          else if (event === 'task') {
+            poll.feedEvents = (poll.feedEvents ?? 0) + 1;
+            taskChanged(JSON.parse(data!).taskId as string);
+          } else if (event === 'resync') {
+            poll.feedResyncs = (poll.feedResyncs ?? 0) + 1;
+            say('change feed: resync (reading every task with outstanding messages)');
+            for (const x of persons) if (x.taskId !== undefined && x.outstanding.size > 0) readOnChange(x);
+            listAgain = true;
+          }
+        }
+      }
+      if (!stopped) fail(new Error('the change feed ended while the phase ran'));
+    })().catch((err: Error) => {
+      if (!stopped) fail(new Error(`the change feed failed: ${err.message}`));
+    });
+    await isReady;
+  }
+  if (byFeed) await watchFeed();
   const interval = () => (deferred ? 200 : o.pollIntervalMs);
   let tickTimer: NodeJS.Timeout | undefined;
   const tick = () => {
@@ -294,6 +404,18 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       return;
     }
     const t = now();
+    if (byFeed) {
+      // The feed names new tasks; listing only after a resync.
+      if (!discovering && listAgain) {
+        listAgain = false;
+        discovering = true;
+        void discover()
+          .catch((err: Error) => fail(err))
+          .finally(() => (discovering = false));
+      }
+      tickTimer = setTimeout(tick, 50);
+      return;
+    }
     if (!discovering && t - lastDiscoveryStart >= interval() && needsDiscovery() && sem.free > 0) {
       discovering = true;
       void discover()
@@ -412,6 +534,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     }
   } finally {
     stopped = true;
+    feedAbort.abort();
     clearTimeout(tickTimer);
     clearTimeout(postTimer);
     // Let in-flight reads finish so nothing touches the API after the phase.

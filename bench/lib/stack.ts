@@ -173,7 +173,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const apiConnection = await Connection.connect({ address: temporal.address });
     closers.push({ what: 'close API Temporal connection', fn: () => apiConnection.close() });
     const apiClient = new Client({ connection: apiConnection, namespace: config.TEMPORAL_NAMESPACE });
-    const server: ApiServer = await startApiServer({ config, db: apiDb, temporal: apiClient, files, logger });
+    const server: ApiServer = await startApiServer({ config, db: apiDb, databaseUrl: config.DATABASE_URL!, temporal: apiClient, files, logger });
     closers.push({ what: 'close the HTTP server', fn: () => server.close() });
     say(`HTTP API at ${server.url}`);
 

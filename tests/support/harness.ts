@@ -23,6 +23,7 @@ import { conversationWorkflowId } from '../../channels/workflow-ids.js';
 import { startFakeVk, type FakeVk } from '../fakes/vk-api.js';
 import { FAKE_PHONE_NUMBER_ID, signedWebhook, startFakeGraph, type FakeGraph } from '../fakes/graph-api.js';
 import { startFakeTelegram, type FakeTelegram, FAKE_BOT_ID } from '../fakes/telegram-api.js';
+import { TaskChangeFeed } from '../../api/task-changes.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 import { fixturePath } from './fixtures.js';
@@ -50,6 +51,8 @@ export interface Harness {
   tg: FakeTelegram;
   client: Client;
   app: ReturnType<typeof createApp>;
+  /** The app's task change feed (`GET /api/task-changes`). */
+  taskChanges: TaskChangeFeed;
   ownerToken: string;
   workers?: RunningWorkers;
   /** Starts in-process workers (again, after stopWorkers). */
@@ -113,7 +116,8 @@ export async function startHarness(env: Record<string, string> = {}, opts: { sla
   const files = new FileStore(config.filesDir);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS! });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const app = createApp({ config, db: testDb.db, temporal: client, files, logger });
+  const taskChanges = new TaskChangeFeed({ databaseUrl: testDb.url, logger, retryFirstMs: 100, retryMaxMs: 500 });
+  const app = createApp({ config, db: testDb.db, temporal: client, files, logger, taskChanges });
   const ownerToken = `tw_owner_${randomBytes(16).toString('hex')}`;
   await bootstrapOwner(testDb.db, ownerToken);
 
@@ -127,6 +131,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { sla
     tg,
     client,
     app,
+    taskChanges,
     ownerToken,
     async startWorkers() {
       nativeConnection ??= await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS! });
@@ -238,6 +243,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { sla
       }
     },
     async close() {
+      await taskChanges.close();
       await h.stopWorkers();
       // Workflows of this file would otherwise idle on the shared server until their timers fire.
       await terminateAll(client, config.TEMPORAL_TASK_QUEUE).catch(() => undefined);
