@@ -14,6 +14,23 @@ export function taskETag(taskId: string, fingerprint: string): string {
   return `W/"t${taskId}.${fingerprint}.${PROCESS_TAG}"`;
 }
 
+/**
+ * The fingerprints of `taskId` that If-None-Match names in tags of this process (`'any'` for `*`):
+ * the read can skip the comments when the task's is among them.
+ */
+export function fingerprintsNamed(ifNoneMatch: string | undefined, taskId: string): string[] | 'any' {
+  if (!ifNoneMatch) return [];
+  const found: string[] = [];
+  const prefix = `"t${taskId}.`;
+  const suffix = `.${PROCESS_TAG}"`;
+  for (const raw of ifNoneMatch.split(',')) {
+    const t = raw.trim().replace(/^W\//, '');
+    if (t === '*') return 'any';
+    if (t.startsWith(prefix) && t.endsWith(suffix) && t.length > prefix.length + suffix.length) found.push(t.slice(prefix.length, -suffix.length));
+  }
+  return found;
+}
+
 /** If-None-Match (`*` or a list of tags, weak comparison: `W/` ignored) names `tag`. */
 export function etagMatches(ifNoneMatch: string | undefined, tag: string): boolean {
   if (!ifNoneMatch) return false;

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition } from '../../channels/index.js';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
-import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTask, getTaskWithFingerprint, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
+import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTaskView, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
 import type { PublicationKind, PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
@@ -19,7 +19,7 @@ import { ApiError, badRequest, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
 import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, jsonBody, jsonResponse } from '../schemas.js';
 import { CommentSchema, serializeComment, serializeTaskSummary, TaskSchema, TaskSummarySchema } from '../task-json.js';
-import { etagMatches, taskETag } from '../task-etag.js';
+import { etagMatches, fingerprintsNamed, taskETag } from '../task-etag.js';
 import { isWaiting, registerCancelRoute, replyWait, requireMayChange, waitFields } from './comment-waits.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -155,15 +155,15 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   const { db, config, temporal } = deps;
   const replyDeadline = () => Date.now() + config.REPLY_WAIT_SECONDS * 1000;
 
-  /** The task's JSON with its comments, read after the task row (so never older than it). */
-  async function taskJson(task: Task) {
-    return { ...serializeTaskSummary(task), comments: (await commentsOfTask(db, task.id)).map(serializeComment) };
+  /** The task's JSON with its comments. */
+  function taskJson(task: Task, comments: CommentWithAttachments[]) {
+    return { ...serializeTaskSummary(task), comments: comments.map(serializeComment) };
   }
 
   async function fullTask(id: string) {
-    const task = await getTask(db, id);
-    if (!task) throw notFound('task', id);
-    return taskJson(task);
+    const view = await getTaskView(db, id);
+    if (!view) throw notFound('task', id);
+    return taskJson(view.task, view.comments!);
   }
 
   async function target(taskId: string) {
@@ -257,14 +257,15 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.get, async (c) => {
     const id = parseId(c.req.valid('param').id, 'task');
-    const row = await getTaskWithFingerprint(db, id);
-    if (!row) throw notFound('task', id);
-    const { view_fingerprint, ...task } = row;
-    const tag = taskETag(id, view_fingerprint);
+    const ifNoneMatch = c.req.valid('header')['if-none-match'];
+    // One statement: the comments are read only when the client's copy is not current.
+    const view = await getTaskView(db, id, fingerprintsNamed(ifNoneMatch, id));
+    if (!view) throw notFound('task', id);
+    const tag = taskETag(id, view.fingerprint);
     c.header('ETag', tag);
     c.header('Cache-Control', 'private, no-cache');
-    if (etagMatches(c.req.valid('header')['if-none-match'], tag)) return c.body(null, 304);
-    return c.json(await taskJson(task), 200);
+    if (etagMatches(ifNoneMatch, tag)) return c.body(null, 304);
+    return c.json(taskJson(view.task, view.comments ?? (await commentsOfTask(db, id))), 200);
   });
 
   app.openapi(routes.comment, async (c) => {
