@@ -56,6 +56,11 @@ export interface MessageLogLine {
   contactId: string;
   channelId: string;
   occurredAt: string | Date;
+  /**
+   * The person's message opens the reply window: the conversation row's `last_inbound_at` moves to
+   * `occurredAt` (unless later already) in the same statement, saving recordEvents a round trip.
+   */
+  opensWindowOf?: string;
 }
 
 /**
@@ -81,10 +86,18 @@ export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLin
               eb.val(c.text).as('text'),
               sql<string>`${JSON.stringify(c.files)}::jsonb`.as('files'),
               eb.val(c.sourceKey).as('source_key'),
-              sql<Date>`${log.occurredAt instanceof Date ? log.occurredAt.toISOString() : log.occurredAt}::timestamptz`.as('occurred_at'),
+              sql<Date>`${occurredAtOf(log)}::timestamptz`.as('occurred_at'),
             ]),
         )
         .onConflict((oc) => oc.column('source_key').doNothing()),
+    )
+    .with('w', (db) =>
+      db
+        .updateTable('conversations')
+        .set({ last_inbound_at: sql<Date>`greatest(last_inbound_at, ${occurredAtOf(log)}::timestamptz)`, updated_at: new Date() })
+        // No row at all without opensWindowOf (ids are digits, never '').
+        .where('id', '=', log.opensWindowOf ?? '0')
+        .returning('id'),
     )
     .selectFrom('c')
     .select('id')
@@ -92,6 +105,8 @@ export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLin
   await insertAttachments(tx, comment.id, c.files);
   return comment.id;
 }
+
+const occurredAtOf = (log: MessageLogLine) => (log.occurredAt instanceof Date ? log.occurredAt.toISOString() : log.occurredAt);
 
 function commentRow(c: NewComment) {
   return {

@@ -64,6 +64,8 @@ export interface MessageToRecord {
   extra?: Record<string, unknown>;
   /** A broadcast message attached on the reply (rule 23). */
   broadcast?: boolean;
+  /** The person's message opens the reply window: the conversation row's last_inbound_at follows, in the comment's statement. */
+  opensWindow?: boolean;
 }
 
 export interface Tally extends TaskTally {
@@ -100,7 +102,7 @@ export async function recordMessage(ctx: Ctx, result: Tally, m: MessageToRecord)
       extra: m.extra,
       broadcast: m.broadcast,
     },
-    { contactId: ctx.contactId, channelId: ctx.channel.id, occurredAt: m.occurredAt },
+    { contactId: ctx.contactId, channelId: ctx.channel.id, occurredAt: m.occurredAt, ...(m.opensWindow ? { opensWindowOf: ctx.conversationId } : {}) },
   );
   result.taskId = task.id;
   result.recorded++;

@@ -104,6 +104,8 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
       // database is then not asked again.
       let nothingHeld = input.holdsNothing === true || ctx.fresh?.conversation === true;
       let waitingTaskId: string | null = null;
+      /** The conversation row lacks a change of this batch (see below the loop). */
+      let rowBehind = false;
       for (const [i, { event, files }] of input.events.entries()) {
         // What a conversation created in this transaction lacks is known only before its first event.
         if (i > 0) ctx.fresh = undefined;
@@ -121,6 +123,7 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
               occurredAt: event.occurredAt,
               externalUrl: event.externalUrl,
               replyToExternalId: event.replyToExternalId,
+              opensWindow: true,
             });
             if (r && (!result.lastInboundAt || event.occurredAt > result.lastInboundAt)) result.lastInboundAt = event.occurredAt;
             if (r) waitingTaskId = result.taskId;
@@ -183,6 +186,7 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
             break;
           }
           case 'permission': {
+            rowBehind = true;
             result.messagesAllowed = event.allowed;
             // Allowing messages is the person inviting the company to write: it opens the
             // reply window like a message of theirs would (rule 14).
@@ -193,15 +197,19 @@ export function inboundActivities({ db, slaClock = REAL_SLA_CLOCK, profilesPendi
         }
       }
 
-      await tx
-        .updateTable('conversations')
-        .set({
-          last_inbound_at: result.lastInboundAt,
-          messages_allowed: result.messagesAllowed,
-          updated_at: new Date(),
-        })
-        .where('id', '=', conversation.id)
-        .execute();
+      // A recorded message moved last_inbound_at in its own statement (opensWindow); the row is
+      // written here only for what did not (a permission: messages_allowed, and the window it opens).
+      if (rowBehind) {
+        await tx
+          .updateTable('conversations')
+          .set({
+            last_inbound_at: result.lastInboundAt,
+            messages_allowed: result.messagesAllowed,
+            updated_at: new Date(),
+          })
+          .where('id', '=', conversation.id)
+          .execute();
+      }
       if (!result.taskId) result.taskId = (await latestConversationTask(tx, conversation.id))?.id ?? null;
       if (waitingTaskId) result.sla = await customerWaits(tx, slaClock, { taskId: waitingTaskId, workflowId: input.workflowId, settings: channel.settings.sla });
       // Only this conversation's own recordEvents adds rows (observed outgoing messages, above).

@@ -38,6 +38,9 @@ export const metrics = {
   embeddedRestarts: counter('taskwire_embedded_restarts_total', 'Restarts of an embedded child process (PostgreSQL, Temporal dev server) after it exited', ['child']),
   /** Response-time clocks that ran out unanswered (issue 13): counted in the database at scrape time (`sla_breaches`). */
   slaBreaches: counter('taskwire_sla_breaches_total', 'Response-time targets missed: SLA clocks that ran out before an agent answered', []),
+  /** `GET /api/task-changes` streams open now, and `resync`s sent (the feed lost its database connection, or a client fell behind). */
+  taskChangeStreams: new Gauge({ name: 'taskwire_task_change_streams', help: 'Open task change streams (GET /api/task-changes)', registers: [registry] }),
+  taskChangeResyncs: counter('taskwire_task_change_resyncs_total', 'resync events sent on task change streams (changes may have been missed: the database connection was lost, or the client fell behind)', []),
   /** Dead letters by status (`dead`, `retrying`, `resolved`), read from the database at scrape time. */
   deadLetters: new Gauge({
     name: 'taskwire_dead_letters',

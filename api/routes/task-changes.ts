@@ -13,6 +13,7 @@ import { streamSSE } from 'hono/streaming';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { unavailable } from '../errors.js';
+import { metrics } from '../metrics.js';
 import { bearerSecurity, errorResponses } from '../schemas.js';
 import type { TaskChangeSubscriber } from '../task-changes.js';
 
@@ -86,6 +87,7 @@ export function registerTaskChangeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
         nudge();
       });
       const unsubscribe = feed.subscribe(subscriber);
+      metrics.taskChangeStreams.inc();
       try {
         while (!ended && !stream.aborted) {
           if (controls.length === 0 && changed.size === 0) {
@@ -99,20 +101,19 @@ export function registerTaskChangeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
             if (!woken) await stream.write(': keepalive\n\n');
             continue;
           }
-          const control = controls.shift();
-          if (control) {
-            await stream.writeSSE({ event: control, data: '{}' });
-            continue;
+          // Everything pending in one write (a socket write per event would cost more than the event).
+          let text = '';
+          for (const control of controls.splice(0)) {
+            if (control === 'resync') metrics.taskChangeResyncs.inc();
+            text += `event: ${control}\ndata: {}\n\n`;
           }
-          const batch = changed;
+          for (const taskId of changed) text += `event: task\ndata: ${JSON.stringify({ taskId })}\n\n`;
           changed = new Set();
-          for (const taskId of batch) {
-            if (ended || stream.aborted) break;
-            await stream.writeSSE({ event: 'task', data: JSON.stringify({ taskId }) });
-          }
+          await stream.write(text);
         }
       } finally {
         unsubscribe();
+        metrics.taskChangeStreams.dec();
       }
     });
   });

@@ -169,6 +169,14 @@ interface Answer {
 
 async function send(req: FuzzRequest): Promise<Answer> {
   const res = await h.app.request(req.url, { method: req.method, headers: req.headers, ...(req.body !== undefined ? { body: req.body } : {}) });
+  if (res.ok && res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    // An event stream stays open: its answer is what a client reads first (`ready`); then it hangs up.
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    await reader.cancel();
+    const text = new TextDecoder().decode(first.value);
+    return { status: res.status, text, json: undefined };
+  }
   const text = await res.text();
   let json: any;
   try {
@@ -453,6 +461,7 @@ const API_SPECS: Record<string, ApiSpec> = {
   'GET /api/contacts': { query: () => ({ phone: '+7 916 999-03-51' }) },
   'GET /api/tasks': { query: () => ({ status: 'open', channelId: ids.vkChannelId, kind: 'conversation', limit: '20', before: '999999' }) },
   'GET /api/tasks/:id': { params: { id: () => [ids.vkTaskId, ids.waTaskId] } },
+  'GET /api/task-changes': {},
   'POST /api/tasks/:id/comments': {
     params: { id: () => [ids.vkTaskId, ids.waTaskId] },
     idempotent: true,

@@ -81,6 +81,13 @@ async function openStream(token = h.ownerToken): Promise<OpenStream> {
   };
 }
 
+/** A metric's value on /metrics (0 when absent). */
+async function metric(name: string): Promise<number> {
+  const text = await (await h.app.request('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
 const isTask = (taskId: string) => (e: StreamEvent) => e.event === 'task' && e.data.taskId === taskId;
 
 async function taskOfComment(text: string): Promise<string> {
@@ -131,14 +138,17 @@ describe('GET /api/task-changes', () => {
   });
 
   it('says resync after the database connection was lost, then goes on naming changes', async () => {
+    const resyncsBefore = await metric('taskwire_task_change_resyncs_total');
     const stream = await openStream();
     try {
       await stream.next((e) => e.event === 'ready', 'ready');
+      expect(await metric('taskwire_task_change_streams')).toBeGreaterThanOrEqual(1);
       const { rows } = await sql<{ ended: boolean }>`
         select pg_terminate_backend(pid) as ended from pg_stat_activity
         where application_name = 'taskwire task change feed' and datname = current_database()`.execute(h.db);
       expect(rows.length).toBe(1);
       await stream.next((e) => e.event === 'resync', 'resync');
+      expect(await metric('taskwire_task_change_resyncs_total')).toBeGreaterThan(resyncsBefore);
 
       const text = 'Добрый день, можно поменять цвет обивки?';
       expect(await h.postVk(vkMessage(base, { peer: OTHER_PEER, id: 1, text }))).toEqual({ status: 200, text: 'ok' });
