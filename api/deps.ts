@@ -3,7 +3,7 @@ import type { Db } from '../db/index.js';
 import type { Config } from '../runtime/config.js';
 import type { FileStore } from '../runtime/file-store.js';
 import type { Logger } from '../runtime/logger.js';
-import type { TaskChangeFeed } from './task-changes.js';
+import type { TaskChanges } from './task-changes.js';
 
 /** Everything the HTTP app needs; built by api/main.ts or scripts/start.ts, or by a test. */
 export interface AppDeps {
@@ -13,5 +13,5 @@ export interface AppDeps {
   files: FileStore;
   logger: Logger;
   /** `GET /api/task-changes` (503 without it); ended by ApiServer.close(). */
-  taskChanges?: TaskChangeFeed;
+  taskChanges?: TaskChanges;
 }

@@ -28,6 +28,12 @@ export interface TaskChangeSubscriber {
   closed(): void;
 }
 
+/** What the stream route needs of a feed (TaskChangeFeed; a test's fake). */
+export interface TaskChanges {
+  subscribe(subscriber: TaskChangeSubscriber): () => void;
+  close(): Promise<void>;
+}
+
 export interface TaskChangeFeedOptions {
   databaseUrl: string;
   logger: Logger;
@@ -38,7 +44,7 @@ export interface TaskChangeFeedOptions {
 
 type State = 'idle' | 'connecting' | 'live' | 'down' | 'closed';
 
-export class TaskChangeFeed {
+export class TaskChangeFeed implements TaskChanges {
   private readonly subscribers = new Map<TaskChangeSubscriber, { toldLive: boolean }>();
   private client: pg.Client | undefined;
   private state: State = 'idle';

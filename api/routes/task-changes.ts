@@ -72,9 +72,8 @@ export function registerTaskChangeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
             // Too far behind: what it would read is everything anyway.
             changed = new Set();
             controls.push('resync');
-          } else {
-            changed.add(taskId);
           }
+          changed.add(taskId);
           nudge();
         },
         closed: () => {
@@ -82,15 +81,14 @@ export function registerTaskChangeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
           nudge();
         },
       };
-      stream.onAbort(() => {
-        ended = true;
-        nudge();
-      });
+      stream.onAbort(() => nudge());
       const unsubscribe = feed.subscribe(subscriber);
       metrics.taskChangeStreams.inc();
       try {
-        while (!ended && !stream.aborted) {
+        // Until the client hangs up, or the feed closed (shutdown) and what was pending is written.
+        while (!stream.aborted) {
           if (controls.length === 0 && changed.size === 0) {
+            if (ended) break;
             const woken = await new Promise<boolean>((resolve) => {
               const timer = setTimeout(() => resolve(false), KEEPALIVE_MS);
               wake = () => {
