@@ -95,7 +95,7 @@ export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLin
       db
         .updateTable('conversations')
         .set({ last_inbound_at: sql<Date>`greatest(last_inbound_at, ${occurredAtOf(log)}::timestamptz)`, updated_at: new Date() })
-        // No row at all without opensWindowOf (ids are digits, never '').
+        // Without opensWindowOf no row matches (ids start at 1): the message leaves the row alone.
         .where('id', '=', log.opensWindowOf ?? '0')
         .returning('id'),
     )
