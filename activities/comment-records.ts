@@ -69,7 +69,7 @@ export interface MessageLogLine {
  * written once per source key, like the comment.
  */
 export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLine): Promise<string> {
-  const comment = await tx
+  const logged = tx
     .with('c', (db) => db.insertInto('comments').values(commentRow(c)).returning('id'))
     .with('l', (db) =>
       db
@@ -90,18 +90,17 @@ export async function addLoggedComment(tx: Tx, c: NewComment, log: MessageLogLin
             ]),
         )
         .onConflict((oc) => oc.column('source_key').doNothing()),
-    )
-    .with('w', (db) =>
-      db
-        .updateTable('conversations')
-        .set({ last_inbound_at: sql<Date>`greatest(last_inbound_at, ${occurredAtOf(log)}::timestamptz)`, updated_at: new Date() })
-        // Without opensWindowOf no row matches (ids start at 1): the message leaves the row alone.
-        .where('id', '=', log.opensWindowOf ?? '0')
-        .returning('id'),
-    )
-    .selectFrom('c')
-    .select('id')
-    .executeTakeFirstOrThrow();
+    );
+  const { opensWindowOf } = log;
+  const statement = opensWindowOf
+    ? logged.with('w', (db) =>
+        db
+          .updateTable('conversations')
+          .set({ last_inbound_at: sql<Date>`greatest(last_inbound_at, ${occurredAtOf(log)}::timestamptz)`, updated_at: new Date() })
+          .where('id', '=', opensWindowOf),
+      )
+    : logged;
+  const comment = await statement.selectFrom('c').select('id').executeTakeFirstOrThrow();
   await insertAttachments(tx, comment.id, c.files);
   return comment.id;
 }

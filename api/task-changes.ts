@@ -53,11 +53,6 @@ export class TaskChangeFeed implements TaskChanges {
 
   constructor(private readonly opts: TaskChangeFeedOptions) {}
 
-  /** Whether changes are being delivered now. */
-  get live(): boolean {
-    return this.state === 'live';
-  }
-
   /** Starts delivering to `subscriber` (its `live` comes once the feed listens); returns the unsubscribe. */
   subscribe(subscriber: TaskChangeSubscriber): () => void {
     if (this.state === 'closed') {

@@ -15,8 +15,9 @@ export function taskETag(taskId: string, fingerprint: string): string {
 }
 
 /**
- * The fingerprints of `taskId` that If-None-Match names in tags of this process (`'any'` for `*`):
- * the read can skip the comments when the task's is among them.
+ * The fingerprints of `taskId` that If-None-Match (`*` or a list of tags, weak comparison: `W/`
+ * ignored) names in tags of this process; `'any'` for `*`. The read compares the task's with them
+ * and answers 304 when it is among them.
  */
 export function fingerprintsNamed(ifNoneMatch: string | undefined, taskId: string): string[] | 'any' {
   if (!ifNoneMatch) return [];
@@ -29,12 +30,4 @@ export function fingerprintsNamed(ifNoneMatch: string | undefined, taskId: strin
     if (t.startsWith(prefix) && t.endsWith(suffix) && t.length > prefix.length + suffix.length) found.push(t.slice(prefix.length, -suffix.length));
   }
   return found;
-}
-
-/** If-None-Match (`*` or a list of tags, weak comparison: `W/` ignored) names `tag`. */
-export function etagMatches(ifNoneMatch: string | undefined, tag: string): boolean {
-  if (!ifNoneMatch) return false;
-  const opaque = (t: string) => t.trim().replace(/^W\//, '');
-  const wanted = opaque(tag);
-  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === wanted);
 }

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { channelDefinition } from '../../channels/index.js';
 import { getQuickReply } from '../../db/queries/quick-replies.js';
-import { commentsOfTask, getAttachment, getComment, getCommentBySourceKey, getTaskView, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
+import { getAttachment, getComment, getCommentBySourceKey, getTaskView, listTasks, taskTarget, type CommentWithAttachments } from '../../db/queries/tasks.js';
 import { editCommentUpdate, postCommentUpdate, setTaskStatusUpdate } from '../../workflows/conversation.js';
 import type { PublicationKind, PublicationRef, StoredFile } from '../../workflows/shared/types.js';
 import type { UpdateDefinition } from '@temporalio/common';
@@ -19,7 +19,7 @@ import { ApiError, badRequest, notFound, parseId } from '../errors.js';
 import { answerRetriesHere, idempotencyKeyOf, replayOf, requestIdFor, type Replay } from '../idempotency.js';
 import { bearerSecurity, errorResponses, idempotencyHeader, IdInput, IdParams, IdQuery, jsonBody, jsonResponse } from '../schemas.js';
 import { CommentSchema, serializeComment, serializeTaskSummary, TaskSchema, TaskSummarySchema } from '../task-json.js';
-import { etagMatches, fingerprintsNamed, taskETag } from '../task-etag.js';
+import { fingerprintsNamed, taskETag } from '../task-etag.js';
 import { isWaiting, registerCancelRoute, replyWait, requireMayChange, waitFields } from './comment-waits.js';
 
 // ---- schemas (also the OpenAPI document) ----
@@ -257,15 +257,14 @@ export function registerTaskRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
 
   app.openapi(routes.get, async (c) => {
     const id = parseId(c.req.valid('param').id, 'task');
-    const ifNoneMatch = c.req.valid('header')['if-none-match'];
-    // One statement: the comments are read only when the client's copy is not current.
-    const view = await getTaskView(db, id, fingerprintsNamed(ifNoneMatch, id));
+    // One statement: it compares the fingerprint with the ones If-None-Match names, and reads the
+    // comments only when the client's copy is not current.
+    const view = await getTaskView(db, id, fingerprintsNamed(c.req.valid('header')['if-none-match'], id));
     if (!view) throw notFound('task', id);
-    const tag = taskETag(id, view.fingerprint);
-    c.header('ETag', tag);
+    c.header('ETag', taskETag(id, view.fingerprint));
     c.header('Cache-Control', 'private, no-cache');
-    if (etagMatches(ifNoneMatch, tag)) return c.body(null, 304);
-    return c.json(taskJson(view.task, view.comments ?? (await commentsOfTask(db, id))), 200);
+    if (!view.comments) return c.body(null, 304);
+    return c.json(taskJson(view.task, view.comments), 200);
   });
 
   app.openapi(routes.comment, async (c) => {

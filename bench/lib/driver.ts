@@ -8,6 +8,7 @@
  * Protocol (IPC): lib/phase-process.ts. The child exits when the parent disconnects.
  */
 import { newWamid, signedWebhook, textWebhook } from '../../tests/fakes/graph-api.js';
+import { takeEvents } from '../../tests/support/sse.js';
 import { servePhases } from './phase-process.js';
 import { vkMessageNew } from './vk.js';
 
@@ -302,8 +303,8 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   // announced while its read is in flight is read again after it). A task not known yet is read once
   // to learn whose it is. After a `resync` everything outstanding is read, and new tasks listed.
 
-  const personOfTask = new Map<string, Person>();
   let listAgain = false;
+  const personWithTask = (id: string) => persons.find((x) => x.taskId === id);
   function readOnChange(x: Person): void {
     if (x.inFlight) {
       x.dirty = true;
@@ -332,7 +333,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       if (person) {
         mine.add(id);
         person.taskId ??= id;
-        personOfTask.set(id, person);
       }
     } finally {
       sem.release();
@@ -340,14 +340,14 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   }
   const learning = new Map<string, Promise<void>>();
   function taskChanged(id: string): void {
-    const x = personOfTask.get(id) ?? persons.find((y) => y.taskId === id);
+    const x = personWithTask(id);
     if (x) return readOnChange(x);
     if (known.has(id)) return; // another phase's task
     const pending = learning.get(id);
     if (pending) {
       // Changed again while we first read it: read again once we know whose it is.
       void pending.then(() => {
-        const y = personOfTask.get(id);
+        const y = personWithTask(id);
         if (y) readOnChange(y);
       });
       return;
@@ -356,7 +356,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     learning.set(id, p);
     void p.then(() => {
       learning.delete(id);
-      if (!personOfTask.has(id)) known.add(id);
+      if (!personWithTask(id)) known.add(id);
     });
   }
   const feedAbort = new AbortController();
@@ -369,17 +369,13 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     const isReady = new Promise<void>((r) => (ready = r));
     void (async () => {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const lines = buffer.slice(0, end).split('\n');
-          buffer = buffer.slice(end + 2);
-          const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
-          const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
+        const taken = takeEvents(buffer + decoder.decode(chunk, { stream: true }));
+        buffer = taken.rest;
+        for (const { event, data } of taken.events) {
           if (event === 'ready') ready();
           else if (event === 'task') {
             poll.feedEvents = (poll.feedEvents ?? 0) + 1;
-            taskChanged(JSON.parse(data!).taskId as string);
+            taskChanged(data.taskId as string);
           } else if (event === 'resync') {
             poll.feedResyncs = (poll.feedResyncs ?? 0) + 1;
             say('change feed: resync (reading every task with outstanding messages)');

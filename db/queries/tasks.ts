@@ -27,10 +27,6 @@ export async function listTasks(db: Q, f: TaskFilter): Promise<Task[]> {
   return q.execute();
 }
 
-export async function getTask(db: Q, id: string): Promise<Task | undefined> {
-  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 /**
  * What a task read shows changes exactly when a row it is made of changes: the task, its comments
  * (edits, reactions, delivery statuses are updates of theirs) and their attachments. Every insert or
@@ -86,23 +82,6 @@ function commentFromJson(c: CommentJson): CommentWithAttachments {
 }
 
 export type CommentWithAttachments = Comment & { attachments: Attachment[] };
-
-/** A task's comments with their attachments, in one round trip (task reads are the API's most frequent). */
-export async function commentsOfTask(db: Q, taskId: string): Promise<CommentWithAttachments[]> {
-  const rows = await db
-    .selectFrom('comments')
-    .selectAll()
-    .select(
-      sql<AttachmentJson[] | null>`(select json_agg(json_build_object('id', a.id::text, 'comment_id', a.comment_id::text, 'filename', a.filename, 'mime_type', a.mime_type, 'size', a.size::text, 'sha256', a.sha256, 'created_at', a.created_at) order by a.id) from attachments a where a.comment_id = comments.id)`.as(
-        'attachments_json',
-      ),
-    )
-    .where('task_id', '=', taskId)
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
-  return rows.map(({ attachments_json, ...c }) => ({ ...c, attachments: (attachments_json ?? []).map((a) => ({ ...a, created_at: new Date(a.created_at) })) }));
-}
 
 type AttachmentJson = Omit<Attachment, 'created_at'> & { created_at: string };
 

@@ -9,6 +9,7 @@ import { createApp } from '../../api/app.js';
 import { bootstrapOwner } from '../../api/auth.js';
 import type { TaskChanges, TaskChangeSubscriber } from '../../api/task-changes.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { takeEvents } from '../support/sse.js';
 import { OWNER_TOKEN, testApp } from './helpers.js';
 
 let t: TestDatabase;
@@ -39,16 +40,9 @@ function fakeFeed() {
   return feed;
 }
 
-/** Reads the stream until it ends, as `event` names with their data. */
-async function readAll(body: ReadableStream<Uint8Array>): Promise<Array<{ event: string; data: any }>> {
-  const text = await new Response(body).text();
-  return text
-    .split('\n\n')
-    .filter((block) => block.startsWith('event: '))
-    .map((block) => {
-      const [eventLine, dataLine] = block.split('\n');
-      return { event: eventLine!.slice(7), data: JSON.parse(dataLine!.slice(6)) };
-    });
+/** Reads the stream until it ends: its events. */
+async function readAll(body: ReadableStream<Uint8Array>) {
+  return takeEvents(await new Response(body).text()).events;
 }
 
 const auth = { authorization: `Bearer ${OWNER_TOKEN}` };

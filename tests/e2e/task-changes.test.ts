@@ -7,17 +7,13 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFixture, startHarness, vkMessage, type Harness } from '../support/harness.js';
+import { takeEvents, type StreamEvent } from '../support/sse.js';
 
 const PEER = 512400001;
 const OTHER_PEER = 512400002;
 
 let h: Harness;
 let base: Record<string, any>;
-
-interface StreamEvent {
-  event: string;
-  data: any;
-}
 
 /** An open stream and the events read from it so far; `next` waits for one that matches. */
 interface OpenStream {
@@ -40,16 +36,9 @@ async function openStream(token = h.ownerToken): Promise<OpenStream> {
     for (;;) {
       const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
       if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const lines = block.split('\n').filter((l) => !l.startsWith(':'));
-        const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
-        const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        if (event) events.push({ event, data: JSON.parse(data) });
-      }
+      const taken = takeEvents(buffer + decoder.decode(value, { stream: true }));
+      buffer = taken.rest;
+      events.push(...taken.events);
       notify();
     }
     notify();
